@@ -1,0 +1,54 @@
+/*
+ * Growth statistics: decides from a site's time series of live bytes whether it
+ * grows in a sustained way (DESIGN.md, "What growing means"). Pure functions: no
+ * I/O, no allocation beyond scratch freed before return. The method, its
+ * thresholds and the reasoning are in docs/GROWTH.md.
+ */
+#ifndef HEAPGROW_ANALYZER_GROWTH_H
+#define HEAPGROW_ANALYZER_GROWTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One window of the series: the live bytes of a site seen at every snapshot
+ * between t_start_s and t_end_s, summarised. */
+typedef struct hg_series_point {
+    double t_start_s; /* time of the window's first snapshot, s since start */
+    double t_end_s;   /* time of its last snapshot                          */
+    double min;       /* lowest live bytes in the window (the floor)         */
+    double max;       /* highest                                             */
+    double last;      /* value at t_end_s                                    */
+} hg_series_point_t;
+
+/* The verdict and the statistics behind it. */
+typedef struct hg_growth {
+    bool is_growing;
+    const char *reason;            /* static one-line explanation of the verdict */
+    size_t n_windows;              /* windows the test used                      */
+    double slope_bytes_per_s;      /* Theil-Sen slope of the floors, whole run   */
+    double mk_z;                   /* Mann-Kendall statistic (normal approx.)    */
+    double p_value;                /* one-sided, whole run                       */
+    double late_slope_bytes_per_s; /* Theil-Sen slope over the later part        */
+    double late_p_value;           /* Mann-Kendall one-sided p, later part       */
+    double net_gain_bytes;         /* floor at the end minus floor at the start  */
+    double confidence;             /* 1 - max(p_value, late_p_value), 0..1       */
+} hg_growth_t;
+
+/* Thresholds; hg_growth_default_params() gives the documented defaults. */
+typedef struct hg_growth_params {
+    double alpha;              /* significance level of each trend test         */
+    double late_fraction;      /* the "later part": last fraction of the run    */
+    double min_net_gain_bytes; /* absolute floor on net gain to matter          */
+    double min_rel_gain;       /* net gain relative to the end floor             */
+    size_t min_windows;        /* fewer windows: never growing                  */
+} hg_growth_params_t;
+
+hg_growth_params_t hg_growth_default_params(void);
+
+/* Analyses pts[0..n) (in time order). Returns 0, or -EINVAL for NULL
+ * arguments / unordered times; on n < min_windows the verdict is "not growing"
+ * with reason "too few snapshots". */
+int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_params_t *params,
+                      hg_growth_t *out);
+
+#endif /* HEAPGROW_ANALYZER_GROWTH_H */

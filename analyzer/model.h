@@ -1,0 +1,127 @@
+/*
+ * The analyzer's picture of one traced process, built by streaming a trace
+ * through the reader (reader.c), the symbolizer and the site grouping
+ * (sites.c) in model.c. Memory grows with the number of distinct stacks and
+ * sites, not with the length of the run: every series is kept in at most
+ * HG_SERIES_MAX_POINTS windows (adjacent windows merge as the run goes on).
+ * Reports (report_*.c) only read it.
+ */
+#ifndef HEAPGROW_ANALYZER_MODEL_H
+#define HEAPGROW_ANALYZER_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "growth.h"
+#include "symbolize.h"
+
+#define HG_SERIES_MAX_POINTS 256
+#define HG_SITE_TOP_STACKS   3
+
+/* A windowed time series (growth.h's points), in time order. */
+typedef struct hg_series {
+    hg_series_point_t *pts;
+    size_t n;
+} hg_series_t;
+
+enum hg_group_by { HG_GROUP_SITE = 0, HG_GROUP_FUNCTION = 1, HG_GROUP_STACK = 2 };
+
+/* A stack as shown in a report: symbolized frames, innermost first, starting at
+ * the site frame (allocator and wrapper frames above it are left out). */
+typedef struct hg_stack_view {
+    hg_frame_info_t *frames;
+    size_t nframes;
+    uint64_t end_live_bytes; /* live bytes of this stack at the end */
+    uint64_t alloc_bytes;
+} hg_stack_view_t;
+
+/* Unknown values are -1 (reports print null / "unknown"). */
+typedef struct hg_leak {
+    int64_t bytes;
+    int64_t count;
+} hg_leak_t;
+
+typedef struct hg_site {
+    /* The site frame: the innermost frame outside the allocator and wrappers.
+     * function/file/module may be NULL (unknown). */
+    hg_frame_info_t frame;
+    /* The distinct stacks that meet here, largest end_live_bytes first, at most
+     * HG_SITE_TOP_STACKS; nstacks_total counts all of them. */
+    hg_stack_view_t stacks[HG_SITE_TOP_STACKS];
+    size_t nstacks_shown;
+    size_t nstacks_total;
+    uint64_t alloc_count;
+    uint64_t alloc_bytes;
+    uint64_t peak_live_bytes; /* highest live bytes at any snapshot */
+    uint64_t end_live_bytes;  /* at the last snapshot               */
+    uint64_t end_live_count;
+    hg_leak_t leaked;         /* from the final live set of a trace that ended
+                                 with exit; -1/-1 when unknown           */
+    hg_series_t series;       /* live bytes over time                   */
+    hg_growth_t growth;       /* filled by hg_model_load                */
+} hg_site_t;
+
+typedef struct hg_totals {
+    uint64_t alloc_count;
+    uint64_t alloc_bytes;
+    uint64_t free_count;
+    uint64_t free_bytes;
+    uint64_t peak_live_bytes; /* highest total live bytes at any snapshot */
+    uint64_t end_live_bytes;
+    uint64_t end_live_count;
+    uint64_t end_rss_bytes;
+    uint64_t peak_rss_bytes;
+    uint64_t dropped_count;   /* allocations the tracer had to forward untraced */
+} hg_totals_t;
+
+typedef struct hg_model {
+    const char *path;         /* the trace file */
+    /* header */
+    uint64_t pid, ppid;
+    char *exe;
+    char **argv;
+    size_t argc;
+    uint64_t start_real_ns;
+    uint32_t interval_ms;
+    uint64_t sample_bytes;
+    bool is_fork_child;
+    char *wrappers;           /* HEAPGROW_WRAPPERS recorded by the tracer */
+    /* how it ended */
+    double duration_s;        /* time of the last complete snapshot or END */
+    bool has_end;             /* END record present */
+    int end_reason;           /* enum hg_end_reason, when has_end */
+    int end_status;
+    bool has_final_live_set;  /* a LIVE dump with reason exit was read */
+    char *ended_early;        /* NULL, or "trace ends at 12.3 s without an end
+                                 marker (process killed?)" */
+    /* totals and series */
+    hg_totals_t totals;
+    hg_series_t live_series;  /* total live bytes over time */
+    hg_series_t rss_series;   /* RSS over time */
+    size_t nsnapshots;
+    /* sites, ranked: growing first by slope, then by end live bytes */
+    hg_site_t *sites;
+    size_t nsites;
+    /* warnings: from the trace's WARNING records, the symbolizer, the reader */
+    char **warnings;
+    size_t nwarnings;
+} hg_model_t;
+
+typedef struct hg_model_opts {
+    enum hg_group_by group_by;
+    const char *const *wrappers; /* extra wrapper globs (--wrapper, HEAPGROW_WRAPPERS) */
+    size_t nwrappers;
+    hg_growth_params_t growth;
+} hg_model_opts_t;
+
+/* Reads and analyses the trace at `path`. Returns 0, or a negative error with a
+ * one-line message in err ("offset 1234: record length 99999999 exceeds ...";
+ * the caller prefixes "heapgrow: <file>: "). Errors: -ENOENT etc. for the
+ * file, -HG_EFORMAT for anything wrong inside it. */
+#define HG_EFORMAT 1000
+int hg_model_load(const char *path, const hg_model_opts_t *opts, hg_model_t **out, char *err,
+                  size_t errlen);
+void hg_model_free(hg_model_t *m);
+
+#endif /* HEAPGROW_ANALYZER_MODEL_H */

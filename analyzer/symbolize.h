@@ -1,0 +1,65 @@
+/*
+ * Offline symbolization with elfutils libdwfl: turns a return address recorded
+ * in a trace into source-level frames (function, file, line, module), inlined
+ * frames included. Modules come from the trace's module map; nothing is read
+ * from the traced process. Every address is resolved once (cache).
+ *
+ * A wrong name is worse than none: a frame gets a function name only from a
+ * symbol whose extent contains the address (.symtab, .dynsym, MiniDebugInfo, a
+ * separate debug file found by build-id) or from DWARF; otherwise function is
+ * NULL and the report prints module+0xoffset.
+ */
+#ifndef HEAPGROW_ANALYZER_SYMBOLIZE_H
+#define HEAPGROW_ANALYZER_SYMBOLIZE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hg_sym hg_sym_t;
+
+/* One source-level frame. Strings are owned by the hg_sym_t (interned) and live
+ * until hg_sym_destroy. */
+typedef struct hg_frame_info {
+    const char *function;   /* demangled, clone suffixes (.constprop.0, .isra.0,
+                               .part.0, .cold, .lto_priv.0) dropped; NULL when
+                               unknown */
+    const char *file;       /* source file, NULL when unknown */
+    uint32_t line;          /* 0 when unknown */
+    const char *module;     /* path of the module, NULL when the address is in
+                               no known module */
+    uint64_t address;       /* the address as recorded in the trace */
+    uint64_t module_offset; /* address - module load bias (for module+0x...) */
+    bool is_inlined;        /* this frame was inlined into the next one */
+    bool is_build_id_mismatch; /* the file on disk is not the traced one */
+} hg_frame_info_t;
+
+/* Returns 0 or -errno. */
+int hg_sym_create(hg_sym_t **out);
+void hg_sym_destroy(hg_sym_t *s);
+
+/* Declares a module mapped at [start, end) with load bias `bias` (the trace's
+ * MODULE_LOAD). The file is opened lazily on first use. A build-id that differs
+ * from the file's marks its frames and adds one warning. Returns 0 or -errno. */
+int hg_sym_add_module(hg_sym_t *s, uint32_t module_id, const char *path, uint64_t bias,
+                      uint64_t start, uint64_t end, const uint8_t *build_id,
+                      size_t build_id_len);
+
+/* The module's address range is no longer valid for addresses resolved after
+ * this call (MODULE_UNLOAD). Results already returned stay valid. */
+void hg_sym_remove_module(hg_sym_t *s, uint32_t module_id);
+
+/* Resolves `address` into up to `max` frames, innermost first: inlined callees
+ * first, then the function that contains them (all with the same address). For
+ * a return address (every frame of a stack but the innermost) the lookup uses
+ * address - 1, the call instruction. Always yields at least one frame when
+ * max >= 1 (an unknown address gives function = NULL). Returns the number of
+ * frames written. */
+size_t hg_sym_resolve(hg_sym_t *s, uint64_t address, bool is_return_address,
+                      hg_frame_info_t *out, size_t max);
+
+/* Warnings collected so far (build-id mismatches, unreadable modules), one line
+ * each, owned by s. */
+size_t hg_sym_warnings(const hg_sym_t *s, const char *const **lines);
+
+#endif /* HEAPGROW_ANALYZER_SYMBOLIZE_H */

@@ -1,0 +1,119 @@
+/*
+ * heapgrow trace format: the single definition of record tags, field order and
+ * version. Shared by the writer (preload/writer.c) and the reader
+ * (analyzer/reader.c). docs/FORMAT.md is the prose twin of this file; change both
+ * in the same commit and bump HG_FORMAT_VERSION on any incompatible change.
+ *
+ * Encoding summary (details in docs/FORMAT.md):
+ *   file   = gzip( magic[8] varint(version) record* )
+ *   record = u8 tag, varint payload_len, payload[payload_len]
+ *   fields = unsigned LEB128 varints ("u"), zigzag LEB128 ("s"),
+ *            strings/blobs as varint length + bytes ("b").
+ * A reader skips records with unknown tags (payload_len makes that possible) and
+ * ignores trailing fields it does not know inside a known record.
+ */
+#ifndef HEAPGROW_INCLUDE_FORMAT_H
+#define HEAPGROW_INCLUDE_FORMAT_H
+
+#include <stdint.h>
+
+/* First 8 bytes of the decompressed stream. */
+#define HG_MAGIC     "HEAPGRW\x01"
+#define HG_MAGIC_LEN 8
+
+/* Bumped on every incompatible change; a reader rejects other versions. */
+#define HG_FORMAT_VERSION 1
+
+/* Upper bounds a reader enforces (a writer never exceeds them). */
+#define HG_MAX_RECORD_BYTES  (64u * 1024u * 1024u) /* one record's payload     */
+#define HG_MAX_FRAMES        256u                  /* frames in one stack      */
+#define HG_MAX_STRING_BYTES  (1u * 1024u * 1024u)  /* one string or blob field */
+#define HG_MAX_BUILD_ID      64u                   /* bytes of a build-id      */
+#define HG_MAX_LIVE_PER_REC  65536u                /* entries in LIVE_CHUNK    */
+#define HG_MAX_STACKS_PER_SNAP (1u << 22)          /* entries in SNAPSHOT      */
+
+/*
+ * Record tags. Payload fields are listed in order; "u" = unsigned varint,
+ * "s" = zigzag signed varint, "b" = length-prefixed bytes, "[...]*n" = repeated.
+ * All times are nanoseconds of CLOCK_MONOTONIC since the header's start_mono_ns,
+ * except start_real_ns (CLOCK_REALTIME, ns since the epoch).
+ */
+enum hg_record_tag {
+    /* u pid, u ppid, u start_real_ns, u start_mono_ns, b exe_path,
+     * u argc, b arg * argc,
+     * u interval_ms, u max_frames, u sample_bytes (0 = exact), u unwinder
+     * (enum hg_unwinder), b wrappers (HEAPGROW_WRAPPERS, may be empty),
+     * u dump_signal (0 = off), u flags (HG_HDR_*) */
+    HG_REC_HEADER = 1,
+    /* u module_id, u time_ns, u load_bias (l_addr), u start, u end (address
+     * range covered by its PT_LOAD segments, end exclusive), b path, b build_id */
+    HG_REC_MODULE_LOAD = 2,
+    /* u module_id, u time_ns */
+    HG_REC_MODULE_UNLOAD = 3,
+    /* u stack_id, u nframes, then nframes return addresses, innermost first:
+     * the first as u, each next as s (delta from the previous one). Frames of
+     * the shim itself are already removed. A stack is defined before any
+     * record refers to it. Ids are < 2^32; id 0 is the "unknown" stack. */
+    HG_REC_STACK = 4,
+    /* u time_ns, u rss_bytes, then totals:
+     *   u alloc_count, u alloc_bytes, u free_count, u free_bytes,
+     *   u live_bytes, u live_count, u peak_live_bytes,
+     *   u dropped_count (allocations forwarded untraced since start),
+     * then u n, [u stack_id, u live_bytes, u live_count, u alloc_count,
+     *            u alloc_bytes] * n
+     * for every stack whose counters changed since the previous snapshot
+     * (absolute values, not deltas; a stack absent from a snapshot kept its
+     * previous values). */
+    HG_REC_SNAPSHOT = 5,
+    /* u time_ns, u reason (enum hg_dump_reason), u count: starts a live-set
+     * dump of `count` entries spread over the LIVE_CHUNK records that follow. */
+    HG_REC_LIVE_BEGIN = 6,
+    /* u n, then n entries [s address delta from the previous entry's address
+     * (the first from 0), u size, u stack_id, u alloc_time_ms]. Entries are in
+     * no particular order. */
+    HG_REC_LIVE_CHUNK = 7,
+    /* u count (entries written; equals LIVE_BEGIN's count unless the live set
+     * changed while it was dumped, in which case this one is the truth) */
+    HG_REC_LIVE_END = 8,
+    /* u time_ns, u reason (enum hg_end_reason), s status (exit status, or
+     * signal number for HG_END_SIGNAL) */
+    HG_REC_END = 9,
+    /* u time_ns, u code (enum hg_warn), b message: something the tracer could
+     * not do (unwritable output is not one: then nothing is written). */
+    HG_REC_WARNING = 10,
+};
+
+enum hg_unwinder {
+    HG_UNWIND_LIBUNWIND = 0,
+    HG_UNWIND_FP = 1,
+};
+
+enum hg_header_flags {
+    HG_HDR_FORKED = 1u << 0, /* this process is a fork child of ppid; its
+                               * first snapshot counts the inherited live set */
+};
+
+enum hg_dump_reason {
+    HG_DUMP_EXIT = 0,    /* final live set at normal exit (leaks)        */
+    HG_DUMP_SIGNAL = 1,  /* requested with the dump signal               */
+    HG_DUMP_API = 2,     /* hg_request_dump()                            */
+    HG_DUMP_FATAL = 3,   /* written from a fatal signal, best effort     */
+};
+
+enum hg_end_reason {
+    HG_END_EXIT = 0,  /* exit() or return from main; status = exit code  */
+    HG_END_UEXIT = 1, /* _exit()/_Exit(); status = exit code             */
+    HG_END_SIGNAL = 2, /* fatal signal; status = signal number           */
+    HG_END_EXEC = 3,  /* the process called exec*; its new image traces
+                       * into a file of its own                          */
+};
+
+enum hg_warn {
+    HG_WARN_DEEPBIND = 1,   /* dlopen(RTLD_DEEPBIND) flag dropped          */
+    HG_WARN_LIVE_FULL = 2,  /* live table could not grow; entries dropped */
+    HG_WARN_STACK_FULL = 3, /* stack table full; stacks folded into id 0   */
+    HG_WARN_ARENA = 4,      /* internal memory exhausted                   */
+    HG_WARN_BOOTSTRAP = 5,  /* bootstrap arena exhausted                   */
+};
+
+#endif /* HEAPGROW_INCLUDE_FORMAT_H */

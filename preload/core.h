@@ -1,0 +1,64 @@
+/*
+ * The tracer's process-wide state, shared by the shim (shim.c, init in core.c)
+ * and the writer (writer.c). One instance, hg_core, zero-initialised in .bss so
+ * it is usable before any constructor runs. Fields are labelled with who writes
+ * them and what protects them.
+ */
+#ifndef HEAPGROW_PRELOAD_CORE_H
+#define HEAPGROW_PRELOAD_CORE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "live_table.h"
+#include "stack_table.h"
+
+#define HG_DEFAULT_INTERVAL_MS 100u
+#define HG_DEFAULT_MAX_FRAMES  64u
+#define HG_PATH_MAX            4096
+
+/* HEAPGROW_* settings, read once at init (config.c); read-only afterwards. */
+typedef struct hg_config {
+    char output[HG_PATH_MAX];   /* HEAPGROW_OUTPUT pattern (%p pid, %e exe name);
+                                   default "heapgrow.%e.%p.hgt" */
+    uint32_t interval_ms;       /* HEAPGROW_INTERVAL_MS, default 100        */
+    uint32_t max_frames;        /* HEAPGROW_MAX_FRAMES, 1..256, default 64  */
+    uint64_t sample_bytes;      /* HEAPGROW_SAMPLE_BYTES, 0 = exact         */
+    uint32_t unwinder;          /* HEAPGROW_UNWIND=libunwind|fp (hg_unwinder) */
+    int dump_signal;            /* HEAPGROW_SIGNAL: number/name, 0 = off; default SIGUSR2 */
+    char wrappers[1024];        /* HEAPGROW_WRAPPERS, recorded in the header */
+    bool is_quiet;              /* HEAPGROW_QUIET=1: no messages on stderr   */
+} hg_config_t;
+
+enum hg_core_state {
+    HG_STATE_UNINIT = 0,   /* nothing done yet                               */
+    HG_STATE_INITIALIZING, /* one thread runs hg_core_init; others forward   */
+    HG_STATE_ACTIVE,       /* tracing                                        */
+    HG_STATE_PASSIVE,      /* forwarding only (secure mode, failure, finished) */
+};
+
+typedef struct hg_core {
+    /* Written by hg_core_init before state becomes ACTIVE (release); read-only
+     * after that: */
+    hg_config_t cfg;
+    hg_live_table_t *live;
+    hg_stack_table_t *stacks;
+    uint64_t start_mono_ns;  /* CLOCK_MONOTONIC at init               */
+    uint64_t start_real_ns;  /* CLOCK_REALTIME at init                */
+    /* enum hg_core_state; release on the transition to ACTIVE, acquire by
+     * the shim on every call. */
+    _Atomic int state;
+    /* Allocations forwarded untraced while ACTIVE (table full, arena
+     * exhausted...): relaxed counter, recorded in every snapshot. */
+    _Alignas(64) _Atomic uint64_t dropped_count;
+} hg_core_t;
+
+extern hg_core_t hg_core;
+
+/* Milliseconds since start (for live-table timestamps); cheap (vDSO). */
+uint32_t hg_core_now_ms(void);
+/* Nanoseconds of CLOCK_MONOTONIC since start. */
+uint64_t hg_core_now_ns(void);
+
+#endif /* HEAPGROW_PRELOAD_CORE_H */

@@ -1,0 +1,61 @@
+/*
+ * The live table: pointer -> (size, stack id, allocation time) for every live
+ * allocation the shim traced. Lock-free: insert and erase take no lock and make
+ * no syscall except the rare mmap that starts a growth. Pure data structure: the
+ * only OS call is through hg_os (mmap/munmap/madvise). Growth, the slot state
+ * machine and the memory bound are described at the top of live_table.c.
+ */
+#ifndef HEAPGROW_PRELOAD_LIVE_TABLE_H
+#define HEAPGROW_PRELOAD_LIVE_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hg_live_table hg_live_table_t;
+
+/* What the table keeps per live allocation. */
+typedef struct hg_live_entry {
+    uintptr_t address;
+    uint64_t size;
+    uint32_t stack_id;
+    uint32_t alloc_time_ms;
+} hg_live_entry_t;
+
+/* Creates an empty table sized for about `initial_capacity` entries.
+ * Returns 0 or -errno (-ENOMEM when mmap fails). Not thread-safe (call once). */
+int hg_live_create(hg_live_table_t **out, size_t initial_capacity);
+
+/* Inserts `e` (e->address must not be live in the table: the allocator never
+ * returns a live address twice). Returns 0, or -ENOSPC when the table could not
+ * grow (the caller counts a dropped entry). Thread-safe, async-signal-safe
+ * except for the mmap of a growth. */
+int hg_live_insert(hg_live_table_t *t, const hg_live_entry_t *e);
+
+/* Removes `address` and copies its entry into *out. Returns true when it was
+ * present; false for addresses the table never saw (the caller forwards the
+ * free untraced). Thread-safe. */
+bool hg_live_erase(hg_live_table_t *t, uintptr_t address, hg_live_entry_t *out);
+
+/* Looks `address` up without removing it. Thread-safe. */
+bool hg_live_find(hg_live_table_t *t, uintptr_t address, hg_live_entry_t *out);
+
+/* Number of live entries (relaxed; exact when no insert/erase runs). */
+size_t hg_live_count(const hg_live_table_t *t);
+
+/* Bytes of memory the table holds now (all generations not yet released). */
+size_t hg_live_memory_bytes(const hg_live_table_t *t);
+
+/* Calls fn for every entry present for the whole duration of the walk; entries
+ * inserted or erased during it may or may not be seen, never seen twice.
+ * Stops early when fn returns non-zero and returns that value. Safe alongside
+ * concurrent insert/erase (used by the writer thread for live-set dumps). */
+int hg_live_foreach(hg_live_table_t *t, int (*fn)(const hg_live_entry_t *e, void *arg),
+                    void *arg);
+
+/* Work the writer thread does off the hot path: finishes a pending migration,
+ * releases old generations whose grace period has passed (now_ms = a monotonic
+ * clock in ms). Thread-safe. */
+void hg_live_maintain(hg_live_table_t *t, uint64_t now_ms);
+
+#endif /* HEAPGROW_PRELOAD_LIVE_TABLE_H */

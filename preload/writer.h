@@ -1,0 +1,39 @@
+/*
+ * The writer: the only part of the preload library that does file I/O. It owns
+ * the trace file, the zlib stream and a background thread that writes a
+ * snapshot every interval (docs/FORMAT.md). The shim calls it only at the
+ * points below; none of these is on the allocation hot path.
+ */
+#ifndef HEAPGROW_PRELOAD_WRITER_H
+#define HEAPGROW_PRELOAD_WRITER_H
+
+#include <stdint.h>
+
+/* Opens the output file named by hg_core.cfg.output (exclusive create, mode
+ * 0600, no symlink following), writes the header and the module map, and
+ * starts the thread. Called once from hg_core_init with the shim guard held.
+ * Returns 0 or -errno; on failure it has printed one line on stderr and the
+ * caller turns the tracer passive. */
+int hg_writer_start(void);
+
+/* Asks the writer thread for a snapshot + live-set dump as soon as possible.
+ * Async-signal-safe (sets a flag and wakes the thread). */
+void hg_writer_request_dump(int reason /* enum hg_dump_reason */);
+
+/* The module map may have changed (dlopen/dlclose returned). Cheap; the writer
+ * rescans at its next snapshot. */
+void hg_writer_modules_changed(void);
+
+/* Final snapshot, live set, END record, close. Runs in the calling thread (exit
+ * path or fatal-signal handler), waits for nothing the target holds. After it,
+ * the tracer is passive. Idempotent: only the first call writes. */
+void hg_writer_finish(int reason /* enum hg_end_reason */, int status);
+
+/* fork support, registered with pthread_atfork by hg_core_init: prepare quiesces
+ * the writer thread, parent resumes it, child starts a new trace (own file,
+ * fork flag in header, inherited live set) and a new thread. */
+void hg_writer_atfork_prepare(void);
+void hg_writer_atfork_parent(void);
+void hg_writer_atfork_child(void);
+
+#endif /* HEAPGROW_PRELOAD_WRITER_H */
