@@ -1,0 +1,54 @@
+/*
+ * Reports: the text answer for a person (report_text.c) and the JSON answer for
+ * machines (report_json.c), both formatting only. They read hg_model_t values
+ * built by hg_model_load (model.h) and never change them. The JSON schema is
+ * documented field by field in docs/REPORT.md; bump HG_REPORT_JSON_VERSION on
+ * any change a consumer could misread. The `report` subcommand that drives them
+ * (options, loading, process families) is in report.c.
+ */
+#ifndef HEAPGROW_ANALYZER_REPORT_H
+#define HEAPGROW_ANALYZER_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "model.h"
+
+#define HG_REPORT_JSON_VERSION 1
+#define HG_REPORT_DEFAULT_TOP  10
+
+/* What one report covers: the main process and the descendants found for it
+ * (family.h), each already loaded. */
+typedef struct hg_report_input {
+    const hg_model_t *main;
+    const hg_model_t *const *children; /* descendants, in pid order     */
+    size_t nchildren;
+    const char *const *warnings;       /* extra warnings (unreadable
+                                          descendant traces...), may be NULL */
+    size_t nwarnings;
+} hg_report_input_t;
+
+typedef struct hg_report_opts {
+    size_t top;          /* sites shown per list (text) or per process (JSON);
+                            0 = all */
+    bool is_color;       /* text: ANSI bold/red/yellow */
+    bool is_brief;       /* text: headline and top growing/leaking sites only
+                            (what `heapgrow run` prints) */
+    enum hg_group_by group_by; /* recorded in the JSON */
+} hg_report_opts_t;
+
+/* Writes the report to `out`. Returns 0, or -EIO when a write failed. */
+int hg_report_text(FILE *out, const hg_report_input_t *in, const hg_report_opts_t *opts);
+int hg_report_json(FILE *out, const hg_report_input_t *in, const hg_report_opts_t *opts);
+
+/* The one-line verdict of a process ("2 sites grow, 1 site leaks: 3.1 MiB
+ * gained in 10.2 s" / "no growth, no leaks"), without colour, into buf.
+ * Returns buf. */
+char *hg_report_headline(const hg_model_t *m, char *buf, size_t len);
+
+/* The `report` subcommand (report.c): argv[0] is "report". Returns the exit
+ * status (0, or 2 for usage and input errors). */
+int hg_report_main(int argc, char **argv);
+
+#endif /* HEAPGROW_ANALYZER_REPORT_H */
