@@ -1,1 +1,887 @@
-/* placeholder: not written yet */
+/*
+ * The trace reader: gzip (zlib inflate, auto-detected header) in fixed chunks,
+ * then records decoded and validated one at a time (docs/FORMAT.md). Contract
+ * in reader.h.
+ *
+ * It must never crash, loop or allocate without bound on hostile input: every
+ * length and count is checked against format.h's limits and against the bytes
+ * that remain in the record *before* memory is allocated for it, and the
+ * payload buffer grows only as decompressed bytes actually arrive, so a record
+ * that claims 64 MiB but is cut short costs what was really there. Memory kept
+ * across records is the set of defined stack ids and loaded module ids.
+ */
+#include "reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zlib.h>
+#include "uthash.h"
+
+#define IN_CHUNK  65536
+#define OUT_CHUNK 65536
+
+/* Internal results of reading a raw record. */
+enum { RAW_EOF = 0, RAW_RECORD = 1, RAW_PARTIAL = 2, RAW_SKIPPED = 3 };
+
+struct id_entry {
+    uint32_t id;
+    UT_hash_handle hh;
+};
+
+struct hg_reader {
+    int fd;
+    bool owns_fd;
+    /* inflate state */
+    z_stream zs;
+    bool is_zs_init;
+    bool is_in_eof;      /* read() returned 0                              */
+    bool is_member_done; /* inflate reported the end of a gzip member       */
+    bool is_z_done;      /* no more decompressed bytes will come            */
+    bool is_gzip_truncated;
+    bool is_gzip_magic;  /* the file starts with the gzip magic 1f 8b       */
+    uint64_t in_total;   /* compressed bytes read                           */
+    uint8_t in[IN_CHUNK];
+    uint8_t out[OUT_CHUNK];
+    size_t out_pos, out_len;
+    uint64_t offset;     /* decompressed bytes consumed                     */
+    /* stream state */
+    int err;             /* sticky error, 0 when none                        */
+    char msg[320];
+    bool is_done;        /* returned 0 once                                  */
+    bool has_preamble;
+    uint64_t version;
+    bool has_header, has_end, is_ended_early, has_trailing;
+    bool is_in_live;
+    uint64_t last_time_ns;
+    struct id_entry *stacks;  /* defined stack ids  */
+    struct id_entry *modules; /* loaded module ids  */
+    /* buffers for the current record */
+    uint8_t *pay;
+    size_t pay_cap;
+    char *str;
+    size_t str_cap, str_len;
+    const char **argv;
+    size_t argv_cap;
+    uint64_t frames[HG_MAX_FRAMES];
+    hg_rec_counter_t *counters;
+    size_t counters_cap;
+    hg_rec_live_t *lives;
+    size_t lives_cap;
+};
+
+static const char *const tag_names[] = {
+    [HG_REC_HEADER] = "HEADER",           [HG_REC_MODULE_LOAD] = "MODULE_LOAD",
+    [HG_REC_MODULE_UNLOAD] = "MODULE_UNLOAD", [HG_REC_STACK] = "STACK",
+    [HG_REC_SNAPSHOT] = "SNAPSHOT",       [HG_REC_LIVE_BEGIN] = "LIVE_BEGIN",
+    [HG_REC_LIVE_CHUNK] = "LIVE_CHUNK",   [HG_REC_LIVE_END] = "LIVE_END",
+    [HG_REC_END] = "END",                 [HG_REC_WARNING] = "WARNING",
+};
+
+const char *hg_reader_tag_name(unsigned tag)
+{
+    if (tag < sizeof(tag_names) / sizeof(tag_names[0]) && tag_names[tag])
+        return tag_names[tag];
+    return "?";
+}
+
+static bool is_known_tag(unsigned tag)
+{
+    return tag >= HG_REC_HEADER && tag <= HG_REC_WARNING;
+}
+
+/* ---- errors ---- */
+
+__attribute__((format(printf, 3, 4))) static int fail(hg_reader_t *r, uint64_t off,
+                                                      const char *fmt, ...)
+{
+    if (r->err)
+        return r->err;
+    int n = snprintf(r->msg, sizeof(r->msg), "offset %" PRIu64 ": ", off);
+    if (n < 0 || (size_t)n >= sizeof(r->msg))
+        n = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->msg + n, sizeof(r->msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    r->err = -HG_EFORMAT;
+    return r->err;
+}
+
+static int fail_errno(hg_reader_t *r, int e, const char *what)
+{
+    if (r->err)
+        return r->err;
+    snprintf(r->msg, sizeof(r->msg), "offset %" PRIu64 ": %s: %s", r->offset, what, strerror(e));
+    r->err = -e;
+    return r->err;
+}
+
+/* Grows *buf to hold at least `need` elements of `size` bytes. */
+static int reserve(void **buf, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 16;
+    while (ncap < need)
+        ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+    if (ncap > SIZE_MAX / size)
+        return -ENOMEM;
+    void *p = realloc(*buf, ncap * size);
+    if (!p)
+        return -ENOMEM;
+    *buf = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* ---- opening ---- */
+
+int hg_reader_open_fd(int fd, hg_reader_t **out)
+{
+    hg_reader_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->fd = fd;
+    /* 15 + 32: accept gzip (and zlib) headers, 32 KiB window (zlib manual). */
+    if (inflateInit2(&r->zs, 15 + 32) != Z_OK) {
+        free(r);
+        return -ENOMEM;
+    }
+    r->is_zs_init = true;
+    *out = r;
+    return 0;
+}
+
+int hg_reader_open(const char *path, hg_reader_t **out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = hg_reader_open_fd(fd, out);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    (*out)->owns_fd = true;
+    return 0;
+}
+
+static void free_ids(struct id_entry **set)
+{
+    struct id_entry *e, *tmp;
+    HASH_ITER(hh, *set, e, tmp)
+    {
+        HASH_DEL(*set, e);
+        free(e);
+    }
+}
+
+void hg_reader_close(hg_reader_t *r)
+{
+    if (!r)
+        return;
+    if (r->is_zs_init)
+        inflateEnd(&r->zs);
+    if (r->owns_fd)
+        close(r->fd);
+    free_ids(&r->stacks);
+    free_ids(&r->modules);
+    free(r->pay);
+    free(r->str);
+    free(r->argv);
+    free(r->counters);
+    free(r->lives);
+    free(r);
+}
+
+/* ---- decompression ---- */
+
+/*
+ * Makes decompressed bytes available in r->out. Returns 1 when there are some,
+ * 0 when the stream is over (cleanly or cut short), or a negative error.
+ * Every iteration either consumes input, produces output or ends, so it cannot
+ * loop forever.
+ */
+static int fill(hg_reader_t *r)
+{
+    while (r->out_pos == r->out_len) {
+        if (r->is_z_done)
+            return 0;
+        if (r->zs.avail_in == 0 && !r->is_in_eof) {
+            ssize_t n;
+            do {
+                n = read(r->fd, r->in, sizeof(r->in));
+            } while (n < 0 && errno == EINTR);
+            if (n < 0)
+                return fail_errno(r, errno, "read");
+            if (n == 0) {
+                r->is_in_eof = true;
+            } else {
+                if (r->in_total == 0)
+                    r->is_gzip_magic = n >= 2 && r->in[0] == 0x1f && r->in[1] == 0x8b;
+                r->zs.next_in = r->in;
+                r->zs.avail_in = (uInt)n;
+                r->in_total += (uint64_t)n;
+            }
+        }
+        if (r->zs.avail_in == 0 && r->is_in_eof) {
+            if (r->in_total == 0)
+                return fail(r, 0, "empty file, not a heapgrow trace");
+            if (!r->is_member_done)
+                r->is_gzip_truncated = true;
+            r->is_z_done = true;
+            return 0;
+        }
+        if (r->is_member_done) {
+            /* Input after a complete gzip member: another member (as zcat
+             * reads concatenated files) if it starts like one, else padding
+             * we ignore. */
+            if (r->zs.next_in[0] != 0x1f) {
+                r->has_trailing = true;
+                r->is_z_done = true;
+                return 0;
+            }
+            if (inflateReset(&r->zs) != Z_OK)
+                return fail(r, r->offset, "cannot restart inflate");
+            r->is_member_done = false;
+        }
+        r->zs.next_out = r->out;
+        r->zs.avail_out = sizeof(r->out);
+        int zr = inflate(&r->zs, Z_NO_FLUSH);
+        r->out_pos = 0;
+        r->out_len = sizeof(r->out) - r->zs.avail_out;
+        switch (zr) {
+        case Z_STREAM_END:
+            r->is_member_done = true;
+            break;
+        case Z_OK:
+        case Z_BUF_ERROR: /* needs more input: read it on the next turn */
+            break;
+        case Z_MEM_ERROR:
+            return fail_errno(r, ENOMEM, "inflate");
+        default:
+            if (!r->is_gzip_magic && r->offset == 0 && r->out_len == 0)
+                return fail(r, 0, "not a heapgrow trace (not gzip: %s)",
+                            r->zs.msg ? r->zs.msg : "bad data");
+            return fail(r, r->offset + r->out_len, "corrupt gzip data (%s)",
+                        r->zs.msg ? r->zs.msg : "bad data");
+        }
+    }
+    return 1;
+}
+
+/* One decompressed byte: 1, 0 at the end of the stream, or an error. */
+static int get_byte(hg_reader_t *r, uint8_t *b)
+{
+    int rc = fill(r);
+    if (rc <= 0)
+        return rc;
+    *b = r->out[r->out_pos++];
+    r->offset++;
+    return 1;
+}
+
+/* A LEB128 varint from the stream. Returns 1, 0 when the stream ended inside
+ * or before it, or an error. */
+static int get_varint(hg_reader_t *r, uint64_t *v)
+{
+    uint64_t start = r->offset, x = 0;
+    for (unsigned i = 0; i < 10; i++) {
+        uint8_t b;
+        int rc = get_byte(r, &b);
+        if (rc <= 0)
+            return rc;
+        if (i == 9 && b > 1)
+            return fail(r, start, "varint exceeds 64 bits");
+        x |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *v = x;
+            return 1;
+        }
+    }
+    return fail(r, start, "varint longer than 10 bytes");
+}
+
+/* Copies into r->pay (keep) or drops n decompressed bytes. Returns 1, 0 when
+ * the stream ended first, or an error. r->pay grows with the bytes that
+ * actually arrive, never ahead of them. */
+static int get_bytes(hg_reader_t *r, uint64_t n, bool keep)
+{
+    size_t got = 0;
+    while (got < n) {
+        int rc = fill(r);
+        if (rc <= 0)
+            return rc;
+        size_t avail = r->out_len - r->out_pos;
+        size_t take = (size_t)(n - got) < avail ? (size_t)(n - got) : avail;
+        if (keep) {
+            if (got + take > r->pay_cap) {
+                size_t want = r->pay_cap ? r->pay_cap * 2 : 4096;
+                if (want < got + take)
+                    want = got + take;
+                if (want > n)
+                    want = (size_t)n;
+                uint8_t *p = realloc(r->pay, want);
+                if (!p)
+                    return fail_errno(r, ENOMEM, "record buffer");
+                r->pay = p;
+                r->pay_cap = want;
+            }
+            memcpy(r->pay + got, r->out + r->out_pos, take);
+        }
+        r->out_pos += take;
+        r->offset += take;
+        got += take;
+    }
+    return 1;
+}
+
+/* ---- payload decoding ---- */
+
+/* A cursor over the current record's payload. */
+typedef struct cur {
+    hg_reader_t *r;
+    const uint8_t *p, *end, *base;
+    uint64_t base_off; /* stream offset of base */
+    const char *rec;   /* record name for messages */
+} cur_t;
+
+static uint64_t cur_off(const cur_t *c)
+{
+    return c->base_off + (uint64_t)(c->p - c->base);
+}
+
+static size_t cur_left(const cur_t *c)
+{
+    return (size_t)(c->end - c->p);
+}
+
+static int cur_u(cur_t *c, uint64_t *v, const char *field)
+{
+    uint64_t x = 0;
+    const uint8_t *start = c->p;
+    for (unsigned i = 0; i < 10; i++) {
+        if (c->p == c->end) {
+            c->p = start;
+            return fail(c->r, cur_off(c), "%s record too short for its %s field", c->rec, field);
+        }
+        uint8_t b = *c->p++;
+        if (i == 9 && b > 1) {
+            c->p = start;
+            return fail(c->r, cur_off(c), "%s: varint %s exceeds 64 bits", c->rec, field);
+        }
+        x |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    c->p = start;
+    return fail(c->r, cur_off(c), "%s: varint %s longer than 10 bytes", c->rec, field);
+}
+
+static int cur_s(cur_t *c, int64_t *v, const char *field)
+{
+    uint64_t z;
+    int rc = cur_u(c, &z, field);
+    if (rc < 0)
+        return rc;
+    *v = (int64_t)((z >> 1) ^ (~(z & 1) + 1));
+    return 0;
+}
+
+/* A "b" field of at most `max` bytes; returns its bytes in place. */
+static int cur_b(cur_t *c, const uint8_t **p, size_t *len, uint64_t max, const char *field)
+{
+    uint64_t at = cur_off(c), n;
+    int rc = cur_u(c, &n, field);
+    if (rc < 0)
+        return rc;
+    if (n > max)
+        return fail(c->r, at, "%s: %s length %" PRIu64 " exceeds the limit of %" PRIu64, c->rec,
+                    field, n, max);
+    if (n > cur_left(c))
+        return fail(c->r, at, "%s: %s length %" PRIu64 " exceeds the %zu bytes left in the record",
+                    c->rec, field, n, cur_left(c));
+    *p = c->p;
+    *len = (size_t)n;
+    c->p += n;
+    return 0;
+}
+
+/* A "b" field copied as a NUL-terminated string into r->str (reserved by the
+ * caller for the whole record). */
+static int cur_str(cur_t *c, const char **s, size_t *lenp, const char *field)
+{
+    const uint8_t *p;
+    size_t len;
+    int rc = cur_b(c, &p, &len, HG_MAX_STRING_BYTES, field);
+    if (rc < 0)
+        return rc;
+    hg_reader_t *r = c->r;
+    char *d = r->str + r->str_len;
+    memcpy(d, p, len);
+    d[len] = '\0';
+    r->str_len += len + 1;
+    *s = d;
+    if (lenp)
+        *lenp = len;
+    return 0;
+}
+
+/* A count field that announces `n` entries of at least `min_bytes` each. */
+static int cur_count(cur_t *c, uint64_t *n, uint64_t max, size_t min_bytes, const char *field)
+{
+    uint64_t at = cur_off(c);
+    int rc = cur_u(c, n, field);
+    if (rc < 0)
+        return rc;
+    if (*n > max)
+        return fail(c->r, at, "%s: %s %" PRIu64 " exceeds the limit of %" PRIu64, c->rec, field,
+                    *n, max);
+    if (*n > cur_left(c) / min_bytes)
+        return fail(c->r, at, "%s: %s %" PRIu64 " does not fit in the %zu bytes left in the record",
+                    c->rec, field, *n, cur_left(c));
+    return 0;
+}
+
+static int check_time(cur_t *c, uint64_t at, uint64_t t)
+{
+    hg_reader_t *r = c->r;
+    if (t < r->last_time_ns)
+        return fail(r, at, "%s: time goes backwards (%" PRIu64 " ns after %" PRIu64 " ns)", c->rec,
+                    t, r->last_time_ns);
+    r->last_time_ns = t;
+    return 0;
+}
+
+static int cur_time(cur_t *c, uint64_t *t)
+{
+    uint64_t at = cur_off(c);
+    int rc = cur_u(c, t, "time_ns");
+    return rc < 0 ? rc : check_time(c, at, *t);
+}
+
+static struct id_entry *find_id(struct id_entry *set, uint32_t id)
+{
+    struct id_entry *e;
+    HASH_FIND(hh, set, &id, sizeof(id), e);
+    return e;
+}
+
+static int add_id(hg_reader_t *r, struct id_entry **set, uint32_t id)
+{
+    struct id_entry *e = malloc(sizeof(*e));
+    if (!e)
+        return fail_errno(r, ENOMEM, "id table");
+    e->id = id;
+    HASH_ADD(hh, *set, id, sizeof(e->id), e);
+    return 0;
+}
+
+/* A stack id referenced by a counter or live entry: defined earlier, or 0. */
+static int cur_stack_ref(cur_t *c, uint32_t *id)
+{
+    uint64_t at = cur_off(c), v;
+    int rc = cur_u(c, &v, "stack_id");
+    if (rc < 0)
+        return rc;
+    if (v > UINT32_MAX)
+        return fail(c->r, at, "%s: stack id %" PRIu64 " out of range", c->rec, v);
+    if (v != 0 && !find_id(c->r->stacks, (uint32_t)v))
+        return fail(c->r, at, "stack %" PRIu64 " referenced before it was defined", v);
+    *id = (uint32_t)v;
+    return 0;
+}
+
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        int rc_ = (x);                                                                             \
+        if (rc_ < 0)                                                                               \
+            return rc_;                                                                            \
+    } while (0)
+
+static int dec_header(cur_t *c, hg_record_t *rec)
+{
+    hg_reader_t *r = c->r;
+    uint64_t argc;
+    TRY(cur_u(c, &rec->u.header.pid, "pid"));
+    TRY(cur_u(c, &rec->u.header.ppid, "ppid"));
+    TRY(cur_u(c, &rec->u.header.start_real_ns, "start_real_ns"));
+    TRY(cur_u(c, &rec->u.header.start_mono_ns, "start_mono_ns"));
+    TRY(cur_str(c, &rec->u.header.exe, NULL, "exe_path"));
+    TRY(cur_count(c, &argc, HG_MAX_RECORD_BYTES, 1, "argc"));
+    if (reserve((void **)&r->argv, &r->argv_cap, (size_t)argc + 1, sizeof(*r->argv)) < 0)
+        return fail_errno(r, ENOMEM, "argv");
+    for (uint64_t i = 0; i < argc; i++)
+        TRY(cur_str(c, &r->argv[i], NULL, "arg"));
+    r->argv[argc] = NULL;
+    rec->u.header.argc = (size_t)argc;
+    rec->u.header.argv = r->argv;
+    TRY(cur_u(c, &rec->u.header.interval_ms, "interval_ms"));
+    TRY(cur_u(c, &rec->u.header.max_frames, "max_frames"));
+    TRY(cur_u(c, &rec->u.header.sample_bytes, "sample_bytes"));
+    TRY(cur_u(c, &rec->u.header.unwinder, "unwinder"));
+    TRY(cur_str(c, &rec->u.header.wrappers, NULL, "wrappers"));
+    TRY(cur_u(c, &rec->u.header.dump_signal, "dump_signal"));
+    TRY(cur_u(c, &rec->u.header.flags, "flags"));
+    return 0;
+}
+
+static int dec_module_load(cur_t *c, hg_record_t *rec)
+{
+    hg_reader_t *r = c->r;
+    uint64_t at = cur_off(c), id;
+    TRY(cur_u(c, &id, "module_id"));
+    if (id > UINT32_MAX)
+        return fail(r, at, "MODULE_LOAD: module id %" PRIu64 " out of range", id);
+    TRY(cur_time(c, &rec->u.module_load.time_ns));
+    TRY(cur_u(c, &rec->u.module_load.load_bias, "load_bias"));
+    TRY(cur_u(c, &rec->u.module_load.start, "start"));
+    TRY(cur_u(c, &rec->u.module_load.end, "end"));
+    TRY(cur_str(c, &rec->u.module_load.path, NULL, "path"));
+    TRY(cur_b(c, &rec->u.module_load.build_id, &rec->u.module_load.build_id_len, HG_MAX_BUILD_ID,
+              "build_id"));
+    if (rec->u.module_load.start >= rec->u.module_load.end)
+        return fail(r, at, "MODULE_LOAD: module %" PRIu64 " has start 0x%" PRIx64
+                           " not below end 0x%" PRIx64,
+                    id, rec->u.module_load.start, rec->u.module_load.end);
+    if (find_id(r->modules, (uint32_t)id))
+        return fail(r, at, "module %" PRIu64 " loaded while already loaded", id);
+    TRY(add_id(r, &r->modules, (uint32_t)id));
+    rec->u.module_load.module_id = (uint32_t)id;
+    return 0;
+}
+
+static int dec_module_unload(cur_t *c, hg_record_t *rec)
+{
+    hg_reader_t *r = c->r;
+    uint64_t at = cur_off(c), id;
+    TRY(cur_u(c, &id, "module_id"));
+    TRY(cur_time(c, &rec->u.module_unload.time_ns));
+    struct id_entry *e = id <= UINT32_MAX ? find_id(r->modules, (uint32_t)id) : NULL;
+    if (!e)
+        return fail(r, at, "module %" PRIu64 " unloaded but not loaded", id);
+    HASH_DEL(r->modules, e);
+    free(e);
+    rec->u.module_unload.module_id = (uint32_t)id;
+    return 0;
+}
+
+static int dec_stack(cur_t *c, hg_record_t *rec)
+{
+    hg_reader_t *r = c->r;
+    uint64_t at = cur_off(c), id, n;
+    TRY(cur_u(c, &id, "stack_id"));
+    if (id == 0 || id > UINT32_MAX)
+        return fail(r, at, "STACK: stack id %" PRIu64 " cannot be defined", id);
+    if (find_id(r->stacks, (uint32_t)id))
+        return fail(r, at, "stack %" PRIu64 " defined twice", id);
+    TRY(cur_count(c, &n, HG_MAX_FRAMES, 1, "nframes"));
+    uint64_t addr = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (i == 0) {
+            TRY(cur_u(c, &addr, "frame"));
+        } else {
+            int64_t d;
+            TRY(cur_s(c, &d, "frame delta"));
+            addr += (uint64_t)d; /* wraps modulo 2^64, as the writer's delta did */
+        }
+        r->frames[i] = addr;
+    }
+    TRY(add_id(r, &r->stacks, (uint32_t)id));
+    rec->u.stack.stack_id = (uint32_t)id;
+    rec->u.stack.nframes = (size_t)n;
+    rec->u.stack.frames = r->frames;
+    return 0;
+}
+
+static int dec_snapshot(cur_t *c, hg_record_t *rec)
+{
+    hg_reader_t *r = c->r;
+    uint64_t n;
+    TRY(cur_time(c, &rec->u.snapshot.time_ns));
+    TRY(cur_u(c, &rec->u.snapshot.rss_bytes, "rss_bytes"));
+    TRY(cur_u(c, &rec->u.snapshot.alloc_count, "alloc_count"));
+    TRY(cur_u(c, &rec->u.snapshot.alloc_bytes, "alloc_bytes"));
+    TRY(cur_u(c, &rec->u.snapshot.free_count, "free_count"));
+    TRY(cur_u(c, &rec->u.snapshot.free_bytes, "free_bytes"));
+    TRY(cur_u(c, &rec->u.snapshot.live_bytes, "live_bytes"));
+    TRY(cur_u(c, &rec->u.snapshot.live_count, "live_count"));
+    TRY(cur_u(c, &rec->u.snapshot.peak_live_bytes, "peak_live_bytes"));
+    TRY(cur_u(c, &rec->u.snapshot.dropped_count, "dropped_count"));
+    TRY(cur_count(c, &n, HG_MAX_STACKS_PER_SNAP, 5, "counter count"));
+    if (reserve((void **)&r->counters, &r->counters_cap, (size_t)n, sizeof(*r->counters)) < 0)
+        return fail_errno(r, ENOMEM, "snapshot counters");
+    for (uint64_t i = 0; i < n; i++) {
+        hg_rec_counter_t *k = &r->counters[i];
+        TRY(cur_stack_ref(c, &k->stack_id));
+        TRY(cur_u(c, &k->live_bytes, "live_bytes"));
+        TRY(cur_u(c, &k->live_count, "live_count"));
+        TRY(cur_u(c, &k->alloc_count, "alloc_count"));
+        TRY(cur_u(c, &k->alloc_bytes, "alloc_bytes"));
+    }
+    rec->u.snapshot.n = (size_t)n;
+    rec->u.snapshot.counters = r->counters;
+    return 0;
+}
+
+static int dec_live_begin(cur_t *c, hg_record_t *rec)
+{
+    hg_reader_t *r = c->r;
+    if (r->is_in_live)
+        return fail(r, c->base_off, "LIVE_BEGIN inside another live-set dump");
+    TRY(cur_time(c, &rec->u.live_begin.time_ns));
+    TRY(cur_u(c, &rec->u.live_begin.reason, "reason"));
+    TRY(cur_u(c, &rec->u.live_begin.count, "count"));
+    r->is_in_live = true;
+    return 0;
+}
+
+static int dec_live_chunk(cur_t *c, hg_record_t *rec)
+{
+    hg_reader_t *r = c->r;
+    uint64_t n;
+    if (!r->is_in_live)
+        return fail(r, c->base_off, "LIVE_CHUNK outside LIVE_BEGIN..LIVE_END");
+    TRY(cur_count(c, &n, HG_MAX_LIVE_PER_REC, 4, "entry count"));
+    if (reserve((void **)&r->lives, &r->lives_cap, (size_t)n, sizeof(*r->lives)) < 0)
+        return fail_errno(r, ENOMEM, "live entries");
+    uint64_t addr = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        hg_rec_live_t *e = &r->lives[i];
+        int64_t d;
+        TRY(cur_s(c, &d, "address delta"));
+        addr += (uint64_t)d;
+        e->address = addr;
+        TRY(cur_u(c, &e->size, "size"));
+        TRY(cur_stack_ref(c, &e->stack_id));
+        TRY(cur_u(c, &e->alloc_time_ms, "alloc_time_ms"));
+    }
+    rec->u.live_chunk.n = (size_t)n;
+    rec->u.live_chunk.entries = r->lives;
+    return 0;
+}
+
+static int dec_live_end(cur_t *c, hg_record_t *rec)
+{
+    hg_reader_t *r = c->r;
+    if (!r->is_in_live)
+        return fail(r, c->base_off, "LIVE_END without LIVE_BEGIN");
+    TRY(cur_u(c, &rec->u.live_end.count, "count"));
+    r->is_in_live = false;
+    return 0;
+}
+
+static int dec_end(cur_t *c, hg_record_t *rec)
+{
+    hg_reader_t *r = c->r;
+    if (r->is_in_live)
+        return fail(r, c->base_off, "END inside a live-set dump");
+    TRY(cur_time(c, &rec->u.end.time_ns));
+    TRY(cur_u(c, &rec->u.end.reason, "reason"));
+    TRY(cur_s(c, &rec->u.end.status, "status"));
+    return 0;
+}
+
+static int dec_warning(cur_t *c, hg_record_t *rec)
+{
+    TRY(cur_time(c, &rec->u.warning.time_ns));
+    TRY(cur_u(c, &rec->u.warning.code, "code"));
+    TRY(cur_str(c, &rec->u.warning.message, &rec->u.warning.message_len, "message"));
+    return 0;
+}
+
+/* ---- records ---- */
+
+/* Reads the magic and version. Returns 1, 0 if the stream ended first, or an
+ * error. */
+static int read_preamble(hg_reader_t *r)
+{
+    uint8_t magic[HG_MAGIC_LEN];
+    for (size_t i = 0; i < HG_MAGIC_LEN; i++) {
+        int rc = get_byte(r, &magic[i]);
+        if (rc <= 0)
+            return rc;
+        if (magic[i] != (uint8_t)HG_MAGIC[i])
+            return fail(r, 0, "not a heapgrow trace (bad magic)");
+    }
+    uint64_t v;
+    int rc = get_varint(r, &v);
+    if (rc <= 0)
+        return rc;
+    if (v != HG_FORMAT_VERSION)
+        return fail(r, HG_MAGIC_LEN, "trace format %" PRIu64 ", this heapgrow reads %d", v,
+                    HG_FORMAT_VERSION);
+    r->version = v;
+    r->has_preamble = true;
+    return 1;
+}
+
+/* Reads one raw record. Returns RAW_RECORD (payload in r->pay), RAW_SKIPPED
+ * (unknown tag, payload dropped), RAW_EOF at a record boundary, RAW_PARTIAL
+ * when the stream ended inside the record, or an error. */
+static int read_raw(hg_reader_t *r, uint8_t *tag, uint64_t *len)
+{
+    uint64_t start = r->offset;
+    int rc = get_byte(r, tag);
+    if (rc <= 0)
+        return rc < 0 ? rc : RAW_EOF;
+    rc = get_varint(r, len);
+    if (rc <= 0)
+        return rc < 0 ? rc : RAW_PARTIAL;
+    if (*len > HG_MAX_RECORD_BYTES)
+        return fail(r, start, "record length %" PRIu64 " exceeds the limit of %u", *len,
+                    HG_MAX_RECORD_BYTES);
+    bool keep = is_known_tag(*tag);
+    rc = get_bytes(r, *len, keep);
+    if (rc <= 0)
+        return rc < 0 ? rc : RAW_PARTIAL;
+    return keep ? RAW_RECORD : RAW_SKIPPED;
+}
+
+static int finish(hg_reader_t *r)
+{
+    r->is_done = true;
+    if (!r->has_header)
+        return fail(r, r->offset, "trace ends before its header record");
+    if (!r->has_end)
+        r->is_ended_early = true;
+    return 0;
+}
+
+int hg_reader_next(hg_reader_t *r, hg_record_t *rec)
+{
+    if (r->err)
+        return r->err;
+    if (r->is_done)
+        return 0;
+    if (r->has_end) {
+        /* Nothing follows END; anything that does is ignored but noted. */
+        int rc = fill(r);
+        if (rc < 0)
+            return rc;
+        if (rc > 0)
+            r->has_trailing = true;
+        r->is_done = true;
+        return 0;
+    }
+    if (!r->has_preamble) {
+        int rc = read_preamble(r);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            return finish(r);
+    }
+    for (;;) {
+        uint64_t start = r->offset, len;
+        uint8_t tag;
+        int rc = read_raw(r, &tag, &len);
+        if (rc < 0)
+            return rc;
+        if (rc == RAW_EOF || rc == RAW_PARTIAL)
+            return finish(r);
+        if (!r->has_header && tag != HG_REC_HEADER)
+            return fail(r, start, "first record is %s (tag %u), not HEADER",
+                        hg_reader_tag_name(tag), tag);
+        if (rc == RAW_SKIPPED)
+            continue;
+
+        memset(rec, 0, sizeof(*rec));
+        rec->tag = (enum hg_record_tag)tag;
+        rec->offset = start;
+        cur_t c = {
+            .r = r,
+            .p = r->pay,
+            .end = r->pay + len,
+            .base = r->pay,
+            .base_off = r->offset - len,
+            .rec = hg_reader_tag_name(tag),
+        };
+        if (len == 0)
+            c.p = c.end = c.base = (const uint8_t *)"";
+        /* Strings: at most len bytes of text plus one NUL per length prefix. */
+        if (tag == HG_REC_HEADER || tag == HG_REC_MODULE_LOAD || tag == HG_REC_WARNING) {
+            if (reserve((void **)&r->str, &r->str_cap, (size_t)len * 2 + 1, 1) < 0)
+                return fail_errno(r, ENOMEM, "string buffer");
+            r->str_len = 0;
+        }
+        switch (tag) {
+        case HG_REC_HEADER:
+            if (r->has_header)
+                return fail(r, start, "second HEADER record");
+            rc = dec_header(&c, rec);
+            r->has_header = true;
+            break;
+        case HG_REC_MODULE_LOAD:
+            rc = dec_module_load(&c, rec);
+            break;
+        case HG_REC_MODULE_UNLOAD:
+            rc = dec_module_unload(&c, rec);
+            break;
+        case HG_REC_STACK:
+            rc = dec_stack(&c, rec);
+            break;
+        case HG_REC_SNAPSHOT:
+            rc = dec_snapshot(&c, rec);
+            break;
+        case HG_REC_LIVE_BEGIN:
+            rc = dec_live_begin(&c, rec);
+            break;
+        case HG_REC_LIVE_CHUNK:
+            rc = dec_live_chunk(&c, rec);
+            break;
+        case HG_REC_LIVE_END:
+            rc = dec_live_end(&c, rec);
+            break;
+        case HG_REC_END:
+            rc = dec_end(&c, rec);
+            r->has_end = true;
+            break;
+        case HG_REC_WARNING:
+            rc = dec_warning(&c, rec);
+            break;
+        default:
+            rc = fail(r, start, "internal: unhandled tag %u", tag);
+            break;
+        }
+        return rc < 0 ? rc : 1;
+    }
+}
+
+const char *hg_reader_error(const hg_reader_t *r)
+{
+    return r->err ? r->msg : "";
+}
+
+bool hg_reader_ended_early(const hg_reader_t *r)
+{
+    return r->is_ended_early;
+}
+
+bool hg_reader_is_gzip_truncated(const hg_reader_t *r)
+{
+    return r->is_gzip_truncated;
+}
+
+bool hg_reader_has_trailing_bytes(const hg_reader_t *r)
+{
+    return r->has_trailing;
+}
+
+uint64_t hg_reader_offset(const hg_reader_t *r)
+{
+    return r->offset;
+}
+
+uint64_t hg_reader_version(const hg_reader_t *r)
+{
+    return r->version;
+}

@@ -1,0 +1,150 @@
+/*
+ * Streaming pull reader of heapgrow traces (docs/FORMAT.md): inflates the gzip
+ * file in fixed-size chunks and hands out one decoded, validated record per
+ * call. It never holds the whole file in memory: its buffers are bounded by the
+ * largest record actually present in the input, and every length and count is
+ * checked against format.h's bounds and against the bytes that remain in the
+ * record before anything is allocated for it (the reader is fuzzed).
+ *
+ * A trace that stops mid-record or mid-gzip (process killed) is not an error:
+ * hg_reader_next() returns 0 at the last complete record and
+ * hg_reader_ended_early() says so. Everything else wrong is an error with a
+ * one-line message that starts with the decompressed byte offset.
+ */
+#ifndef HEAPGROW_ANALYZER_READER_H
+#define HEAPGROW_ANALYZER_READER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heapgrow/format.h"
+
+typedef struct hg_reader hg_reader_t;
+
+/* Error code for anything wrong inside a trace (same value as model.h's). */
+#define HG_EFORMAT 1000
+
+/* One counter line of a SNAPSHOT. */
+typedef struct hg_rec_counter {
+    uint32_t stack_id;
+    uint64_t live_bytes;
+    uint64_t live_count;
+    uint64_t alloc_count;
+    uint64_t alloc_bytes;
+} hg_rec_counter_t;
+
+/* One entry of a LIVE_CHUNK; the address is absolute (deltas already summed). */
+typedef struct hg_rec_live {
+    uint64_t address;
+    uint64_t size;
+    uint32_t stack_id;
+    uint64_t alloc_time_ms;
+} hg_rec_live_t;
+
+/*
+ * A decoded record. Strings are NUL-terminated (a string with an embedded NUL
+ * reads as its prefix; *_len gives the full length); every pointer is owned
+ * by the reader and valid until the next hg_reader_next() or hg_reader_close().
+ */
+typedef struct hg_record {
+    enum hg_record_tag tag;
+    uint64_t offset; /* decompressed offset of the record's tag byte */
+    union {
+        struct {
+            uint64_t pid, ppid, start_real_ns, start_mono_ns;
+            const char *exe;
+            size_t argc;
+            const char *const *argv;
+            uint64_t interval_ms, max_frames, sample_bytes, unwinder;
+            const char *wrappers;
+            uint64_t dump_signal, flags;
+        } header;
+        struct {
+            uint32_t module_id;
+            uint64_t time_ns, load_bias, start, end;
+            const char *path;
+            const uint8_t *build_id;
+            size_t build_id_len;
+        } module_load;
+        struct {
+            uint32_t module_id;
+            uint64_t time_ns;
+        } module_unload;
+        struct {
+            uint32_t stack_id;
+            size_t nframes;
+            const uint64_t *frames; /* absolute, innermost first */
+        } stack;
+        struct {
+            uint64_t time_ns, rss_bytes;
+            uint64_t alloc_count, alloc_bytes, free_count, free_bytes;
+            uint64_t live_bytes, live_count, peak_live_bytes, dropped_count;
+            size_t n;
+            const hg_rec_counter_t *counters;
+        } snapshot;
+        struct {
+            uint64_t time_ns, reason, count;
+        } live_begin;
+        struct {
+            size_t n;
+            const hg_rec_live_t *entries;
+        } live_chunk;
+        struct {
+            uint64_t count;
+        } live_end;
+        struct {
+            uint64_t time_ns, reason;
+            int64_t status;
+        } end;
+        struct {
+            uint64_t time_ns, code;
+            const char *message;
+            size_t message_len;
+        } warning;
+    } u;
+} hg_record_t;
+
+/* Opens `path` for reading. Returns 0 or -errno (the file could not be opened;
+ * nothing is read yet). */
+int hg_reader_open(const char *path, hg_reader_t **out);
+
+/* Reads from a caller-owned open descriptor instead (fd is not closed).
+ * Returns 0 or -errno. */
+int hg_reader_open_fd(int fd, hg_reader_t **out);
+
+void hg_reader_close(hg_reader_t *r);
+
+/*
+ * Decodes the next record into *rec. Returns 1 when a record was decoded, 0 at
+ * the end of the trace (clean or early: see hg_reader_ended_early), or a
+ * negative error: -HG_EFORMAT for a corrupt or foreign file, -errno for a read
+ * error, -ENOMEM. After an error, hg_reader_error() holds the message and
+ * every further call returns the same error. Unknown record tags are skipped.
+ */
+int hg_reader_next(hg_reader_t *r, hg_record_t *rec);
+
+/* The last error, one line, e.g. "offset 1234: stack 17 referenced before it
+ * was defined"; "" when there was none. */
+const char *hg_reader_error(const hg_reader_t *r);
+
+/* True once the end was reached without an END record (the gzip stream or a
+ * record was cut short, or the writer was killed between records). */
+bool hg_reader_ended_early(const hg_reader_t *r);
+
+/* True when the gzip stream itself stopped before its trailer. */
+bool hg_reader_is_gzip_truncated(const hg_reader_t *r);
+
+/* True when bytes followed the END record (they are ignored). */
+bool hg_reader_has_trailing_bytes(const hg_reader_t *r);
+
+/* Decompressed bytes consumed so far (the offset of the next record). */
+uint64_t hg_reader_offset(const hg_reader_t *r);
+
+/* The version number found in the stream (0 before it was read). */
+uint64_t hg_reader_version(const hg_reader_t *r);
+
+/* Printable name of a record tag ("SNAPSHOT"), "?" for unknown ones. */
+const char *hg_reader_tag_name(unsigned tag);
+
+#endif /* HEAPGROW_ANALYZER_READER_H */

@@ -1,0 +1,60 @@
+/*
+ * Test helper: crafts trace byte streams (good and hostile) for the reader and
+ * model tests, through preload/encode.h, and gzips them into memory files.
+ * Test-only; aborts on allocation failure.
+ */
+#ifndef HEAPGROW_TESTS_CRAFT_H
+#define HEAPGROW_TESTS_CRAFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heapgrow/format.h"
+
+/* A growable decompressed stream. */
+typedef struct craft {
+    uint8_t *buf;
+    size_t len, cap;
+} craft_t;
+
+/* One SNAPSHOT counter line. */
+typedef struct craft_counter {
+    uint64_t stack_id, live_bytes, live_count, alloc_count, alloc_bytes;
+} craft_counter_t;
+
+typedef struct craft_live {
+    uint64_t address, size, stack_id, alloc_time_ms;
+} craft_live_t;
+
+void craft_init(craft_t *c);
+void craft_free(craft_t *c);
+void craft_bytes(craft_t *c, const void *p, size_t n);
+void craft_preamble(craft_t *c);
+/* A record with an arbitrary payload. */
+void craft_record(craft_t *c, uint8_t tag, const uint8_t *payload, size_t len);
+/* HEADER with pid 42, ppid 1, exe "/bin/prog", args "prog" "-x", interval 100,
+ * max_frames 64, wrappers `wrappers` (may be ""). */
+void craft_header(craft_t *c, const char *wrappers);
+void craft_module(craft_t *c, uint64_t id, uint64_t t_ns, uint64_t bias, uint64_t start,
+                  uint64_t end, const char *path, const uint8_t *build_id, size_t build_id_len);
+void craft_unload(craft_t *c, uint64_t id, uint64_t t_ns);
+void craft_stack(craft_t *c, uint64_t id, size_t n, const uint64_t *frames);
+/* SNAPSHOT whose totals are given in order: alloc_count, alloc_bytes,
+ * free_count, free_bytes, live_bytes, live_count, peak_live_bytes, dropped. */
+void craft_snapshot(craft_t *c, uint64_t t_ns, uint64_t rss, const uint64_t totals[8], size_t n,
+                    const craft_counter_t *k);
+void craft_live_begin(craft_t *c, uint64_t t_ns, uint64_t reason, uint64_t count);
+void craft_live_chunk(craft_t *c, size_t n, const craft_live_t *e);
+void craft_live_end(craft_t *c, uint64_t count);
+void craft_end(craft_t *c, uint64_t t_ns, uint64_t reason, int64_t status);
+void craft_warning(craft_t *c, uint64_t t_ns, uint64_t code, const char *msg);
+
+/* gzip of data[0..n) into a new buffer (*out, caller frees). */
+void craft_gzip(const uint8_t *data, size_t n, uint8_t **out, size_t *outlen);
+/* A memory file (memfd) holding data[0..n), positioned at 0. */
+int craft_memfd(const uint8_t *data, size_t n);
+/* Writes data[0..n) to path; returns 0 or -errno. */
+int craft_write_file(const char *path, const uint8_t *data, size_t n);
+
+#endif /* HEAPGROW_TESTS_CRAFT_H */
