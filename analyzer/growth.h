@@ -27,6 +27,7 @@ typedef struct hg_growth {
     size_t n_windows;              /* windows the test used                      */
     double slope_bytes_per_s;      /* Theil-Sen slope of the floors, whole run   */
     double mk_z;                   /* Mann-Kendall statistic (normal approx.)    */
+    double mk_s;                   /* Mann-Kendall S (rising minus falling pairs) */
     double p_value;                /* one-sided, whole run                       */
     double late_slope_bytes_per_s; /* Theil-Sen slope over the later part        */
     double late_p_value;           /* Mann-Kendall one-sided p, later part       */
@@ -41,13 +42,19 @@ typedef struct hg_growth_params {
     double min_net_gain_bytes; /* absolute floor on net gain to matter          */
     double min_rel_gain;       /* net gain relative to the end floor             */
     size_t min_windows;        /* fewer windows: never growing                  */
+    double min_late_share;     /* the later part must carry at least this share
+                                  of the net gain (saturation is not growth)    */
 } hg_growth_params_t;
 
 hg_growth_params_t hg_growth_default_params(void);
 
 /* Analyses pts[0..n) (in time order). Returns 0, or -EINVAL for NULL
- * arguments / unordered times; on n < min_windows the verdict is "not growing"
- * with reason "too few snapshots". */
+ * arguments / unordered times / non-finite values, -ENOMEM if scratch memory
+ * cannot be had; on n < min_windows the verdict is "not growing" with reason
+ * "too few snapshots" (the statistics that n allows are still filled in,
+ * confidence is 0). params == NULL means hg_growth_default_params(). A last
+ * window much shorter than the others (a partial merge) is left out; n_windows
+ * says how many windows were used. Thread-safe; allocates only scratch. */
 int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_params_t *params,
                       hg_growth_t *out);
 
