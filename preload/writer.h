@@ -7,6 +7,8 @@
 #ifndef HEAPGROW_PRELOAD_WRITER_H
 #define HEAPGROW_PRELOAD_WRITER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Opens the output file named by hg_core.cfg.output (exclusive create, mode
@@ -35,5 +37,31 @@ void hg_writer_finish(int reason /* enum hg_end_reason */, int status);
 void hg_writer_atfork_prepare(void);
 void hg_writer_atfork_parent(void);
 void hg_writer_atfork_child(void);
+
+/* Records a WARNING (code = enum hg_warn, msg copied, at most 119 bytes) in the
+ * trace at the next snapshot. Async-signal-safe, lock-free; at most 8 warnings
+ * can be pending at once (more are dropped: the caller logs them anyway). */
+void hg_writer_warn(int code, const char *msg);
+
+/* Expands an output pattern: "%p" -> pid, "%e" -> exe_name, "%%" -> "%". When
+ * the pattern has no "%p" and is_descendant is true, ".<pid>" is inserted
+ * before the extension of the last path component ("out.hgt" ->
+ * "out.<pid>.hgt", "trace" -> "trace.<pid>", ".hgt" -> ".hgt.<pid>").
+ * Descendants are fork children, and exec'd programs whose environment has
+ * HEAPGROW_ROOT_PID (set by `heapgrow run` to the pid of the program it
+ * starts) different from their pid. Returns 0, -ENAMETOOLONG or -EINVAL. */
+int hg_writer_format_path(char *dst, size_t cap, const char *pattern, const char *exe_name,
+                          long pid, bool is_descendant);
+
+/* Snapshot spacing after `periodic_snapshots` periodic snapshots, for a base
+ * interval base_ms (0 = default): doubles every 1,000 snapshots, up to 60 s
+ * (docs/FORMAT.md). Pure. */
+uint32_t hg_writer_interval_ms(uint32_t base_ms, uint64_t periodic_snapshots);
+
+/* Statistics of the current trace (relaxed reads; for tests): snapshots and
+ * live-set dumps written so far, and the trace's file name ("" before start). */
+uint64_t hg_writer_snapshot_count(void);
+uint64_t hg_writer_dump_count(void);
+const char *hg_writer_path(void);
 
 #endif /* HEAPGROW_PRELOAD_WRITER_H */

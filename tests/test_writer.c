@@ -1,0 +1,866 @@
+/*
+ * In-process tests of preload/writer.c, with hg_core and the tables replaced by
+ * fakes (test_writer_fakes.c) holding exactly known stacks, counters and live
+ * entries. Each test decodes the gzip trace with test_writer_decode.c (not the
+ * analyzer) and checks the exact record sequence of docs/FORMAT.md. Check forks
+ * per test, so each test gets a fresh writer (the writer is one per process).
+ */
+#include <check.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <heapgrow/format.h>
+
+#include "os.h"
+#include "test_writer_decode.h"
+#include "test_writer_fakes.h"
+#include "writer.h"
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                   */
+
+static char dir[64];
+
+static void make_dir(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/hgw.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void path_in_dir(char *dst, size_t cap, const char *name)
+{
+    snprintf(dst, cap, "%s/%s", dir, name);
+}
+
+/* Waits (bounded: 20 s) until fn() reaches at least want. A condition wait,
+ * not a timing assumption: the test fails only if the writer never gets there. */
+static void wait_for(uint64_t (*fn)(void), uint64_t want)
+{
+    for (int i = 0; i < 20000 && fn() < want; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_uint_ge(fn(), want);
+}
+
+static void self_exe(char *dst, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", dst, cap - 1);
+    ck_assert_int_gt(n, 0);
+    dst[n] = '\0';
+}
+
+typedef struct header {
+    uint64_t pid, ppid, start_real_ns, start_mono_ns, argc;
+    char exe[PATH_MAX];
+    char arg0[PATH_MAX];
+    uint64_t interval_ms, max_frames, sample_bytes, unwinder, dump_signal, flags;
+    char wrappers[64];
+} header_t;
+
+static header_t parse_header(const trace_rec_t *r)
+{
+    header_t h;
+    memset(&h, 0, sizeof h);
+    ck_assert_uint_eq(r->tag, HG_REC_HEADER);
+    cur_t c = cur_of(r);
+    h.pid = cur_u(&c);
+    h.ppid = cur_u(&c);
+    h.start_real_ns = cur_u(&c);
+    h.start_mono_ns = cur_u(&c);
+    cur_str(&c, h.exe, sizeof h.exe);
+    h.argc = cur_u(&c);
+    for (uint64_t i = 0; i < h.argc; i++) {
+        char arg[PATH_MAX];
+        cur_str(&c, arg, sizeof arg);
+        if (i == 0)
+            strcpy(h.arg0, arg);
+    }
+    h.interval_ms = cur_u(&c);
+    h.max_frames = cur_u(&c);
+    h.sample_bytes = cur_u(&c);
+    h.unwinder = cur_u(&c);
+    cur_str(&c, h.wrappers, sizeof h.wrappers);
+    h.dump_signal = cur_u(&c);
+    h.flags = cur_u(&c);
+    ck_assert(!c.is_bad);
+    ck_assert_ptr_eq(c.p, c.end);
+    return h;
+}
+
+typedef struct snap_entry {
+    uint64_t id, live_bytes, live_count, alloc_count, alloc_bytes;
+} snap_entry_t;
+
+typedef struct snap {
+    uint64_t time_ns, rss, alloc_count, alloc_bytes, free_count, free_bytes, live_bytes,
+        live_count, peak, dropped, n;
+    snap_entry_t e[FAKE_MAX_STACKS];
+} snap_t;
+
+static snap_t parse_snapshot(const trace_rec_t *r)
+{
+    snap_t s;
+    memset(&s, 0, sizeof s);
+    ck_assert_uint_eq(r->tag, HG_REC_SNAPSHOT);
+    cur_t c = cur_of(r);
+    s.time_ns = cur_u(&c);
+    s.rss = cur_u(&c);
+    s.alloc_count = cur_u(&c);
+    s.alloc_bytes = cur_u(&c);
+    s.free_count = cur_u(&c);
+    s.free_bytes = cur_u(&c);
+    s.live_bytes = cur_u(&c);
+    s.live_count = cur_u(&c);
+    s.peak = cur_u(&c);
+    s.dropped = cur_u(&c);
+    s.n = cur_u(&c);
+    ck_assert_uint_le(s.n, FAKE_MAX_STACKS);
+    for (uint64_t i = 0; i < s.n; i++) {
+        s.e[i].id = cur_u(&c);
+        s.e[i].live_bytes = cur_u(&c);
+        s.e[i].live_count = cur_u(&c);
+        s.e[i].alloc_count = cur_u(&c);
+        s.e[i].alloc_bytes = cur_u(&c);
+    }
+    ck_assert(!c.is_bad);
+    ck_assert_ptr_eq(c.p, c.end);
+    return s;
+}
+
+/* The time field of records that have one, or UINT64_MAX. */
+static uint64_t record_time(const trace_rec_t *r)
+{
+    cur_t c = cur_of(r);
+    switch (r->tag) {
+    case HG_REC_MODULE_LOAD:
+    case HG_REC_MODULE_UNLOAD:
+        cur_u(&c);
+        return cur_u(&c);
+    case HG_REC_SNAPSHOT:
+    case HG_REC_LIVE_BEGIN:
+    case HG_REC_END:
+    case HG_REC_WARNING:
+        return cur_u(&c);
+    default:
+        return UINT64_MAX;
+    }
+}
+
+static void check_times_nondecreasing(const trace_t *t)
+{
+    uint64_t prev = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        uint64_t v = record_time(&t->recs[i]);
+        if (v == UINT64_MAX)
+            continue;
+        ck_assert_uint_ge(v, prev);
+        prev = v;
+    }
+}
+
+/* Stacks used by most tests: ids 1 and 3 have frames, 2 is a hole (an id
+ * left unused by a lost race), 0 is the unknown stack. */
+static const uintptr_t frames1[] = {0x401000, 0x401100, 0x400f00};
+static const uintptr_t frames3[] = {0x7f0000001000};
+
+static void setup_stacks(void)
+{
+    ck_assert_uint_eq(fake_stack_add(frames1, 3), 1);
+    ck_assert_uint_eq(fake_stack_add_hole(), 2);
+    ck_assert_uint_eq(fake_stack_add(frames3, 1), 3);
+    fake_stack_set(0, 8, 1, 1, 8);
+    fake_stack_set(1, 300, 3, 5, 500);
+    fake_stack_set(3, 40, 1, 1, 40);
+    fake_live_add(0x10000, 100, 1, 5);
+    fake_live_add(0x10100, 100, 1, 6);
+    fake_live_add(0x10200, 100, 1, 7);
+    fake_live_add(0x20000, 40, 3, 9);
+    fake_live_add(0x30000, 8, 0, 10);
+    fake_live_add(0x40000, 16, 2, 11); /* a stack never defined: skipped */
+}
+
+/* Checks LIVE_BEGIN ... LIVE_END at index i against setup_stacks(). */
+static size_t check_live_set(const trace_t *t, size_t i, uint64_t reason)
+{
+    cur_t c = cur_of(&t->recs[i]);
+    ck_assert_uint_eq(t->recs[i].tag, HG_REC_LIVE_BEGIN);
+    cur_u(&c);
+    ck_assert_uint_eq(cur_u(&c), reason);
+    ck_assert_uint_eq(cur_u(&c), 6);
+    i++;
+    ck_assert_uint_eq(t->recs[i].tag, HG_REC_LIVE_CHUNK);
+    c = cur_of(&t->recs[i]);
+    ck_assert_uint_eq(cur_u(&c), 5);
+    const uint64_t addr[] = {0x10000, 0x10100, 0x10200, 0x20000, 0x30000};
+    const uint64_t size[] = {100, 100, 100, 40, 8};
+    const uint64_t stack[] = {1, 1, 1, 3, 0};
+    const uint64_t ms[] = {5, 6, 7, 9, 10};
+    uint64_t a = 0;
+    for (int k = 0; k < 5; k++) {
+        a += (uint64_t)cur_s(&c);
+        ck_assert_uint_eq(a, addr[k]);
+        ck_assert_uint_eq(cur_u(&c), size[k]);
+        ck_assert_uint_eq(cur_u(&c), stack[k]);
+        ck_assert_uint_eq(cur_u(&c), ms[k]);
+    }
+    ck_assert_ptr_eq(c.p, c.end);
+    i++;
+    ck_assert_uint_eq(t->recs[i].tag, HG_REC_LIVE_END);
+    c = cur_of(&t->recs[i]);
+    ck_assert_uint_eq(cur_u(&c), 5);
+    return i + 1;
+}
+
+/* Captures what the writer prints on fd 2. */
+static int saved_stderr = -1;
+static char err_path[128];
+
+static void capture_stderr(void)
+{
+    snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
+    int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    saved_stderr = dup(2);
+    dup2(fd, 2);
+    close(fd);
+}
+
+static void release_stderr(char *dst, size_t cap)
+{
+    dup2(saved_stderr, 2);
+    close(saved_stderr);
+    FILE *f = fopen(err_path, "r");
+    size_t n = fread(dst, 1, cap - 1, f);
+    dst[n] = '\0';
+    fclose(f);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tests                                                                     */
+
+START_TEST(roundtrip_exact_records)
+{
+    char out[256], exe[PATH_MAX];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    unsetenv("HEAPGROW_ROOT_PID");
+    fake_core_init(out, 60000, 0);
+    setup_stacks();
+    ck_assert_int_eq(hg_writer_start(), 0);
+    ck_assert_str_eq(hg_writer_path(), out);
+    hg_writer_warn(HG_WARN_DEEPBIND, "RTLD_DEEPBIND dropped");
+    hg_writer_finish(HG_END_EXIT, 7);
+    ck_assert_int_eq(atomic_load(&hg_core.state), HG_STATE_PASSIVE);
+
+    struct stat st;
+    ck_assert_int_eq(stat(out, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
+    hg_writer_finish(HG_END_EXIT, 9); /* idempotent: writes nothing */
+    struct stat st2;
+    ck_assert_int_eq(stat(out, &st2), 0);
+    ck_assert_int_eq(st.st_size, st2.st_size);
+
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert(t.has_trailer);
+    ck_assert(t.is_magic_ok);
+    ck_assert_uint_eq(t.version, HG_FORMAT_VERSION);
+    ck_assert_uint_eq(t.tail_bytes, 0);
+
+    header_t h = parse_header(&t.recs[0]);
+    self_exe(exe, sizeof exe);
+    ck_assert_uint_eq(h.pid, (uint64_t)getpid());
+    ck_assert_uint_eq(h.ppid, (uint64_t)getppid());
+    ck_assert_uint_eq(h.start_real_ns, hg_core.start_real_ns);
+    ck_assert_uint_eq(h.start_mono_ns, hg_core.start_mono_ns);
+    ck_assert_str_eq(h.exe, exe);
+    ck_assert_uint_ge(h.argc, 1);
+    ck_assert_ptr_nonnull(strstr(h.arg0, "test_writer"));
+    ck_assert_uint_eq(h.interval_ms, 60000);
+    ck_assert_uint_eq(h.max_frames, 64);
+    ck_assert_uint_eq(h.sample_bytes, 0);
+    ck_assert_uint_eq(h.unwinder, 0);
+    ck_assert_str_eq(h.wrappers, "xmalloc");
+    ck_assert_uint_eq(h.dump_signal, 0);
+    ck_assert_uint_eq(h.flags, 0);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_HEADER), 1);
+
+    /* Modules: right after the header; the main exe with its build-id, the
+     * vdso, unique ids, start < end. */
+    size_t i = 1;
+    bool has_exe = false, has_vdso = false;
+    uint64_t ids_seen = 0;
+    for (; i < t.n && t.recs[i].tag == HG_REC_MODULE_LOAD; i++) {
+        cur_t c = cur_of(&t.recs[i]);
+        uint64_t id = cur_u(&c);
+        cur_u(&c);
+        cur_u(&c); /* bias */
+        uint64_t start = cur_u(&c), end = cur_u(&c);
+        char path[PATH_MAX];
+        cur_str(&c, path, sizeof path);
+        const uint8_t *bid;
+        size_t bid_len = cur_b(&c, &bid);
+        ck_assert(!c.is_bad);
+        ck_assert_uint_lt(start, end);
+        ck_assert_uint_lt(id, 64);
+        ck_assert(!(ids_seen & (1ull << id)));
+        ids_seen |= 1ull << id;
+        if (strcmp(path, exe) == 0) {
+            has_exe = true;
+            ck_assert_uint_eq(bid_len, 20); /* GNU ld's default sha1 build-id */
+            ck_assert_uint_le(start, (uintptr_t)&roundtrip_exact_records);
+            ck_assert_uint_gt(end, (uintptr_t)&roundtrip_exact_records);
+        }
+        if (strstr(path, "vdso") != NULL)
+            has_vdso = true;
+    }
+    ck_assert_uint_ge(i, 4);
+    ck_assert(has_exe);
+    ck_assert(has_vdso);
+
+    /* Final records: WARNING, STACK 1, STACK 3, SNAPSHOT, live set, END. */
+    ck_assert_uint_eq(t.recs[i].tag, HG_REC_WARNING);
+    cur_t c = cur_of(&t.recs[i]);
+    cur_u(&c);
+    ck_assert_uint_eq(cur_u(&c), HG_WARN_DEEPBIND);
+    char msg[128];
+    cur_str(&c, msg, sizeof msg);
+    ck_assert_str_eq(msg, "RTLD_DEEPBIND dropped");
+    i++;
+
+    ck_assert_uint_eq(t.recs[i].tag, HG_REC_STACK);
+    c = cur_of(&t.recs[i]);
+    ck_assert_uint_eq(cur_u(&c), 1);
+    ck_assert_uint_eq(cur_u(&c), 3);
+    ck_assert_uint_eq(cur_u(&c), 0x401000);
+    ck_assert_int_eq(cur_s(&c), 0x100);
+    ck_assert_int_eq(cur_s(&c), -0x200);
+    ck_assert_ptr_eq(c.p, c.end);
+    i++;
+    ck_assert_uint_eq(t.recs[i].tag, HG_REC_STACK);
+    c = cur_of(&t.recs[i]);
+    ck_assert_uint_eq(cur_u(&c), 3);
+    ck_assert_uint_eq(cur_u(&c), 1);
+    ck_assert_uint_eq(cur_u(&c), 0x7f0000001000);
+    i++;
+
+    snap_t s = parse_snapshot(&t.recs[i++]);
+    ck_assert_uint_eq(s.alloc_count, 7);
+    ck_assert_uint_eq(s.alloc_bytes, 548);
+    ck_assert_uint_eq(s.live_bytes, 348);
+    ck_assert_uint_eq(s.live_count, 5);
+    ck_assert_uint_eq(s.free_count, 2);
+    ck_assert_uint_eq(s.free_bytes, 200);
+    ck_assert_uint_eq(s.peak, 348);
+    ck_assert_uint_eq(s.dropped, 0);
+    ck_assert_uint_gt(s.rss, 0);
+    ck_assert_uint_eq(s.n, 3);
+    ck_assert_uint_eq(s.e[0].id, 0);
+    ck_assert_uint_eq(s.e[0].live_bytes, 8);
+    ck_assert_uint_eq(s.e[1].id, 1);
+    ck_assert_uint_eq(s.e[1].live_bytes, 300);
+    ck_assert_uint_eq(s.e[1].live_count, 3);
+    ck_assert_uint_eq(s.e[1].alloc_count, 5);
+    ck_assert_uint_eq(s.e[1].alloc_bytes, 500);
+    ck_assert_uint_eq(s.e[2].id, 3);
+    ck_assert_uint_eq(s.e[2].alloc_bytes, 40);
+
+    i = check_live_set(&t, i, HG_DUMP_EXIT);
+    ck_assert_uint_eq(i, t.n - 1);
+    c = cur_of(&t.recs[i]);
+    ck_assert_uint_eq(t.recs[i].tag, HG_REC_END);
+    ck_assert_uint_ge(cur_u(&c), s.time_ns);
+    ck_assert_uint_eq(cur_u(&c), HG_END_EXIT);
+    ck_assert_int_eq(cur_s(&c), 7);
+    check_times_nondecreasing(&t);
+    ck_assert_uint_ge(fake_live_maintain_calls(), 0);
+    trace_free(&t);
+}
+END_TEST
+
+START_TEST(snapshot_lists_changed_stacks_only)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, 0);
+    setup_stacks();
+    ck_assert_int_eq(hg_writer_start(), 0);
+    hg_writer_request_dump(HG_DUMP_API);
+    wait_for(hg_writer_dump_count, 1);
+    fake_stack_set(1, 200, 2, 6, 600); /* stack 1 changes, 0 and 3 do not */
+    hg_writer_request_dump(HG_DUMP_API);
+    wait_for(hg_writer_dump_count, 2);
+    ck_assert_uint_ge(fake_live_maintain_calls(), 2);
+    hg_writer_finish(HG_END_UEXIT, 0);
+
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert(t.has_trailer);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_SNAPSHOT), 3);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_STACK), 2);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_LIVE_BEGIN), 3);
+    size_t i = trace_find(&t, HG_REC_SNAPSHOT, 0);
+    snap_t s1 = parse_snapshot(&t.recs[i]);
+    ck_assert_uint_eq(s1.n, 3);
+    i = check_live_set(&t, i + 1, HG_DUMP_API);
+    snap_t s2 = parse_snapshot(&t.recs[i]);
+    ck_assert_uint_eq(s2.n, 1);
+    ck_assert_uint_eq(s2.e[0].id, 1);
+    ck_assert_uint_eq(s2.e[0].live_bytes, 200);
+    ck_assert_uint_eq(s2.e[0].alloc_count, 6);
+    ck_assert_uint_eq(s2.live_bytes, 248);
+    ck_assert_uint_eq(s2.peak, 348); /* the maximum over snapshots */
+    ck_assert_uint_eq(s2.free_count, 8 - 4);
+    i = check_live_set(&t, i + 1, HG_DUMP_API);
+    snap_t s3 = parse_snapshot(&t.recs[i]);
+    ck_assert_uint_eq(s3.n, 0);
+    ck_assert_uint_eq(s3.live_bytes, 248);
+    i = check_live_set(&t, i + 1, HG_DUMP_EXIT);
+    cur_t c = cur_of(&t.recs[i]);
+    ck_assert_uint_eq(t.recs[i].tag, HG_REC_END);
+    cur_u(&c);
+    ck_assert_uint_eq(cur_u(&c), HG_END_UEXIT);
+    check_times_nondecreasing(&t);
+    trace_free(&t);
+}
+END_TEST
+
+START_TEST(dump_signal_requests_live_set)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, SIGUSR2);
+    setup_stacks();
+    ck_assert_int_eq(hg_writer_start(), 0);
+    raise(SIGUSR2); /* would kill the process without the writer's handler */
+    wait_for(hg_writer_dump_count, 1);
+    hg_writer_finish(HG_END_EXIT, 0);
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert_uint_eq(parse_header(&t.recs[0]).dump_signal, SIGUSR2);
+    size_t i = trace_find(&t, HG_REC_LIVE_BEGIN, 0);
+    ck_assert_uint_lt(i, t.n);
+    check_live_set(&t, i, HG_DUMP_SIGNAL);
+    trace_free(&t);
+}
+END_TEST
+
+static _Atomic int program_handler_calls;
+static void program_handler(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&program_handler_calls, 1);
+}
+
+START_TEST(dump_signal_keeps_program_handler)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, SIGUSR2);
+    signal(SIGUSR2, program_handler);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    struct sigaction sa;
+    sigaction(SIGUSR2, NULL, &sa);
+    ck_assert_ptr_eq((void *)sa.sa_handler, (void *)program_handler);
+    raise(SIGUSR2);
+    ck_assert_int_eq(atomic_load(&program_handler_calls), 1);
+    hg_writer_finish(HG_END_EXIT, 0);
+}
+END_TEST
+
+START_TEST(path_patterns)
+{
+    char p[64];
+    ck_assert_int_eq(hg_writer_format_path(p, sizeof p, "heapgrow.%e.%p.hgt", "prog", 42, false),
+                     0);
+    ck_assert_str_eq(p, "heapgrow.prog.42.hgt");
+    ck_assert_int_eq(hg_writer_format_path(p, sizeof p, "heapgrow.%e.%p.hgt", "prog", 42, true),
+                     0);
+    ck_assert_str_eq(p, "heapgrow.prog.42.hgt");
+    ck_assert_int_eq(hg_writer_format_path(p, sizeof p, "out.hgt", "prog", 42, false), 0);
+    ck_assert_str_eq(p, "out.hgt");
+    ck_assert_int_eq(hg_writer_format_path(p, sizeof p, "out.hgt", "prog", 42, true), 0);
+    ck_assert_str_eq(p, "out.42.hgt");
+    ck_assert_int_eq(hg_writer_format_path(p, sizeof p, "d.x/trace", "prog", 7, true), 0);
+    ck_assert_str_eq(p, "d.x/trace.7");
+    ck_assert_int_eq(hg_writer_format_path(p, sizeof p, "/t/.hgt", "prog", 7, true), 0);
+    ck_assert_str_eq(p, "/t/.hgt.7");
+    ck_assert_int_eq(hg_writer_format_path(p, sizeof p, "a.tar.gz", "prog", 7, true), 0);
+    ck_assert_str_eq(p, "a.tar.7.gz");
+    ck_assert_int_eq(hg_writer_format_path(p, sizeof p, "%e-100%%.%x", "p", 7, false), 0);
+    ck_assert_str_eq(p, "p-100%.%x");
+    ck_assert_int_eq(hg_writer_format_path(p, sizeof p, "", "p", 7, false), -EINVAL);
+    ck_assert_int_eq(hg_writer_format_path(p, 8, "%e%e", "abcd", 7, false), -ENAMETOOLONG);
+    ck_assert_int_eq(hg_writer_format_path(p, 8, "abc.hgt", "p", 7, false), 0);
+    ck_assert_int_eq(hg_writer_format_path(p, 8, "abc.hgt", "p", 7, true), -ENAMETOOLONG);
+}
+END_TEST
+
+START_TEST(exec_descendant_gets_pid_name)
+{
+    char out[256], expect[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "x.%e.hgt");
+    setenv("HEAPGROW_ROOT_PID", "1", 1); /* the launched program was pid 1 */
+    fake_core_init(out, 60000, 0);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    snprintf(expect, sizeof expect, "%s/x.test_writer.%d.hgt", dir, (int)getpid());
+    ck_assert_str_eq(hg_writer_path(), expect);
+    hg_writer_finish(HG_END_EXIT, 0);
+    ck_assert_int_eq(access(expect, R_OK), 0);
+}
+END_TEST
+
+START_TEST(existing_file_is_never_overwritten)
+{
+    char out[256], err[512], expect[512], pid[16];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    FILE *f = fopen(out, "w");
+    fputs("keep", f);
+    fclose(f);
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    setenv("HEAPGROW_ROOT_PID", pid, 1); /* the root process: no fallback name */
+    fake_core_init(out, 60000, 0);
+    capture_stderr();
+    ck_assert_int_eq(hg_writer_start(), -EEXIST);
+    release_stderr(err, sizeof err);
+    snprintf(expect, sizeof expect, "heapgrow: cannot write trace %s: File exists\n", out);
+    ck_assert_str_eq(err, expect);
+    f = fopen(out, "r");
+    char text[16] = {0};
+    ck_assert_ptr_nonnull(fgets(text, sizeof text, f));
+    fclose(f);
+    ck_assert_str_eq(text, "keep");
+    hg_writer_finish(HG_END_EXIT, 0); /* nothing started: a no-op */
+}
+END_TEST
+
+START_TEST(existing_file_plain_preload_falls_back)
+{
+    char out[256], expect[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    close(open(out, O_WRONLY | O_CREAT, 0600));
+    unsetenv("HEAPGROW_ROOT_PID");
+    fake_core_init(out, 60000, 0);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    snprintf(expect, sizeof expect, "%s/t.%d.hgt", dir, (int)getpid());
+    ck_assert_str_eq(hg_writer_path(), expect);
+    hg_writer_finish(HG_END_EXIT, 0);
+}
+END_TEST
+
+START_TEST(symlink_is_not_followed)
+{
+    char out[256], target[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    path_in_dir(target, sizeof target, "victim");
+    ck_assert_int_eq(symlink(target, out), 0);
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    setenv("HEAPGROW_ROOT_PID", pid, 1);
+    fake_core_init(out, 60000, 0);
+    capture_stderr();
+    ck_assert_int_lt(hg_writer_start(), 0);
+    char err[512];
+    release_stderr(err, sizeof err);
+    ck_assert_int_eq(access(target, F_OK), -1);
+}
+END_TEST
+
+START_TEST(unwritable_path_one_message)
+{
+    char out[256], err[512], expect[512];
+    make_dir();
+    path_in_dir(out, sizeof out, "missing/t.hgt");
+    fake_core_init(out, 60000, 0);
+    capture_stderr();
+    ck_assert_int_eq(hg_writer_start(), -ENOENT);
+    hg_writer_request_dump(HG_DUMP_API); /* harmless when not started */
+    hg_writer_warn(HG_WARN_ARENA, "x");
+    hg_writer_finish(HG_END_EXIT, 0);
+    release_stderr(err, sizeof err);
+    snprintf(expect, sizeof expect,
+             "heapgrow: cannot write trace %s: No such file or directory\n", out);
+    ck_assert_str_eq(err, expect);
+}
+END_TEST
+
+/* The disk is full for the trace; stderr still works. */
+static ssize_t failing_write(int fd, const void *buf, size_t len)
+{
+    if (fd == 2)
+        return write(fd, buf, len);
+    errno = ENOSPC;
+    return -1;
+}
+
+START_TEST(full_disk_goes_passive_with_one_message)
+{
+    char out[256], err[512], expect[512];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, 0);
+    setup_stacks();
+    ck_assert_int_eq(hg_writer_start(), 0);
+    capture_stderr();
+    hg_os.write = failing_write;
+    hg_writer_request_dump(HG_DUMP_API);
+    wait_for(hg_writer_dump_count, 1);
+    hg_writer_finish(HG_END_EXIT, 0);
+    release_stderr(err, sizeof err);
+    snprintf(expect, sizeof expect, "heapgrow: cannot write trace %s: No space left on device\n",
+             out);
+    ck_assert_str_eq(err, expect);
+    ck_assert_int_eq(atomic_load(&hg_core.state), HG_STATE_PASSIVE);
+}
+END_TEST
+
+START_TEST(fork_child_writes_own_trace)
+{
+    char out[256], child_out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    unsetenv("HEAPGROW_ROOT_PID");
+    fake_core_init(out, 60000, 0);
+    setup_stacks();
+    ck_assert_int_eq(pthread_atfork(hg_writer_atfork_prepare, hg_writer_atfork_parent,
+                                    hg_writer_atfork_child),
+                     0);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        hg_writer_finish(HG_END_EXIT, 3);
+        _exit(0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_eq(status, 0);
+    hg_writer_finish(HG_END_EXIT, 0);
+
+    snprintf(child_out, sizeof child_out, "%s/t.%d.hgt", dir, (int)pid);
+    trace_t t;
+    ck_assert_int_eq(trace_load(child_out, &t), 0);
+    ck_assert(t.has_trailer);
+    header_t h = parse_header(&t.recs[0]);
+    ck_assert_uint_eq(h.pid, (uint64_t)pid);
+    ck_assert_uint_eq(h.ppid, (uint64_t)getpid());
+    ck_assert_uint_eq(h.flags, HG_HDR_FORKED);
+    ck_assert_uint_ge(trace_count(&t, HG_REC_MODULE_LOAD), 3);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_STACK), 2);
+    /* The first snapshot counts the inherited live set. */
+    snap_t s = parse_snapshot(&t.recs[trace_find(&t, HG_REC_SNAPSHOT, 0)]);
+    ck_assert_uint_eq(s.live_bytes, 348);
+    ck_assert_uint_eq(s.live_count, 5);
+    ck_assert_uint_eq(s.n, 3);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_SNAPSHOT), 2);
+    cur_t c = cur_of(&t.recs[t.n - 1]);
+    ck_assert_uint_eq(t.recs[t.n - 1].tag, HG_REC_END);
+    cur_u(&c);
+    cur_u(&c);
+    ck_assert_int_eq(cur_s(&c), 3);
+    check_times_nondecreasing(&t);
+    trace_free(&t);
+
+    /* The parent's trace is whole and its own. */
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert(t.has_trailer);
+    ck_assert_uint_eq(parse_header(&t.recs[0]).pid, (uint64_t)getpid());
+    ck_assert_uint_eq(trace_count(&t, HG_REC_HEADER), 1);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_END), 1);
+    ck_assert_uint_eq(t.recs[t.n - 1].tag, HG_REC_END);
+    trace_free(&t);
+}
+END_TEST
+
+START_TEST(sigkill_leaves_readable_prefix)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        fake_core_init(out, 1, 0);
+        setup_stacks();
+        if (hg_writer_start() != 0)
+            _exit(1);
+        uint64_t n = 0;
+        /* Counters keep changing while the writer snapshots every 1 ms. */
+        for (;;) {
+            n++;
+            fake_stack_set(1, (int64_t)n, 1, n, n);
+            if (n % 1024 == 0 && hg_writer_snapshot_count() >= 20 && fds[1] >= 0) {
+                ssize_t rc = write(fds[1], "x", 1);
+                (void)rc;
+                close(fds[1]);
+                fds[1] = -1;
+            }
+        }
+    }
+    close(fds[1]);
+    char byte;
+    ck_assert_int_eq(read(fds[0], &byte, 1), 1);
+    kill(pid, SIGKILL);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status));
+
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert(!t.has_trailer);
+    ck_assert(t.is_magic_ok);
+    ck_assert_uint_eq(t.tail_bytes, 0); /* only complete records */
+    ck_assert_uint_eq(t.recs[0].tag, HG_REC_HEADER);
+    ck_assert_uint_ge(trace_count(&t, HG_REC_SNAPSHOT), 20);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_END), 0);
+    ck_assert_uint_eq(t.recs[t.n - 1].tag, HG_REC_SNAPSHOT);
+    for (size_t i = 0; i < t.n; i++)
+        if (t.recs[i].tag == HG_REC_SNAPSHOT)
+            parse_snapshot(&t.recs[i]); /* each one well-formed */
+    check_times_nondecreasing(&t);
+    trace_free(&t);
+}
+END_TEST
+
+START_TEST(modules_load_and_unload)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, 0);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    void *h = dlopen("libelf.so.1", RTLD_NOW | RTLD_LOCAL);
+    ck_assert_ptr_nonnull(h);
+    hg_writer_modules_changed();
+    hg_writer_request_dump(HG_DUMP_API);
+    wait_for(hg_writer_dump_count, 1);
+    ck_assert_int_eq(dlclose(h), 0);
+    hg_writer_request_dump(HG_DUMP_API);
+    wait_for(hg_writer_dump_count, 2);
+    hg_writer_finish(HG_END_EXIT, 0);
+
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    size_t first_snap = trace_find(&t, HG_REC_SNAPSHOT, 0);
+    uint64_t elf_id = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < t.n; i++) {
+        if (t.recs[i].tag != HG_REC_MODULE_LOAD)
+            continue;
+        cur_t c = cur_of(&t.recs[i]);
+        uint64_t id = cur_u(&c);
+        cur_u(&c);
+        cur_u(&c);
+        cur_u(&c);
+        cur_u(&c);
+        char path[PATH_MAX];
+        cur_str(&c, path, sizeof path);
+        if (strstr(path, "libelf") != NULL) {
+            elf_id = id;
+            at = i;
+            const uint8_t *bid;
+            ck_assert_uint_eq(cur_b(&c, &bid), 20);
+        }
+    }
+    ck_assert_uint_ne(elf_id, 0);
+    ck_assert_uint_lt(at, first_snap); /* loaded in the first tick */
+    bool is_unloaded = false;
+    for (size_t i = first_snap + 1; i < t.n; i++) {
+        if (t.recs[i].tag != HG_REC_MODULE_UNLOAD)
+            continue;
+        cur_t c = cur_of(&t.recs[i]);
+        if (cur_u(&c) == elf_id)
+            is_unloaded = true;
+    }
+    ck_assert(is_unloaded);
+    check_times_nondecreasing(&t);
+    trace_free(&t);
+}
+END_TEST
+
+START_TEST(interval_widens_to_60s)
+{
+    ck_assert_uint_eq(hg_writer_interval_ms(100, 0), 100);
+    ck_assert_uint_eq(hg_writer_interval_ms(100, 999), 100);
+    ck_assert_uint_eq(hg_writer_interval_ms(100, 1000), 200);
+    ck_assert_uint_eq(hg_writer_interval_ms(100, 9999), 51200);
+    ck_assert_uint_eq(hg_writer_interval_ms(100, 10000), 60000);
+    ck_assert_uint_eq(hg_writer_interval_ms(100, UINT64_MAX), 60000);
+    ck_assert_uint_eq(hg_writer_interval_ms(0, 0), 100);
+    ck_assert_uint_eq(hg_writer_interval_ms(50000, 1000), 60000);
+    ck_assert_uint_eq(hg_writer_interval_ms(90000, 5000), 90000);
+
+    /* A simulated week at the default interval: how many snapshots. */
+    uint64_t t_ms = 0, n = 0;
+    const uint64_t week_ms = 7ull * 24 * 3600 * 1000;
+    while (t_ms < week_ms) {
+        t_ms += hg_writer_interval_ms(100, n);
+        n++;
+    }
+    /* 10 doublings x 1,000 snapshots (102,300 s), then every 60 s. */
+    ck_assert_uint_eq(n, 10000 + (week_ms - 102300000 + 59999) / 60000);
+}
+END_TEST
+
+static Suite *writer_suite(void)
+{
+    Suite *s = suite_create("writer");
+    TCase *tc = tcase_create("trace");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, roundtrip_exact_records);
+    tcase_add_test(tc, snapshot_lists_changed_stacks_only);
+    tcase_add_test(tc, modules_load_and_unload);
+    tcase_add_test(tc, interval_widens_to_60s);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("signal");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, dump_signal_requests_live_set);
+    tcase_add_test(tc, dump_signal_keeps_program_handler);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("output");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, path_patterns);
+    tcase_add_test(tc, exec_descendant_gets_pid_name);
+    tcase_add_test(tc, existing_file_is_never_overwritten);
+    tcase_add_test(tc, existing_file_plain_preload_falls_back);
+    tcase_add_test(tc, symlink_is_not_followed);
+    tcase_add_test(tc, unwritable_path_one_message);
+    tcase_add_test(tc, full_disk_goes_passive_with_one_message);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("process");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, fork_child_writes_own_trace);
+    tcase_add_test(tc, sigkill_leaves_readable_prefix);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(writer_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
