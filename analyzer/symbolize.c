@@ -1,1 +1,663 @@
-/* placeholder: not written yet */
+/*
+ * Offline symbolizer (contract: symbolize.h). Owns the module map the trace
+ * declared, one libdwfl session per module (opened on the first address that
+ * falls in it), the per-address cache and the interned strings that every
+ * hg_frame_info_t points into. It never reads the traced process: only the
+ * files named in the trace, and the debug files libdwfl finds for them.
+ *
+ * Why one Dwfl per module rather than one for all: a trace can map two files
+ * at the same addresses one after the other (dlopen, dlclose, dlopen), and one
+ * Dwfl cannot hold overlapping modules. We map address -> module ourselves
+ * (sorted array of loaded modules) and ask that module's own Dwfl.
+ *
+ * Naming rule (DESIGN.md "Symbols"): a frame is named by DWARF, or else by an
+ * ELF symbol (.symtab, .dynsym, MiniDebugInfo) whose [value, value + size)
+ * contains the address. Never by the nearest symbol before it.
+ */
+#include "symbolize.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+#include "uthash.h"
+
+#include "heapgrow/format.h"
+#include "demangle.h"
+
+/* Inline depth kept per address; deeper chains keep their innermost frames and
+ * the outermost function (the one that owns the code). */
+#define MAX_FRAMES_PER_ADDRESS 64
+
+/* ------------------------------------------------------------------------ */
+/* Interned strings                                                           */
+
+typedef struct intern {
+    UT_hash_handle hh;
+    char s[];
+} intern_t;
+
+typedef struct sym_module {
+    uint32_t id;
+    const char *path; /* interned */
+    uint64_t bias;
+    uint64_t start;
+    uint64_t end;
+    uint8_t build_id[HG_MAX_BUILD_ID];
+    size_t build_id_len;
+    bool is_loaded;            /* not removed yet */
+    bool is_opened;            /* opening was attempted (lazily, once) */
+    bool is_build_id_mismatch; /* the file on disk is not the traced one */
+    Dwfl *dwfl;                /* NULL when the file could not be used */
+    Dwfl_Module *mod;
+    UT_hash_handle hh; /* in hg_sym.by_id while loaded */
+} sym_module_t;
+
+/* Cache key: the address as recorded and how it is looked up. Explicit
+ * padding-free layout, zeroed before use, since uthash hashes the bytes. */
+typedef struct cache_key {
+    uint64_t address;
+    uint64_t is_return_address;
+} cache_key_t;
+
+typedef struct cache_entry {
+    cache_key_t key;
+    /* The module the lookup address fell in when this was resolved (NULL:
+     * none). A later hit in another module (a library mapped there since) is a
+     * miss. */
+    const sym_module_t *module;
+    size_t nframes;
+    hg_frame_info_t *frames;
+    UT_hash_handle hh;
+} cache_entry_t;
+
+struct hg_sym {
+    intern_t *strings;
+    /* Every module ever declared, in declaration order; owns them. */
+    sym_module_t **modules;
+    size_t nmodules;
+    size_t cap_modules;
+    /* Loaded modules sorted by start, for the address lookup. */
+    sym_module_t **live;
+    size_t nlive;
+    size_t cap_live;
+    sym_module_t *by_id; /* loaded modules by module_id */
+    cache_entry_t *cache;
+    const char **warnings; /* interned */
+    size_t nwarnings;
+    size_t cap_warnings;
+    char *debuginfo_path; /* NULL: libdwfl's default */
+    Dwfl_Callbacks callbacks;
+};
+
+static const char *intern_n(hg_sym_t *s, const char *str, size_t len)
+{
+    intern_t *e = NULL;
+    HASH_FIND(hh, s->strings, str, len, e);
+    if (e != NULL)
+        return e->s;
+    e = malloc(sizeof(*e) + len + 1);
+    if (e == NULL)
+        return NULL;
+    memcpy(e->s, str, len);
+    e->s[len] = '\0';
+    HASH_ADD_KEYPTR(hh, s->strings, e->s, len, e);
+    return e->s;
+}
+
+static const char *intern(hg_sym_t *s, const char *str)
+{
+    return str == NULL ? NULL : intern_n(s, str, strlen(str));
+}
+
+static bool grow_array(void *arrayp, size_t *cap, size_t need, size_t elem_size)
+{
+    void **array = arrayp;
+    if (need <= *cap)
+        return true;
+    size_t ncap = *cap != 0 ? *cap * 2 : 16;
+    while (ncap < need)
+        ncap *= 2;
+    void *p = realloc(*array, ncap * elem_size);
+    if (p == NULL)
+        return false;
+    *array = p;
+    *cap = ncap;
+    return true;
+}
+
+/* Adds one warning line, once: the same text twice (a library dlopen'ed in a
+ * loop) is reported once. */
+__attribute__((format(printf, 2, 3))) static void add_warning(hg_sym_t *s, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    const char *line = intern(s, buf);
+    if (line == NULL)
+        return;
+    for (size_t i = 0; i < s->nwarnings; i++)
+        if (s->warnings[i] == line)
+            return;
+    if (!grow_array(&s->warnings, &s->cap_warnings, s->nwarnings + 1, sizeof(*s->warnings)))
+        return;
+    s->warnings[s->nwarnings++] = line;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Names                                                                      */
+
+static bool is_clone_word(const char *p, size_t len)
+{
+    static const char *const words[] = {"constprop", "isra",  "part",  "cold",
+                                        "lto_priv",  "clone", "llvm",  "localalias"};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strlen(words[i]) == len && memcmp(words[i], p, len) == 0)
+            return true;
+    return false;
+}
+
+static bool is_all_digits(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+    return len > 0;
+}
+
+/* True when `p` (at a '.') starts a chain of compiler clone suffixes that runs
+ * to the end of the name: ".constprop.0", ".isra.0", ".part.0", ".cold",
+ * ".lto_priv.0", ".llvm.12345", and chains such as ".constprop.0.isra.0". */
+static bool is_clone_chain(const char *p)
+{
+    while (*p == '.') {
+        p++;
+        size_t len = strcspn(p, ".");
+        if (!is_clone_word(p, len) && !is_all_digits(p, len))
+            return false;
+        p += len;
+    }
+    return *p == '\0';
+}
+
+/* Length of `name` without its trailing clone suffixes. Identifiers and
+ * Itanium-mangled names contain no '.', so the first '.' that starts a clone
+ * chain is where the source-level name ends. */
+static size_t name_len_without_clone(const char *name)
+{
+    for (const char *dot = strchr(name, '.'); dot != NULL; dot = strchr(dot + 1, '.'))
+        if (dot != name && is_clone_chain(dot))
+            return (size_t)(dot - name);
+    return strlen(name);
+}
+
+/* The displayed, interned form of a symbol or DWARF name: clone suffixes
+ * dropped, then demangled when it is a C++ name. NULL for NULL or "". */
+static const char *clean_name(hg_sym_t *s, const char *raw)
+{
+    if (raw == NULL || raw[0] == '\0')
+        return NULL;
+    size_t len = name_len_without_clone(raw);
+    char stack_buf[512];
+    char *base = len < sizeof(stack_buf) ? stack_buf : malloc(len + 1);
+    if (base == NULL)
+        return NULL;
+    memcpy(base, raw, len);
+    base[len] = '\0';
+    const char *out;
+    char *demangled = hg_demangle(base);
+    if (demangled != NULL) {
+        out = intern(s, demangled);
+        free(demangled);
+    } else {
+        out = intern_n(s, base, len);
+    }
+    if (base != stack_buf)
+        free(base);
+    return out;
+}
+
+/* Function name of a subprogram or inlined-subroutine DIE, following
+ * DW_AT_abstract_origin and DW_AT_specification: the demangled linkage name
+ * when there is one (C++: qualified, with parameters), else DW_AT_name. */
+static const char *die_function_name(hg_sym_t *s, Dwarf_Die *die)
+{
+    Dwarf_Attribute attr;
+    const char *linkage = NULL;
+    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) != NULL ||
+        dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr) != NULL)
+        linkage = dwarf_formstring(&attr);
+    if (linkage != NULL && linkage[0] == '_' && linkage[1] == 'Z') {
+        size_t len = name_len_without_clone(linkage);
+        char buf[4096];
+        if (len < sizeof(buf)) {
+            memcpy(buf, linkage, len);
+            buf[len] = '\0';
+            char *demangled = hg_demangle(buf);
+            if (demangled != NULL) {
+                const char *out = intern(s, demangled);
+                free(demangled);
+                return out;
+            }
+        }
+    }
+    const char *name = NULL;
+    if (dwarf_attr_integrate(die, DW_AT_name, &attr) != NULL)
+        name = dwarf_formstring(&attr);
+    if (name != NULL)
+        return clean_name(s, name);
+    return clean_name(s, linkage);
+}
+
+/* The name of the ELF symbol whose extent contains `addr` (.symtab, .dynsym or
+ * MiniDebugInfo, whichever libdwfl has), or NULL. dwfl_module_addrinfo may
+ * answer with the closest sizeless symbol below the address; such a symbol
+ * says nothing about where its function ends, so it does not count. */
+static const char *elf_symbol_name(hg_sym_t *s, Dwfl_Module *mod, uint64_t addr)
+{
+    GElf_Off offset = 0;
+    GElf_Sym sym;
+    const char *name = dwfl_module_addrinfo(mod, addr, &offset, &sym, NULL, NULL, NULL);
+    if (name == NULL || sym.st_size == 0 || offset >= sym.st_size)
+        return NULL;
+    int type = GELF_ST_TYPE(sym.st_info);
+    if (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_NOTYPE)
+        return NULL;
+    return clean_name(s, name);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Modules                                                                    */
+
+/* Modules with no file behind them: the vdso (named "[vdso]" by /proc maps,
+ * "linux-vdso.so.1" by the loader) and other bracketed pseudo-mappings. Their
+ * frames read module+0xoffset, without a warning: nothing is missing. */
+static bool is_pseudo_path(const char *path)
+{
+    return path[0] == '\0' || path[0] == '[' || strncmp(path, "linux-vdso", 10) == 0 ||
+           strncmp(path, "linux-gate", 10) == 0;
+}
+
+static void module_open(hg_sym_t *s, sym_module_t *m)
+{
+    m->is_opened = true;
+    if (is_pseudo_path(m->path))
+        return;
+    Dwfl *dwfl = dwfl_begin(&s->callbacks);
+    if (dwfl == NULL) {
+        add_warning(s, "module %s: cannot read it (%s); its frames show module+offset", m->path,
+                    dwfl_errmsg(-1));
+        return;
+    }
+    dwfl_report_begin(dwfl);
+    /* ET_DYN with add_p_vaddr: base is the load bias (l_addr), the same value
+     * the trace recorded. ET_EXEC ignores base: its bias is 0. */
+    Dwfl_Module *mod = dwfl_report_elf(dwfl, m->path, m->path, -1, m->bias, true);
+    if (mod == NULL || dwfl_report_end(dwfl, NULL, NULL) != 0) {
+        add_warning(s, "module %s: cannot read it (%s); its frames show module+offset", m->path,
+                    dwfl_errmsg(-1));
+        dwfl_end(dwfl);
+        return;
+    }
+    if (m->build_id_len > 0) {
+        const unsigned char *bits = NULL;
+        GElf_Addr vaddr = 0;
+        int len = dwfl_module_build_id(mod, &bits, &vaddr);
+        if (len <= 0 || (size_t)len != m->build_id_len ||
+            memcmp(bits, m->build_id, m->build_id_len) != 0) {
+            m->is_build_id_mismatch = true;
+            add_warning(s, "module %s: build-id differs from the traced one; its frames may be wrong",
+                        m->path);
+        }
+    }
+    m->dwfl = dwfl;
+    m->mod = mod;
+}
+
+/* The loaded module containing `addr`; else the most recently declared
+ * unloaded one that contained it (the tracer may write a stack after the
+ * dlclose that unmapped its library, and nothing else was mapped there since);
+ * else NULL. */
+static sym_module_t *find_module(const hg_sym_t *s, uint64_t addr)
+{
+    size_t lo = 0, hi = s->nlive;
+    while (lo < hi) { /* first live module with start > addr */
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->live[mid]->start <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo > 0 && addr < s->live[lo - 1]->end)
+        return s->live[lo - 1];
+    for (size_t i = s->nmodules; i-- > 0;) {
+        sym_module_t *m = s->modules[i];
+        if (!m->is_loaded && m->start <= addr && addr < m->end)
+            return m;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Resolution                                                                 */
+
+static uint32_t clamp_line(int line)
+{
+    return line > 0 ? (uint32_t)line : 0;
+}
+
+/* File named by DW_AT_call_file of an inlined subroutine, from its CU's file
+ * table; NULL when absent. */
+static const char *call_file(hg_sym_t *s, Dwarf_Die *die)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word idx;
+    if (dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &idx) != 0)
+        return NULL;
+    Dwarf_Die cu;
+    if (dwarf_diecu(die, &cu, NULL, NULL) == NULL)
+        return NULL;
+    Dwarf_Files *files;
+    size_t nfiles;
+    if (dwarf_getsrcfiles(&cu, &files, &nfiles) != 0 || idx >= nfiles)
+        return NULL;
+    return intern(s, dwarf_filesrc(files, idx, NULL, NULL));
+}
+
+static uint32_t call_line(Dwarf_Die *die)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word line;
+    if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &line) != 0 || line > UINT32_MAX)
+        return 0;
+    return (uint32_t)line;
+}
+
+/*
+ * Source frames of `addr` in module `m` from DWARF, innermost first; returns
+ * how many were written to `out` (0 when the address has no DWARF scope).
+ *
+ * dwarf_getscopes finds the innermost scope containing the address; its chain
+ * of parents in the concrete DIE tree (dwarf_getscopes_die) then lists, from
+ * the inside out, each DW_TAG_inlined_subroutine and finally the
+ * DW_TAG_subprogram that was actually compiled. The line table gives the
+ * innermost frame's file:line; each inlined subroutine's DW_AT_call_file/line
+ * is where the next frame out called it, so that position moves one frame
+ * outwards at each inlined level.
+ */
+static size_t dwarf_frames(hg_sym_t *s, sym_module_t *m, uint64_t addr, const char *file,
+                           uint32_t line, hg_frame_info_t *out, size_t max)
+{
+    Dwarf_Addr dbias = 0;
+    Dwarf_Die *cudie = dwfl_module_addrdie(m->mod, addr, &dbias);
+    if (cudie == NULL)
+        return 0;
+    Dwarf_Die *scopes = NULL;
+    int nscopes = dwarf_getscopes(cudie, addr - dbias, &scopes);
+    if (nscopes <= 0) {
+        free(scopes);
+        return 0;
+    }
+    Dwarf_Die *chain = NULL;
+    int nchain = dwarf_getscopes_die(&scopes[0], &chain);
+    free(scopes);
+    size_t n = 0;
+    for (int i = 0; i < nchain; i++) {
+        int tag = dwarf_tag(&chain[i]);
+        if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
+            continue;
+        bool is_outermost = tag == DW_TAG_subprogram;
+        /* Keep room for the outermost function when the inline chain is
+         * deep: middle frames are dropped, positions still move outwards. */
+        if (is_outermost || n + 1 < max) {
+            hg_frame_info_t *f = &out[n++];
+            f->function = die_function_name(s, &chain[i]);
+            f->file = file;
+            f->line = line;
+            f->is_inlined = !is_outermost;
+        }
+        if (is_outermost)
+            break;
+        file = call_file(s, &chain[i]);
+        line = call_line(&chain[i]);
+    }
+    free(chain);
+    /* A chain without a subprogram (should not happen): the last frame is not
+     * inlined into anything we know of. */
+    if (n > 0 && out[n - 1].is_inlined)
+        out[n - 1].is_inlined = false;
+    return n;
+}
+
+/* Resolves one address into `out` (at least one frame). */
+static size_t resolve_frames(hg_sym_t *s, sym_module_t *m, uint64_t address, uint64_t lookup,
+                             hg_frame_info_t *out, size_t max)
+{
+    size_t n = 0;
+    if (m != NULL && !m->is_opened)
+        module_open(s, m);
+    if (m != NULL && m->mod != NULL) {
+        const char *file = NULL;
+        uint32_t line = 0;
+        Dwfl_Line *dl = dwfl_module_getsrc(m->mod, lookup);
+        if (dl != NULL) {
+            int lineno = 0;
+            file = intern(s, dwfl_lineinfo(dl, NULL, &lineno, NULL, NULL, NULL));
+            line = file != NULL ? clamp_line(lineno) : 0;
+        }
+        n = dwarf_frames(s, m, lookup, file, line, out, max);
+        if (n == 0) {
+            out[0].function = NULL;
+            out[0].file = file;
+            out[0].line = line;
+            out[0].is_inlined = false;
+            n = 1;
+        }
+        /* DWARF without a name (or no DWARF at all): the ELF symbol names the
+         * function that owns the code, so only the outermost frame. */
+        if (out[n - 1].function == NULL)
+            out[n - 1].function = elf_symbol_name(s, m->mod, lookup);
+    } else {
+        out[0].function = NULL;
+        out[0].file = NULL;
+        out[0].line = 0;
+        out[0].is_inlined = false;
+        n = 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        out[i].module = m != NULL ? m->path : NULL;
+        out[i].address = address;
+        out[i].module_offset = m != NULL ? address - m->bias : 0;
+        out[i].is_build_id_mismatch = m != NULL && m->is_build_id_mismatch;
+    }
+    return n;
+}
+
+size_t hg_sym_resolve(hg_sym_t *s, uint64_t address, bool is_return_address,
+                      hg_frame_info_t *out, size_t max)
+{
+    if (max == 0)
+        return 0;
+    /* A return address points after the call; address - 1 is inside it. */
+    uint64_t lookup = is_return_address && address > 0 ? address - 1 : address;
+    sym_module_t *m = find_module(s, lookup);
+
+    cache_key_t key;
+    memset(&key, 0, sizeof(key));
+    key.address = address;
+    key.is_return_address = is_return_address;
+    cache_entry_t *e = NULL;
+    HASH_FIND(hh, s->cache, &key, sizeof(key), e);
+    if (e != NULL && e->module != m) {
+        HASH_DEL(s->cache, e);
+        free(e->frames);
+        free(e);
+        e = NULL;
+    }
+    if (e == NULL) {
+        hg_frame_info_t tmp[MAX_FRAMES_PER_ADDRESS];
+        memset(tmp, 0, sizeof(tmp));
+        size_t n = resolve_frames(s, m, address, lookup, tmp, MAX_FRAMES_PER_ADDRESS);
+        e = calloc(1, sizeof(*e));
+        hg_frame_info_t *frames = malloc(n * sizeof(*frames));
+        if (e == NULL || frames == NULL) {
+            /* Out of memory: answer without caching. */
+            free(e);
+            free(frames);
+            size_t k = n < max ? n : max;
+            memcpy(out, tmp, k * sizeof(*out));
+            return k;
+        }
+        memcpy(frames, tmp, n * sizeof(*frames));
+        e->key = key;
+        e->module = m;
+        e->nframes = n;
+        e->frames = frames;
+        HASH_ADD(hh, s->cache, key, sizeof(key), e);
+    }
+    size_t k = e->nframes < max ? e->nframes : max;
+    memcpy(out, e->frames, k * sizeof(*out));
+    return k;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lifetime and module map                                                   */
+
+int hg_sym_create(hg_sym_t **out)
+{
+    hg_sym_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->callbacks.find_elf = dwfl_build_id_find_elf;
+    s->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+    s->callbacks.section_address = dwfl_offline_section_address;
+    s->callbacks.debuginfo_path = NULL;
+    *out = s;
+    return 0;
+}
+
+int hg_sym_set_debuginfo_path(hg_sym_t *s, const char *path)
+{
+    char *copy = NULL;
+    if (path != NULL) {
+        copy = strdup(path);
+        if (copy == NULL)
+            return -ENOMEM;
+    }
+    free(s->debuginfo_path);
+    s->debuginfo_path = copy;
+    s->callbacks.debuginfo_path = copy != NULL ? &s->debuginfo_path : NULL;
+    return 0;
+}
+
+void hg_sym_destroy(hg_sym_t *s)
+{
+    if (s == NULL)
+        return;
+    cache_entry_t *e, *etmp;
+    HASH_ITER(hh, s->cache, e, etmp)
+    {
+        HASH_DEL(s->cache, e);
+        free(e->frames);
+        free(e);
+    }
+    HASH_CLEAR(hh, s->by_id);
+    for (size_t i = 0; i < s->nmodules; i++) {
+        if (s->modules[i]->dwfl != NULL)
+            dwfl_end(s->modules[i]->dwfl);
+        free(s->modules[i]);
+    }
+    free(s->modules);
+    free(s->live);
+    free(s->warnings);
+    intern_t *str, *stmp;
+    HASH_ITER(hh, s->strings, str, stmp)
+    {
+        HASH_DEL(s->strings, str);
+        free(str);
+    }
+    free(s->debuginfo_path);
+    free(s);
+}
+
+int hg_sym_add_module(hg_sym_t *s, uint32_t module_id, const char *path, uint64_t bias,
+                      uint64_t start, uint64_t end, const uint8_t *build_id,
+                      size_t build_id_len)
+{
+    if (path == NULL || start >= end || build_id_len > HG_MAX_BUILD_ID ||
+        (build_id_len > 0 && build_id == NULL))
+        return -EINVAL;
+    sym_module_t *m = NULL;
+    HASH_FIND(hh, s->by_id, &module_id, sizeof(module_id), m);
+    if (m != NULL)
+        return -EEXIST;
+    if (!grow_array(&s->modules, &s->cap_modules, s->nmodules + 1, sizeof(*s->modules)) ||
+        !grow_array(&s->live, &s->cap_live, s->nlive + 1, sizeof(*s->live)))
+        return -ENOMEM;
+    m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return -ENOMEM;
+    m->path = intern(s, path);
+    if (m->path == NULL) {
+        free(m);
+        return -ENOMEM;
+    }
+    m->id = module_id;
+    m->bias = bias;
+    m->start = start;
+    m->end = end;
+    if (build_id_len > 0)
+        memcpy(m->build_id, build_id, build_id_len);
+    m->build_id_len = build_id_len;
+    m->is_loaded = true;
+
+    s->modules[s->nmodules++] = m;
+    size_t pos = s->nlive;
+    while (pos > 0 && s->live[pos - 1]->start > start) {
+        s->live[pos] = s->live[pos - 1];
+        pos--;
+    }
+    s->live[pos] = m;
+    s->nlive++;
+    HASH_ADD(hh, s->by_id, id, sizeof(m->id), m);
+    return 0;
+}
+
+void hg_sym_remove_module(hg_sym_t *s, uint32_t module_id)
+{
+    sym_module_t *m = NULL;
+    HASH_FIND(hh, s->by_id, &module_id, sizeof(module_id), m);
+    if (m == NULL)
+        return;
+    HASH_DEL(s->by_id, m);
+    m->is_loaded = false;
+    for (size_t i = 0; i < s->nlive; i++) {
+        if (s->live[i] == m) {
+            memmove(&s->live[i], &s->live[i + 1], (s->nlive - i - 1) * sizeof(*s->live));
+            s->nlive--;
+            break;
+        }
+    }
+    /* Its Dwfl stays open: an address no loaded module covers still falls
+     * back to it (see find_module). */
+}
+
+const char *hg_sym_display_name(hg_sym_t *s, const char *raw)
+{
+    return clean_name(s, raw);
+}
+
+size_t hg_sym_warnings(const hg_sym_t *s, const char *const **lines)
+{
+    *lines = s->warnings;
+    return s->nwarnings;
+}

@@ -46,8 +46,17 @@ int hg_sym_add_module(hg_sym_t *s, uint32_t module_id, const char *path, uint64_
                       size_t build_id_len);
 
 /* The module's address range is no longer valid for addresses resolved after
- * this call (MODULE_UNLOAD). Results already returned stay valid. */
+ * this call (MODULE_UNLOAD). Results already returned stay valid. An address
+ * that no loaded module covers still resolves in the most recently declared
+ * unloaded module that covered it: the tracer may write a stack after the
+ * dlclose that unmapped its library. The module_id may be declared again. */
 void hg_sym_remove_module(hg_sym_t *s, uint32_t module_id);
+
+/* Where libdwfl looks for separate debug files (its debuginfo_path syntax:
+ * colon-separated, e.g. ":.debug:/usr/lib/debug", which is the default, used
+ * when path is NULL). Applies to modules opened after the call. Returns 0 or
+ * -errno. */
+int hg_sym_set_debuginfo_path(hg_sym_t *s, const char *path);
 
 /* Resolves `address` into up to `max` frames, innermost first: inlined callees
  * first, then the function that contains them (all with the same address). For
@@ -61,5 +70,14 @@ size_t hg_sym_resolve(hg_sym_t *s, uint64_t address, bool is_return_address,
 /* Warnings collected so far (build-id mismatches, unreadable modules), one line
  * each, owned by s. */
 size_t hg_sym_warnings(const hg_sym_t *s, const char *const **lines);
+
+/* The displayed form of a raw symbol name, as frames show it: compiler clone
+ * suffixes dropped (".constprop.0", ".isra.0", ".part.0", ".cold",
+ * ".lto_priv.0", chains like ".constprop.0.isra.0"), then demangled when it is
+ * a C++ name. Interned in s (lives until hg_sym_destroy); NULL for NULL, "" or
+ * out of memory. */
+const char *hg_sym_display_name(hg_sym_t *s, const char *raw);
+
+/* Not thread-safe: one hg_sym_t is used by one thread at a time. */
 
 #endif /* HEAPGROW_ANALYZER_SYMBOLIZE_H */

@@ -1,0 +1,810 @@
+/*
+ * Unit tests of the offline symbolizer (analyzer/symbolize.c).
+ *
+ * The fixture library tests/symbolize_fixtures/libhgsymfix.so (built -O2 -g by
+ * meson) is dlopen'ed here; its functions store their own return addresses,
+ * so the test gets real return addresses at known source lines (the
+ * "LINE-MARK: name" comments, read from the fixture sources at run time) and
+ * the library's real load bias and range (dl_iterate_phdr), exactly as the
+ * tracer records them. Copies of the library stripped in various ways share
+ * its layout and build-id, so the same addresses are resolved against them.
+ */
+#include <check.h>
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <limits.h>
+#include <link.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "symbolize.h"
+
+#ifndef HG_SYMFIX_DIR
+#error "HG_SYMFIX_DIR (build dir of the fixtures) must be defined by meson"
+#endif
+
+#define FIX_LIB      HG_SYMFIX_DIR "/libhgsymfix.so"
+#define FIX_STRIPPED HG_SYMFIX_DIR "/libhgsymfix-stripped.so"
+#define FIX_NODEBUG  HG_SYMFIX_DIR "/libhgsymfix-nodebug.so"
+#define FIX_DBGLINK  HG_SYMFIX_DIR "/libhgsymfix-dbglink.so"
+#define FIX_DEBUG    HG_SYMFIX_DIR "/libhgsymfix.debug"
+#define FIX_C        HG_SYMFIX_SRCDIR "/fix.c"
+#define FIX_CLONE_C  HG_SYMFIX_SRCDIR "/fix_clone.c"
+#define FIX_CXX      HG_SYMFIX_SRCDIR "/fix_cxx.cc"
+
+#define INSERT_NAME                                                                                \
+    "ns::Cache::insert(std::__cxx11::basic_string<char, std::char_traits<char>, "                  \
+    "std::allocator<char> > const&)"
+
+/* Slots of hg_fix_ret[] (see the fixture sources). */
+enum { SLOT_EXPORTED = 0, SLOT_STATIC = 1, SLOT_INLINED = 2, SLOT_CLONE = 3, SLOT_INSERT = 4,
+       SLOT_TWICE = 5 };
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                    */
+
+/* Line number of the "LINE-MARK: name " comment in `path`. */
+static uint32_t mark_line(const char *path, const char *name)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    char want[256];
+    snprintf(want, sizeof(want), "LINE-MARK: %s */", name);
+    char buf[1024];
+    uint32_t line = 0, found = 0;
+    while (fgets(buf, sizeof(buf), f) != NULL) {
+        line++;
+        if (strstr(buf, want) != NULL) {
+            ck_assert_msg(found == 0, "mark %s twice in %s", name, path);
+            found = line;
+        }
+    }
+    fclose(f);
+    ck_assert_msg(found != 0, "no mark %s in %s", name, path);
+    return found;
+}
+
+static const char *base_name(const char *path)
+{
+    if (path == NULL)
+        return NULL;
+    const char *slash = strrchr(path, '/');
+    return slash != NULL ? slash + 1 : path;
+}
+
+/* A loaded object as the tracer records it. */
+typedef struct loaded {
+    const char *want_name; /* dlpi_name to match ("" = main program) */
+    uint64_t bias;
+    uint64_t start;
+    uint64_t end;
+    uint8_t build_id[64];
+    size_t build_id_len;
+    bool is_found;
+} loaded_t;
+
+static void read_build_id(const struct dl_phdr_info *info, loaded_t *l)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+        const char *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            const char *name = p + sizeof(*nh);
+            const char *desc = name + ((nh->n_namesz + 3) & ~3u);
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(name, "GNU", 4) == 0 &&
+                nh->n_descsz <= sizeof(l->build_id)) {
+                memcpy(l->build_id, desc, nh->n_descsz);
+                l->build_id_len = nh->n_descsz;
+                return;
+            }
+            p = desc + ((nh->n_descsz + 3) & ~3u);
+        }
+    }
+}
+
+static int find_loaded_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    loaded_t *l = arg;
+    if (strcmp(info->dlpi_name, l->want_name) != 0)
+        return 0;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        if (ph->p_vaddr < lo)
+            lo = ph->p_vaddr;
+        if (ph->p_vaddr + ph->p_memsz > hi)
+            hi = ph->p_vaddr + ph->p_memsz;
+    }
+    l->bias = info->dlpi_addr;
+    l->start = info->dlpi_addr + lo;
+    l->end = info->dlpi_addr + hi;
+    read_build_id(info, l);
+    l->is_found = true;
+    return 1;
+}
+
+static loaded_t find_loaded(const char *dlpi_name)
+{
+    loaded_t l;
+    memset(&l, 0, sizeof(l));
+    l.want_name = dlpi_name;
+    dl_iterate_phdr(find_loaded_cb, &l);
+    ck_assert_msg(l.is_found, "%s not loaded", dlpi_name);
+    ck_assert_uint_gt(l.build_id_len, 0);
+    return l;
+}
+
+/* The fixture library, loaded and exercised: ret[] holds one return address
+ * per scenario slot. */
+typedef struct fixture {
+    void *handle;
+    loaded_t mod;
+    uintptr_t ret[16];
+} fixture_t;
+
+static void fixture_load(fixture_t *fx)
+{
+    memset(fx, 0, sizeof(*fx));
+    fx->handle = dlopen(FIX_LIB, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(fx->handle != NULL, "dlopen: %s", dlerror());
+    void (*exported_before)(void) = (void (*)(void))dlsym(fx->handle, "hg_fix_exported_before");
+    void (*exported_after)(int) = (void (*)(int))dlsym(fx->handle, "hg_fix_exported_after");
+    void (*outer)(void) = (void (*)(void))dlsym(fx->handle, "hg_fix_outer");
+    int (*clone)(int) = (int (*)(int))dlsym(fx->handle, "hg_fix_clone");
+    int (*cxx)(void) = (int (*)(void))dlsym(fx->handle, "hg_fix_cxx");
+    uintptr_t *ret = dlsym(fx->handle, "hg_fix_ret");
+    ck_assert(exported_before && exported_after && outer && clone && cxx && ret);
+    exported_before();
+    exported_after(3);
+    outer();
+    ck_assert_int_ne(clone(2), 0);
+    ck_assert_int_eq(cxx(), 41);
+    memcpy(fx->ret, ret, sizeof(fx->ret));
+    for (int i = SLOT_EXPORTED; i <= SLOT_TWICE; i++)
+        ck_assert_msg(fx->ret[i] != 0, "slot %d not recorded", i);
+    fx->mod = find_loaded(FIX_LIB);
+}
+
+static void fixture_unload(fixture_t *fx)
+{
+    dlclose(fx->handle);
+}
+
+/* Declares the fixture's mapping under `path` (a copy of it with the same
+ * layout) as module `id`. */
+static void add_fixture_module(hg_sym_t *s, const fixture_t *fx, uint32_t id, const char *path)
+{
+    ck_assert_int_eq(hg_sym_add_module(s, id, path, fx->mod.bias, fx->mod.start, fx->mod.end,
+                                       fx->mod.build_id, fx->mod.build_id_len),
+                     0);
+}
+
+/* Value and size of `name` in the .symtab (or .dynsym when is_dyn) of `path`;
+ * false when absent. */
+static bool elf_symbol(const char *path, bool is_dyn, const char *name, uint64_t *value,
+                       uint64_t *size)
+{
+    elf_version(EV_CURRENT);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    ck_assert(elf != NULL);
+    bool found = false;
+    Elf_Scn *scn = NULL;
+    while (!found && (scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        gelf_getshdr(scn, &sh);
+        if (sh.sh_type != (is_dyn ? SHT_DYNSYM : SHT_SYMTAB) || sh.sh_entsize == 0)
+            continue;
+        Elf_Data *data = elf_getdata(scn, NULL);
+        for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+            GElf_Sym sym;
+            gelf_getsym(data, (int)i, &sym);
+            const char *n = elf_strptr(elf, sh.sh_link, sym.st_name);
+            if (n != NULL && strcmp(n, name) == 0) {
+                *value = sym.st_value;
+                *size = sym.st_size;
+                found = true;
+                break;
+            }
+        }
+    }
+    elf_end(elf);
+    close(fd);
+    return found;
+}
+
+/* The closest sized FUNC symbol of .dynsym at or below `offset` in `path`,
+ * which a careless symbolizer would name the address after. */
+static bool nearest_dynsym_below(const char *path, uint64_t offset, char *name, size_t cap,
+                                 uint64_t *value, uint64_t *size)
+{
+    elf_version(EV_CURRENT);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    ck_assert(elf != NULL);
+    bool found = false;
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        gelf_getshdr(scn, &sh);
+        if (sh.sh_type != SHT_DYNSYM || sh.sh_entsize == 0)
+            continue;
+        Elf_Data *data = elf_getdata(scn, NULL);
+        for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+            GElf_Sym sym;
+            gelf_getsym(data, (int)i, &sym);
+            if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_value == 0 ||
+                sym.st_size == 0 || sym.st_value > offset)
+                continue;
+            if (!found || sym.st_value > *value) {
+                found = true;
+                *value = sym.st_value;
+                *size = sym.st_size;
+                snprintf(name, cap, "%s", elf_strptr(elf, sh.sh_link, sym.st_name));
+            }
+        }
+    }
+    elf_end(elf);
+    close(fd);
+    return found;
+}
+
+static size_t nwarnings(hg_sym_t *s)
+{
+    const char *const *lines;
+    return hg_sym_warnings(s, &lines);
+}
+
+static const char *warning(hg_sym_t *s, size_t i)
+{
+    const char *const *lines;
+    size_t n = hg_sym_warnings(s, &lines);
+    ck_assert_uint_lt(i, n);
+    return lines[i];
+}
+
+/* Asserts one resolved frame field by field. */
+static void check_frame(const hg_frame_info_t *f, const char *function, const char *file_base,
+                        uint32_t line, const char *module, bool is_inlined)
+{
+    if (function == NULL)
+        ck_assert_ptr_null(f->function);
+    else
+        ck_assert_str_eq(f->function, function);
+    if (file_base == NULL)
+        ck_assert_ptr_null(f->file);
+    else
+        ck_assert_str_eq(base_name(f->file), file_base);
+    ck_assert_uint_eq(f->line, line);
+    if (module == NULL)
+        ck_assert_ptr_null(f->module);
+    else
+        ck_assert_str_eq(f->module, module);
+    ck_assert_int_eq(f->is_inlined, is_inlined);
+}
+
+/* ------------------------------------------------------------------------ */
+/* DWARF: static, inlined, clone, C++                                        */
+
+START_TEST(test_static_function)
+{
+    fixture_t fx;
+    fixture_load(&fx);
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    add_fixture_module(s, &fx, 1, FIX_LIB);
+    hg_frame_info_t f[8];
+    size_t n = hg_sym_resolve(s, fx.ret[SLOT_STATIC], true, f, 8);
+    ck_assert_uint_eq(n, 1);
+    check_frame(&f[0], "static_fn", "fix.c", mark_line(FIX_C, "static_fn"), FIX_LIB, false);
+    ck_assert_uint_eq(f[0].address, fx.ret[SLOT_STATIC]);
+    ck_assert_uint_eq(f[0].module_offset, fx.ret[SLOT_STATIC] - fx.mod.bias);
+    ck_assert(!f[0].is_build_id_mismatch);
+    ck_assert_uint_eq(nwarnings(s), 0);
+    hg_sym_destroy(s);
+    fixture_unload(&fx);
+}
+END_TEST
+
+START_TEST(test_inlined_function)
+{
+    fixture_t fx;
+    fixture_load(&fx);
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    add_fixture_module(s, &fx, 1, FIX_LIB);
+    hg_frame_info_t f[8];
+    size_t n = hg_sym_resolve(s, fx.ret[SLOT_INLINED], true, f, 8);
+    ck_assert_uint_eq(n, 2);
+    check_frame(&f[0], "inlined_fn", "fix.c", mark_line(FIX_C, "inlined_fn"), FIX_LIB, true);
+    check_frame(&f[1], "hg_fix_outer", "fix.c", mark_line(FIX_C, "outer_fn"), FIX_LIB, false);
+    ck_assert_uint_eq(f[0].address, fx.ret[SLOT_INLINED]);
+    ck_assert_uint_eq(f[1].address, fx.ret[SLOT_INLINED]);
+    /* With room for one frame only, the innermost one. */
+    n = hg_sym_resolve(s, fx.ret[SLOT_INLINED], true, f, 1);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(f[0].function, "inlined_fn");
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_INLINED], true, f, 0), 0);
+    hg_sym_destroy(s);
+    fixture_unload(&fx);
+}
+END_TEST
+
+START_TEST(test_clone_function)
+{
+    fixture_t fx;
+    fixture_load(&fx);
+    /* The test is only meaningful if gcc really emitted a clone. */
+    uint64_t value, size;
+    ck_assert_msg(elf_symbol(FIX_LIB, false, "clone_fn.constprop.0", &value, &size),
+                  "gcc emitted no clone_fn.constprop.0");
+    ck_assert_uint_ge(fx.ret[SLOT_CLONE] - fx.mod.bias, value);
+    ck_assert_uint_lt(fx.ret[SLOT_CLONE] - fx.mod.bias, value + size);
+
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    add_fixture_module(s, &fx, 1, FIX_LIB);
+    hg_frame_info_t f[8];
+    size_t n = hg_sym_resolve(s, fx.ret[SLOT_CLONE], true, f, 8);
+    ck_assert_uint_eq(n, 1);
+    check_frame(&f[0], "clone_fn", "fix_clone.c", mark_line(FIX_CLONE_C, "clone_fn"), FIX_LIB,
+                false);
+    hg_sym_destroy(s);
+    fixture_unload(&fx);
+}
+END_TEST
+
+START_TEST(test_cxx_names)
+{
+    fixture_t fx;
+    fixture_load(&fx);
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    add_fixture_module(s, &fx, 1, FIX_LIB);
+    hg_frame_info_t f[8];
+    size_t n = hg_sym_resolve(s, fx.ret[SLOT_INSERT], true, f, 8);
+    ck_assert_uint_eq(n, 1);
+    check_frame(&f[0], INSERT_NAME, "fix_cxx.cc", mark_line(FIX_CXX, "Cache::insert"), FIX_LIB,
+                false);
+    n = hg_sym_resolve(s, fx.ret[SLOT_TWICE], true, f, 8);
+    ck_assert_uint_eq(n, 1);
+    check_frame(&f[0], "int ns::twice<int>(int)", "fix_cxx.cc", mark_line(FIX_CXX, "twice"),
+                FIX_LIB, false);
+    hg_sym_destroy(s);
+    fixture_unload(&fx);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* ELF symbols only                                                          */
+
+/* .symtab without DWARF: static and clone names from the symbol table,
+ * suffix dropped, C++ demangled; no file or line. */
+START_TEST(test_symtab_only)
+{
+    fixture_t fx;
+    fixture_load(&fx);
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_int_eq(hg_sym_set_debuginfo_path(s, "/nonexistent-debug"), 0);
+    add_fixture_module(s, &fx, 1, FIX_NODEBUG);
+    hg_frame_info_t f[8];
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_STATIC], true, f, 8), 1);
+    check_frame(&f[0], "static_fn", NULL, 0, FIX_NODEBUG, false);
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_CLONE], true, f, 8), 1);
+    check_frame(&f[0], "clone_fn", NULL, 0, FIX_NODEBUG, false);
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_INSERT], true, f, 8), 1);
+    check_frame(&f[0], INSERT_NAME, NULL, 0, FIX_NODEBUG, false);
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_TWICE], true, f, 8), 1);
+    check_frame(&f[0], "int ns::twice<int>(int)", NULL, 0, FIX_NODEBUG, false);
+    /* The inlined function has no symbol: its caller names the frame. */
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_INLINED], true, f, 8), 1);
+    check_frame(&f[0], "hg_fix_outer", NULL, 0, FIX_NODEBUG, false);
+
+    /* A .cold part, when gcc split one off: named after its function. */
+    uint64_t value, size;
+    if (elf_symbol(FIX_NODEBUG, false, "hg_fix_cxx.cold", &value, &size) && size > 1) {
+        ck_assert_uint_eq(hg_sym_resolve(s, fx.mod.bias + value + 1, false, f, 8), 1);
+        check_frame(&f[0], "hg_fix_cxx", NULL, 0, FIX_NODEBUG, false);
+    }
+    ck_assert_uint_eq(nwarnings(s), 0);
+    hg_sym_destroy(s);
+    fixture_unload(&fx);
+}
+END_TEST
+
+/* The key test: only .dynsym left. The static function lies right after an
+ * exported function and an exported sizeless label; it must come out unnamed
+ * (module+offset), not as either of them. */
+START_TEST(test_stripped_not_nearest_export)
+{
+    fixture_t fx;
+    fixture_load(&fx);
+    uint64_t static_off = fx.ret[SLOT_STATIC] - 1 - fx.mod.bias;
+    char near_name[256];
+    uint64_t near_value = 0, near_size = 0;
+    ck_assert(nearest_dynsym_below(FIX_STRIPPED, static_off, near_name, sizeof(near_name),
+                                   &near_value, &near_size));
+    ck_assert_str_eq(near_name, "hg_fix_exported_before");
+    ck_assert_uint_ge(static_off, near_value + near_size); /* outside its extent */
+    uint64_t v, sz;
+    ck_assert(!elf_symbol(FIX_STRIPPED, false, "static_fn", &v, &sz)); /* no .symtab */
+    /* A sizeless exported label sits between them, closer still. */
+    ck_assert(elf_symbol(FIX_STRIPPED, true, "hg_fix_sizeless", &v, &sz));
+    ck_assert_uint_eq(sz, 0);
+    ck_assert_uint_gt(v, near_value);
+    ck_assert_uint_lt(v, static_off);
+
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_int_eq(hg_sym_set_debuginfo_path(s, "/nonexistent-debug"), 0);
+    add_fixture_module(s, &fx, 1, FIX_STRIPPED);
+    hg_frame_info_t f[8];
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_STATIC], true, f, 8), 1);
+    check_frame(&f[0], NULL, NULL, 0, FIX_STRIPPED, false);
+    ck_assert_uint_eq(f[0].module_offset, fx.ret[SLOT_STATIC] - fx.mod.bias);
+    ck_assert_uint_eq(f[0].address, fx.ret[SLOT_STATIC]);
+    /* Inside an exported function, .dynsym names it. */
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_EXPORTED], true, f, 8), 1);
+    check_frame(&f[0], "hg_fix_exported_before", NULL, 0, FIX_STRIPPED, false);
+    /* The clone and the inlined function's caller are exported or not. */
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_CLONE], true, f, 8), 1);
+    check_frame(&f[0], NULL, NULL, 0, FIX_STRIPPED, false);
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_INLINED], true, f, 8), 1);
+    check_frame(&f[0], "hg_fix_outer", NULL, 0, FIX_STRIPPED, false);
+    ck_assert_uint_eq(nwarnings(s), 0);
+    hg_sym_destroy(s);
+    fixture_unload(&fx);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Separate debug files                                                      */
+
+START_TEST(test_debuglink)
+{
+    fixture_t fx;
+    fixture_load(&fx);
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    add_fixture_module(s, &fx, 1, FIX_DBGLINK);
+    hg_frame_info_t f[8];
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_INLINED], true, f, 8), 2);
+    check_frame(&f[0], "inlined_fn", "fix.c", mark_line(FIX_C, "inlined_fn"), FIX_DBGLINK, true);
+    check_frame(&f[1], "hg_fix_outer", "fix.c", mark_line(FIX_C, "outer_fn"), FIX_DBGLINK, false);
+    hg_sym_destroy(s);
+    fixture_unload(&fx);
+}
+END_TEST
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    FILE *out = fopen(to, "wb");
+    ck_assert(in != NULL && out != NULL);
+    char buf[65536];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof(buf), in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, k, out), k);
+    fclose(in);
+    ck_assert_int_eq(fclose(out), 0);
+}
+
+/* DIR/.build-id/xx/yyyy.debug, the layout of /usr/lib/debug. */
+START_TEST(test_build_id_debug_dir)
+{
+    fixture_t fx;
+    fixture_load(&fx);
+    char dir[] = "/tmp/hg-symdbg-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[PATH_MAX], sub[PATH_MAX];
+    snprintf(sub, sizeof(sub), "%s/.build-id", dir);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    snprintf(sub, sizeof(sub), "%s/.build-id/%02x", dir, fx.mod.build_id[0]);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    int len = snprintf(path, sizeof(path), "%s/", sub);
+    for (size_t i = 1; i < fx.mod.build_id_len; i++)
+        len += snprintf(path + len, sizeof(path) - (size_t)len, "%02x", fx.mod.build_id[i]);
+    snprintf(path + len, sizeof(path) - (size_t)len, ".debug");
+    copy_file(FIX_DEBUG, path);
+
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_int_eq(hg_sym_set_debuginfo_path(s, dir), 0);
+    add_fixture_module(s, &fx, 1, FIX_STRIPPED);
+    hg_frame_info_t f[8];
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_STATIC], true, f, 8), 1);
+    check_frame(&f[0], "static_fn", "fix.c", mark_line(FIX_C, "static_fn"), FIX_STRIPPED, false);
+    hg_sym_destroy(s);
+
+    unlink(path);
+    rmdir(sub);
+    snprintf(sub, sizeof(sub), "%s/.build-id", dir);
+    rmdir(sub);
+    rmdir(dir);
+    fixture_unload(&fx);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Module map                                                                 */
+
+START_TEST(test_build_id_mismatch)
+{
+    fixture_t fx;
+    fixture_load(&fx);
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    uint8_t other[20];
+    memset(other, 0xab, sizeof(other));
+    ck_assert_int_eq(hg_sym_add_module(s, 7, FIX_LIB, fx.mod.bias, fx.mod.start, fx.mod.end,
+                                       other, sizeof(other)),
+                     0);
+    ck_assert_uint_eq(nwarnings(s), 0); /* opened lazily */
+    hg_frame_info_t f[8];
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_STATIC], true, f, 8), 1);
+    check_frame(&f[0], "static_fn", "fix.c", mark_line(FIX_C, "static_fn"), FIX_LIB, false);
+    ck_assert(f[0].is_build_id_mismatch);
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_INLINED], true, f, 8), 2);
+    ck_assert(f[0].is_build_id_mismatch && f[1].is_build_id_mismatch);
+    ck_assert_uint_eq(nwarnings(s), 1);
+    ck_assert_str_eq(warning(s, 0), "module " FIX_LIB
+                     ": build-id differs from the traced one; its frames may be wrong");
+    hg_sym_destroy(s);
+    fixture_unload(&fx);
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    const char *gone = "/nonexistent/libgone.so";
+    ck_assert_int_eq(hg_sym_add_module(s, 3, gone, 0x7f0000000000, 0x7f0000001000,
+                                       0x7f0000005000, NULL, 0),
+                     0);
+    hg_frame_info_t f[8];
+    ck_assert_uint_eq(hg_sym_resolve(s, 0x7f0000001234, true, f, 8), 1);
+    check_frame(&f[0], NULL, NULL, 0, gone, false);
+    ck_assert_uint_eq(f[0].module_offset, 0x1234);
+    ck_assert_uint_eq(f[0].address, 0x7f0000001234);
+    ck_assert_uint_eq(hg_sym_resolve(s, 0x7f0000002000, false, f, 8), 1);
+    check_frame(&f[0], NULL, NULL, 0, gone, false);
+    ck_assert_uint_eq(nwarnings(s), 1);
+    const char *prefix = "module /nonexistent/libgone.so: cannot read it";
+    ck_assert_msg(strncmp(warning(s, 0), prefix, strlen(prefix)) == 0, "got: %s", warning(s, 0));
+    hg_sym_destroy(s);
+}
+END_TEST
+
+START_TEST(test_vdso_and_unknown)
+{
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_int_eq(hg_sym_add_module(s, 1, "[vdso]", 0x7ffd1000, 0x7ffd1000, 0x7ffd3000,
+                                       NULL, 0),
+                     0);
+    ck_assert_int_eq(hg_sym_add_module(s, 2, "linux-vdso.so.1", 0x7ffe0000, 0x7ffe0000,
+                                       0x7ffe2000, NULL, 0),
+                     0);
+    hg_frame_info_t f[8];
+    ck_assert_uint_eq(hg_sym_resolve(s, 0x7ffd1a00, true, f, 8), 1);
+    check_frame(&f[0], NULL, NULL, 0, "[vdso]", false);
+    ck_assert_uint_eq(f[0].module_offset, 0xa00);
+    ck_assert_uint_eq(hg_sym_resolve(s, 0x7ffe0010, false, f, 8), 1);
+    check_frame(&f[0], NULL, NULL, 0, "linux-vdso.so.1", false);
+    ck_assert_uint_eq(f[0].module_offset, 0x10);
+    /* Outside every module. */
+    ck_assert_uint_eq(hg_sym_resolve(s, 0x10, true, f, 8), 1);
+    check_frame(&f[0], NULL, NULL, 0, NULL, false);
+    ck_assert_uint_eq(f[0].address, 0x10);
+    ck_assert_uint_eq(hg_sym_resolve(s, 0x7ffd3000, false, f, 8), 1); /* end is exclusive */
+    ck_assert_ptr_null(f[0].module);
+    /* A return address at a module's start belongs to what precedes it. */
+    ck_assert_uint_eq(hg_sym_resolve(s, 0x7ffd1000, true, f, 8), 1);
+    ck_assert_ptr_null(f[0].module);
+    ck_assert_uint_eq(hg_sym_resolve(s, 0x7ffd1000, false, f, 8), 1);
+    ck_assert_str_eq(f[0].module, "[vdso]");
+    ck_assert_uint_eq(nwarnings(s), 0);
+    hg_sym_destroy(s);
+}
+END_TEST
+
+START_TEST(test_add_module_errors)
+{
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_int_eq(hg_sym_add_module(s, 1, "/x", 0, 0x2000, 0x1000, NULL, 0), -EINVAL);
+    ck_assert_int_eq(hg_sym_add_module(s, 1, NULL, 0, 0x1000, 0x2000, NULL, 0), -EINVAL);
+    ck_assert_int_eq(hg_sym_add_module(s, 1, "/x", 0, 0x1000, 0x2000, NULL, 4), -EINVAL);
+    uint8_t big[65] = {0};
+    ck_assert_int_eq(hg_sym_add_module(s, 1, "/x", 0, 0x1000, 0x2000, big, sizeof(big)),
+                     -EINVAL);
+    ck_assert_int_eq(hg_sym_add_module(s, 1, "/x", 0, 0x1000, 0x2000, NULL, 0), 0);
+    ck_assert_int_eq(hg_sym_add_module(s, 1, "/y", 0, 0x3000, 0x4000, NULL, 0), -EEXIST);
+    hg_sym_remove_module(s, 1);
+    hg_sym_remove_module(s, 99); /* unknown: ignored */
+    ck_assert_int_eq(hg_sym_add_module(s, 1, "/y", 0, 0x3000, 0x4000, NULL, 0), 0);
+    hg_sym_destroy(s);
+}
+END_TEST
+
+/* dlclose, then another library at the same addresses: the cache must not
+ * answer with the old module; while nothing is mapped there, the unloaded
+ * module still answers. */
+START_TEST(test_unload_and_reuse)
+{
+    fixture_t fx;
+    fixture_load(&fx);
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_int_eq(hg_sym_set_debuginfo_path(s, "/nonexistent-debug"), 0);
+    add_fixture_module(s, &fx, 1, FIX_STRIPPED);
+    hg_frame_info_t f[8];
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_STATIC], true, f, 8), 1);
+    check_frame(&f[0], NULL, NULL, 0, FIX_STRIPPED, false);
+    hg_sym_remove_module(s, 1);
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_STATIC], true, f, 8), 1);
+    check_frame(&f[0], NULL, NULL, 0, FIX_STRIPPED, false);
+    /* The same id again, another file over the same range. */
+    add_fixture_module(s, &fx, 1, FIX_LIB);
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_STATIC], true, f, 8), 1);
+    check_frame(&f[0], "static_fn", "fix.c", mark_line(FIX_C, "static_fn"), FIX_LIB, false);
+    hg_sym_destroy(s);
+    fixture_unload(&fx);
+}
+END_TEST
+
+/* Cached results are the same interned strings; is_return_address is part of
+ * the key (address - 1 may be in another line or function). */
+START_TEST(test_cache)
+{
+    fixture_t fx;
+    fixture_load(&fx);
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    add_fixture_module(s, &fx, 1, FIX_LIB);
+    hg_frame_info_t a[8], b[8];
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_STATIC], true, a, 8), 1);
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_STATIC], true, b, 8), 1);
+    ck_assert_ptr_eq(a[0].function, b[0].function);
+    ck_assert_ptr_eq(a[0].file, b[0].file);
+    ck_assert_ptr_eq(a[0].module, b[0].module);
+    /* The start of an exported function, as an innermost frame: that
+     * function; as a return address: whatever precedes it. */
+    uint64_t value, size;
+    ck_assert(elf_symbol(FIX_LIB, true, "hg_fix_exported_after", &value, &size));
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.mod.bias + value, false, a, 8), 1);
+    ck_assert_str_eq(a[0].function, "hg_fix_exported_after");
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.mod.bias + value, true, b, 8), 1);
+    ck_assert(b[0].function == NULL || strcmp(b[0].function, "hg_fix_exported_after") != 0);
+    hg_sym_destroy(s);
+    fixture_unload(&fx);
+}
+END_TEST
+
+START_TEST(test_display_name)
+{
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_str_eq(hg_sym_display_name(s, "foo.constprop.0"), "foo");
+    ck_assert_str_eq(hg_sym_display_name(s, "foo.isra.0"), "foo");
+    ck_assert_str_eq(hg_sym_display_name(s, "foo.part.12"), "foo");
+    ck_assert_str_eq(hg_sym_display_name(s, "foo.cold"), "foo");
+    ck_assert_str_eq(hg_sym_display_name(s, "foo.lto_priv.0"), "foo");
+    ck_assert_str_eq(hg_sym_display_name(s, "foo.constprop.0.isra.0"), "foo");
+    ck_assert_str_eq(hg_sym_display_name(s, "foo.part.0.cold"), "foo");
+    ck_assert_str_eq(hg_sym_display_name(s, "_Z3fooi.constprop.0.isra.0"), "foo(int)");
+    ck_assert_str_eq(hg_sym_display_name(s, "_ZN2ns5Cache6insertERKi.cold"),
+                     "ns::Cache::insert(int const&)");
+    ck_assert_str_eq(hg_sym_display_name(s, "_Z3barv"), "bar()");
+    ck_assert_str_eq(hg_sym_display_name(s, "plain"), "plain");
+    ck_assert_str_eq(hg_sym_display_name(s, "not.a.suffix"), "not.a.suffix");
+    ck_assert_str_eq(hg_sym_display_name(s, "foo.constprop.x"), "foo.constprop.x");
+    ck_assert_str_eq(hg_sym_display_name(s, ".Lstart"), ".Lstart");
+    ck_assert_str_eq(hg_sym_display_name(s, "_Zbroken"), "_Zbroken");
+    ck_assert_ptr_null(hg_sym_display_name(s, ""));
+    ck_assert_ptr_null(hg_sym_display_name(s, NULL));
+    ck_assert_ptr_eq(hg_sym_display_name(s, "foo.cold"), hg_sym_display_name(s, "foo"));
+    hg_sym_destroy(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* The test program itself: a PIE executable                                 */
+
+static uintptr_t pie_ret;
+
+__attribute__((noinline, noipa)) static void pie_record(void)
+{
+    pie_ret = (uintptr_t)__builtin_return_address(0);
+}
+
+__attribute__((noinline)) static void pie_caller(void)
+{
+    pie_record(); /* LINE-MARK: pie_caller */
+    __asm__ volatile("" ::: "memory");
+}
+
+START_TEST(test_pie_executable)
+{
+    pie_caller();
+    loaded_t exe = find_loaded("");
+    char path[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", path, sizeof(path) - 1);
+    ck_assert_int_gt(k, 0);
+    path[k] = '\0';
+    ck_assert_uint_ne(exe.bias, 0); /* PIE, loaded at a random base */
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_int_eq(hg_sym_add_module(s, 0, path, exe.bias, exe.start, exe.end, exe.build_id,
+                                       exe.build_id_len),
+                     0);
+    hg_frame_info_t f[8];
+    ck_assert_uint_eq(hg_sym_resolve(s, pie_ret, true, f, 8), 1);
+    check_frame(&f[0], "pie_caller", "test_symbolize.c", mark_line(HG_TEST_SRC, "pie_caller"),
+                path, false);
+    ck_assert_uint_eq(f[0].module_offset, pie_ret - exe.bias);
+    ck_assert_uint_eq(nwarnings(s), 0);
+    hg_sym_destroy(s);
+}
+END_TEST
+
+static Suite *symbolize_suite(void)
+{
+    Suite *suite = suite_create("symbolize");
+    TCase *tc = tcase_create("dwarf");
+    tcase_add_test(tc, test_static_function);
+    tcase_add_test(tc, test_inlined_function);
+    tcase_add_test(tc, test_clone_function);
+    tcase_add_test(tc, test_cxx_names);
+    tcase_add_test(tc, test_pie_executable);
+    suite_add_tcase(suite, tc);
+
+    tc = tcase_create("elf_symbols");
+    tcase_add_test(tc, test_symtab_only);
+    tcase_add_test(tc, test_stripped_not_nearest_export);
+    tcase_add_test(tc, test_display_name);
+    suite_add_tcase(suite, tc);
+
+    tc = tcase_create("debug_files");
+    tcase_add_test(tc, test_debuglink);
+    tcase_add_test(tc, test_build_id_debug_dir);
+    suite_add_tcase(suite, tc);
+
+    tc = tcase_create("modules");
+    tcase_add_test(tc, test_build_id_mismatch);
+    tcase_add_test(tc, test_missing_file);
+    tcase_add_test(tc, test_vdso_and_unknown);
+    tcase_add_test(tc, test_add_module_errors);
+    tcase_add_test(tc, test_unload_and_reuse);
+    tcase_add_test(tc, test_cache);
+    suite_add_tcase(suite, tc);
+    return suite;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(symbolize_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
