@@ -158,8 +158,8 @@ __attribute__((format(printf, 2, 3))) static void add_warning(hg_sym_t *s, const
 
 static bool is_clone_word(const char *p, size_t len)
 {
-    static const char *const words[] = {"constprop", "isra",  "part",  "cold",
-                                        "lto_priv",  "clone", "llvm",  "localalias"};
+    static const char *const words[] = {"constprop", "isra",  "part", "cold",
+                                        "lto_priv",  "clone", "llvm", "localalias"};
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (strlen(words[i]) == len && memcmp(words[i], p, len) == 0)
             return true;
@@ -315,7 +315,8 @@ static void module_open(hg_sym_t *s, sym_module_t *m)
         if (len <= 0 || (size_t)len != m->build_id_len ||
             memcmp(bits, m->build_id, m->build_id_len) != 0) {
             m->is_build_id_mismatch = true;
-            add_warning(s, "module %s: build-id differs from the traced one; its frames may be wrong",
+            add_warning(s,
+                        "module %s: build-id differs from the traced one; its frames may be wrong",
                         m->path);
         }
     }
@@ -482,8 +483,8 @@ static size_t resolve_frames(hg_sym_t *s, sym_module_t *m, uint64_t address, uin
     return n;
 }
 
-size_t hg_sym_resolve(hg_sym_t *s, uint64_t address, bool is_return_address,
-                      hg_frame_info_t *out, size_t max)
+size_t hg_sym_resolve(hg_sym_t *s, uint64_t address, bool is_return_address, hg_frame_info_t *out,
+                      size_t max)
 {
     if (max == 0)
         return 0;
@@ -564,8 +565,7 @@ void hg_sym_destroy(hg_sym_t *s)
     if (s == NULL)
         return;
     cache_entry_t *e, *etmp;
-    HASH_ITER(hh, s->cache, e, etmp)
-    {
+    HASH_ITER(hh, s->cache, e, etmp) {
         HASH_DEL(s->cache, e);
         free(e->frames);
         free(e);
@@ -580,8 +580,7 @@ void hg_sym_destroy(hg_sym_t *s)
     free(s->live);
     free(s->warnings);
     intern_t *str, *stmp;
-    HASH_ITER(hh, s->strings, str, stmp)
-    {
+    HASH_ITER(hh, s->strings, str, stmp) {
         HASH_DEL(s->strings, str);
         free(str);
     }
@@ -590,8 +589,7 @@ void hg_sym_destroy(hg_sym_t *s)
 }
 
 int hg_sym_add_module(hg_sym_t *s, uint32_t module_id, const char *path, uint64_t bias,
-                      uint64_t start, uint64_t end, const uint8_t *build_id,
-                      size_t build_id_len)
+                      uint64_t start, uint64_t end, const uint8_t *build_id, size_t build_id_len)
 {
     if (path == NULL || start >= end || build_id_len > HG_MAX_BUILD_ID ||
         (build_id_len > 0 && build_id == NULL))

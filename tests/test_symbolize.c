@@ -45,8 +45,14 @@
     "std::allocator<char> > const&)"
 
 /* Slots of hg_fix_ret[] (see the fixture sources). */
-enum { SLOT_EXPORTED = 0, SLOT_STATIC = 1, SLOT_INLINED = 2, SLOT_CLONE = 3, SLOT_INSERT = 4,
-       SLOT_TWICE = 5 };
+enum {
+    SLOT_EXPORTED = 0,
+    SLOT_STATIC = 1,
+    SLOT_INLINED = 2,
+    SLOT_CLONE = 3,
+    SLOT_INSERT = 4,
+    SLOT_TWICE = 5
+};
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                    */
@@ -250,8 +256,8 @@ static bool nearest_dynsym_below(const char *path, uint64_t offset, char *name, 
         for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
             GElf_Sym sym;
             gelf_getsym(data, (int)i, &sym);
-            if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_value == 0 ||
-                sym.st_size == 0 || sym.st_value > offset)
+            if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_value == 0 || sym.st_size == 0 ||
+                sym.st_value > offset)
                 continue;
             if (!found || sym.st_value > *value) {
                 found = true;
@@ -554,8 +560,8 @@ START_TEST(test_build_id_mismatch)
     ck_assert_int_eq(hg_sym_create(&s), 0);
     uint8_t other[20];
     memset(other, 0xab, sizeof(other));
-    ck_assert_int_eq(hg_sym_add_module(s, 7, FIX_LIB, fx.mod.bias, fx.mod.start, fx.mod.end,
-                                       other, sizeof(other)),
+    ck_assert_int_eq(hg_sym_add_module(s, 7, FIX_LIB, fx.mod.bias, fx.mod.start, fx.mod.end, other,
+                                       sizeof(other)),
                      0);
     ck_assert_uint_eq(nwarnings(s), 0); /* opened lazily */
     hg_frame_info_t f[8];
@@ -565,7 +571,8 @@ START_TEST(test_build_id_mismatch)
     ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_INLINED], true, f, 8), 2);
     ck_assert(f[0].is_build_id_mismatch && f[1].is_build_id_mismatch);
     ck_assert_uint_eq(nwarnings(s), 1);
-    ck_assert_str_eq(warning(s, 0), "module " FIX_LIB
+    ck_assert_str_eq(warning(s, 0),
+                     "module " FIX_LIB
                      ": build-id differs from the traced one; its frames may be wrong");
     hg_sym_destroy(s);
     fixture_unload(&fx);
@@ -577,9 +584,8 @@ START_TEST(test_missing_file)
     hg_sym_t *s;
     ck_assert_int_eq(hg_sym_create(&s), 0);
     const char *gone = "/nonexistent/libgone.so";
-    ck_assert_int_eq(hg_sym_add_module(s, 3, gone, 0x7f0000000000, 0x7f0000001000,
-                                       0x7f0000005000, NULL, 0),
-                     0);
+    ck_assert_int_eq(
+        hg_sym_add_module(s, 3, gone, 0x7f0000000000, 0x7f0000001000, 0x7f0000005000, NULL, 0), 0);
     hg_frame_info_t f[8];
     ck_assert_uint_eq(hg_sym_resolve(s, 0x7f0000001234, true, f, 8), 1);
     check_frame(&f[0], NULL, NULL, 0, gone, false);
@@ -598,12 +604,10 @@ START_TEST(test_vdso_and_unknown)
 {
     hg_sym_t *s;
     ck_assert_int_eq(hg_sym_create(&s), 0);
-    ck_assert_int_eq(hg_sym_add_module(s, 1, "[vdso]", 0x7ffd1000, 0x7ffd1000, 0x7ffd3000,
-                                       NULL, 0),
+    ck_assert_int_eq(hg_sym_add_module(s, 1, "[vdso]", 0x7ffd1000, 0x7ffd1000, 0x7ffd3000, NULL, 0),
                      0);
-    ck_assert_int_eq(hg_sym_add_module(s, 2, "linux-vdso.so.1", 0x7ffe0000, 0x7ffe0000,
-                                       0x7ffe2000, NULL, 0),
-                     0);
+    ck_assert_int_eq(
+        hg_sym_add_module(s, 2, "linux-vdso.so.1", 0x7ffe0000, 0x7ffe0000, 0x7ffe2000, NULL, 0), 0);
     hg_frame_info_t f[8];
     ck_assert_uint_eq(hg_sym_resolve(s, 0x7ffd1a00, true, f, 8), 1);
     check_frame(&f[0], NULL, NULL, 0, "[vdso]", false);
@@ -635,8 +639,7 @@ START_TEST(test_add_module_errors)
     ck_assert_int_eq(hg_sym_add_module(s, 1, NULL, 0, 0x1000, 0x2000, NULL, 0), -EINVAL);
     ck_assert_int_eq(hg_sym_add_module(s, 1, "/x", 0, 0x1000, 0x2000, NULL, 4), -EINVAL);
     uint8_t big[65] = {0};
-    ck_assert_int_eq(hg_sym_add_module(s, 1, "/x", 0, 0x1000, 0x2000, big, sizeof(big)),
-                     -EINVAL);
+    ck_assert_int_eq(hg_sym_add_module(s, 1, "/x", 0, 0x1000, 0x2000, big, sizeof(big)), -EINVAL);
     ck_assert_int_eq(hg_sym_add_module(s, 1, "/x", 0, 0x1000, 0x2000, NULL, 0), 0);
     ck_assert_int_eq(hg_sym_add_module(s, 1, "/y", 0, 0x3000, 0x4000, NULL, 0), -EEXIST);
     hg_sym_remove_module(s, 1);
@@ -754,13 +757,13 @@ START_TEST(test_pie_executable)
     ck_assert_uint_ne(exe.bias, 0); /* PIE, loaded at a random base */
     hg_sym_t *s;
     ck_assert_int_eq(hg_sym_create(&s), 0);
-    ck_assert_int_eq(hg_sym_add_module(s, 0, path, exe.bias, exe.start, exe.end, exe.build_id,
-                                       exe.build_id_len),
-                     0);
+    ck_assert_int_eq(
+        hg_sym_add_module(s, 0, path, exe.bias, exe.start, exe.end, exe.build_id, exe.build_id_len),
+        0);
     hg_frame_info_t f[8];
     ck_assert_uint_eq(hg_sym_resolve(s, pie_ret, true, f, 8), 1);
-    check_frame(&f[0], "pie_caller", "test_symbolize.c", mark_line(HG_TEST_SRC, "pie_caller"),
-                path, false);
+    check_frame(&f[0], "pie_caller", "test_symbolize.c", mark_line(HG_TEST_SRC, "pie_caller"), path,
+                false);
     ck_assert_uint_eq(f[0].module_offset, pie_ret - exe.bias);
     ck_assert_uint_eq(nwarnings(s), 0);
     hg_sym_destroy(s);

@@ -10,9 +10,11 @@ extern "C" void hg_fix_record(int slot);
 
 #define BARRIER() __asm__ volatile("" ::: "memory")
 
-namespace ns {
+namespace ns
+{
 
-class Cache {
+class Cache
+{
   public:
     void insert(const std::string &key);
     size_t size() const
