@@ -61,4 +61,20 @@ uint32_t hg_core_now_ms(void);
 /* Nanoseconds of CLOCK_MONOTONIC since start. */
 uint64_t hg_core_now_ns(void);
 
+/* Symbols that leave the library (interposed libc/C++ names, public API).
+ * Everything else is hidden (meson: gnu_symbol_visibility hidden). */
+#define HG_EXPORT __attribute__((visibility("default")))
+
+/* Runs the one-time initialisation (core.c) and returns the state it leaves
+ * (enum hg_core_state). UNINIT -> INITIALIZING (one thread; the others forward
+ * untraced meanwhile) -> ACTIVE, or PASSIVE in secure-execution mode, when the
+ * tables cannot be created or hg_writer_start() fails. Safe to call from any
+ * thread, before main, and repeatedly (cheap once decided). */
+int hg_core_init(void);
+
+/* pid of the process that owns the current trace (updated in fork children).
+ * The exit paths write the END record only when getpid() equals it, so a
+ * vfork child or a raw clone never finishes its parent's trace. */
+int hg_core_owner_pid(void);
+
 #endif /* HEAPGROW_PRELOAD_CORE_H */

@@ -1,1 +1,574 @@
-/* placeholder: not written yet */
+/*
+ * The interposed symbols: the malloc family, the C++ operators new/delete in
+ * all their forms, dlopen/dlclose and _exit/_Exit. Each forwards to the next
+ * definition (real.h) and, when the tracer is ACTIVE and this thread is not
+ * already inside it, records the allocation: stack (unwind.h) -> stack id
+ * (stack_table.h) -> live entry (live_table.h) + the stack's counters.
+ *
+ * Contracts kept (STYLE.md §4): errno is whatever the real allocator left
+ * (our work is bracketed by save/restore); free() erases before forwarding;
+ * realloc() detaches first and re-attaches on failure with size > 0;
+ * calloc/reallocarray overflow -> NULL + ENOMEM; posix_memalign returns the
+ * code and leaves *memptr alone on error. Nothing here takes a lock.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "heapgrow/format.h"
+
+#include "core.h"
+#include "guard.h"
+#include "log.h"
+#include "real.h"
+#include "unwind.h"
+#include "writer.h"
+
+/* HEAPGROW_UNWIND=fp walks frame pointers through these functions. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-omit-frame-pointer")
+#endif
+
+#define PAGE_BYTES 4096u
+
+/* ------------------------------------------------------------------------ */
+/* Tracing                                                                   */
+
+/* True when this call should be recorded: the tracer is ACTIVE and this
+ * thread is not inside it. Runs the lazy initialisation on the first call. */
+static inline bool should_trace(void)
+{
+    if (hg_guard_is_set())
+        return false;
+    /* acquire: pairs with the release store of the state in hg_core_init() */
+    int state = atomic_load_explicit(&hg_core.state, memory_order_acquire);
+    if (__builtin_expect(state == HG_STATE_UNINIT, 0))
+        state = hg_core_init();
+    return state == HG_STATE_ACTIVE;
+}
+
+static void count_dropped(int code, const char *msg)
+{
+    atomic_fetch_add_explicit(&hg_core.dropped_count, 1, memory_order_relaxed);
+    if (hg_log_once(code, msg))
+        hg_writer_warn(code, msg);
+}
+
+/* Records p (non-NULL) of `size` requested bytes. Guard held by the caller;
+ * errno saved by the caller. */
+static void record(void *p, size_t size)
+{
+    uintptr_t frames[HG_MAX_FRAMES + HG_UNWIND_SLACK];
+    uint32_t n = hg_unwind_capture(frames, hg_core.cfg.max_frames);
+    uint32_t id = 0;
+    if (n > 0) {
+        id = hg_stack_intern(hg_core.stacks, frames, n);
+        if (id == 0 && hg_log_once(HG_WARN_STACK_FULL, "stack table full; new stacks are "
+                                                       "counted as unknown"))
+            hg_writer_warn(HG_WARN_STACK_FULL, "stack table full");
+    }
+    hg_live_entry_t e = {
+        .address = (uintptr_t)p,
+        .size = size,
+        .stack_id = id,
+        .alloc_time_ms = hg_core_now_ms(),
+    };
+    if (hg_live_insert(hg_core.live, &e) != 0) {
+        count_dropped(HG_WARN_LIVE_FULL, "live table cannot grow; allocations go untraced");
+        return;
+    }
+    hg_stack_counters_t *c = hg_stack_counters(hg_core.stacks, id);
+    if (c == NULL)
+        return;
+    atomic_fetch_add_explicit(&c->live_bytes, (int64_t)size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->live_count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->alloc_count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->alloc_bytes, (uint64_t)size, memory_order_relaxed);
+}
+
+/* Adds `sign` (+1/-1) times entry e to its stack's live counters. */
+static void adjust_live(const hg_live_entry_t *e, int sign)
+{
+    hg_stack_counters_t *c = hg_stack_counters(hg_core.stacks, e->stack_id);
+    if (c == NULL)
+        return;
+    atomic_fetch_add_explicit(&c->live_bytes, sign * (int64_t)e->size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->live_count, sign, memory_order_relaxed);
+}
+
+/* Removes p from the live table (if traced) and returns whether it was. */
+static bool untrack(void *p, hg_live_entry_t *out)
+{
+    if (!hg_live_erase(hg_core.live, (uintptr_t)p, out))
+        return false;
+    adjust_live(out, -1);
+    return true;
+}
+
+/* Records the result of an allocation call made with the guard held. */
+static inline void *finish_alloc(void *p, size_t size)
+{
+    if (p != NULL) {
+        int saved = errno;
+        record(p, size);
+        errno = saved;
+    }
+    return p;
+}
+
+/* The bootstrap answer to a request made before dlsym answered. */
+static void *boot_alloc(size_t size, size_t align)
+{
+    void *p = hg_real_boot_alloc(size, align);
+    if (p == NULL)
+        errno = ENOMEM;
+    return p;
+}
+
+static inline bool is_ready(void)
+{
+    return hg_real_is_ready() || hg_real_resolve();
+}
+
+/* ------------------------------------------------------------------------ */
+/* The malloc family                                                         */
+
+static void *do_malloc(size_t size)
+{
+    if (__builtin_expect(!is_ready(), 0))
+        return boot_alloc(size, 16);
+    if (!should_trace())
+        return hg_real.malloc(size);
+    bool was = hg_guard_enter();
+    void *p = finish_alloc(hg_real.malloc(size), size);
+    hg_guard_leave(was);
+    return p;
+}
+
+static void do_free(void *p)
+{
+    if (p == NULL || hg_real_is_boot(p))
+        return; /* free(NULL) is a no-op; bootstrap blocks are never reused */
+    if (__builtin_expect(!hg_real_is_ready(), 0))
+        return; /* cannot happen: only the bootstrap exists before */
+    if (!should_trace()) {
+        hg_real.free(p);
+        return;
+    }
+    bool was = hg_guard_enter();
+    int saved = errno;
+    hg_live_entry_t e;
+    /* Erase before the real free: once freed, the address can be handed out
+     * again (to another thread) and inserted anew. */
+    untrack(p, &e);
+    errno = saved;
+    hg_real.free(p);
+    hg_guard_leave(was);
+}
+
+/* Aligned allocation through the best primitive the next allocator has;
+ * returns NULL with errno set like memalign. */
+static void *real_aligned(size_t align, size_t size)
+{
+    return hg_real.memalign(align, size);
+}
+
+static void *do_realloc(void *p, size_t size, size_t nmemb, size_t elem, bool is_array)
+{
+    if (p != NULL && hg_real_is_boot(p)) {
+        /* Copy out of the bootstrap arena (the old block is simply left). */
+        if (size == 0)
+            return NULL; /* glibc semantics: realloc(p, 0) frees p */
+        void *q = do_malloc(size);
+        if (q != NULL) {
+            size_t old = hg_real_boot_size(p);
+            memcpy(q, p, old < size ? old : size);
+        }
+        return q;
+    }
+    if (__builtin_expect(!is_ready(), 0)) {
+        if (p == NULL)
+            return boot_alloc(size, 16);
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *(*next_realloc)(void *, size_t) = hg_real.realloc;
+    if (!should_trace())
+        return is_array && hg_real.reallocarray != NULL ? hg_real.reallocarray(p, nmemb, elem)
+                                                        : next_realloc(p, size);
+    bool was = hg_guard_enter();
+    int saved = errno;
+    hg_live_entry_t old;
+    /* Detach first: on success the old address may be reused at once. */
+    bool had = p != NULL && untrack(p, &old);
+    errno = saved;
+    void *q = is_array && hg_real.reallocarray != NULL ? hg_real.reallocarray(p, nmemb, elem)
+                                                       : next_realloc(p, size);
+    saved = errno;
+    if (q != NULL) {
+        record(q, size);
+    } else if (had && size > 0) {
+        /* Failed: p is still allocated and still ours. */
+        if (hg_live_insert(hg_core.live, &old) == 0)
+            adjust_live(&old, +1);
+        else
+            count_dropped(HG_WARN_LIVE_FULL, "live table cannot grow; allocations go "
+                                             "untraced");
+    }
+    /* q == NULL with size == 0: realloc freed p (glibc); nothing to restore. */
+    errno = saved;
+    hg_guard_leave(was);
+    return q;
+}
+
+HG_EXPORT void *malloc(size_t size)
+{
+    return do_malloc(size);
+}
+
+HG_EXPORT void free(void *p)
+{
+    do_free(p);
+}
+
+HG_EXPORT void *calloc(size_t nmemb, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (__builtin_expect(!is_ready(), 0))
+        return boot_alloc(total, 16); /* .bss: already zero */
+    if (!should_trace())
+        return hg_real.calloc(nmemb, size);
+    bool was = hg_guard_enter();
+    void *p = finish_alloc(hg_real.calloc(nmemb, size), total);
+    hg_guard_leave(was);
+    return p;
+}
+
+HG_EXPORT void *realloc(void *p, size_t size)
+{
+    return do_realloc(p, size, 0, 0, false);
+}
+
+HG_EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return do_realloc(p, total, nmemb, size, true);
+}
+
+static bool is_valid_memalign(size_t align)
+{
+    return align >= sizeof(void *) && (align & (align - 1)) == 0;
+}
+
+HG_EXPORT int posix_memalign(void **memptr, size_t align, size_t size)
+{
+    if (__builtin_expect(!is_ready(), 0)) {
+        if (!is_valid_memalign(align))
+            return EINVAL;
+        void *p = hg_real_boot_alloc(size, align);
+        if (p == NULL)
+            return ENOMEM;
+        *memptr = p;
+        return 0;
+    }
+    if (!should_trace())
+        return hg_real.posix_memalign(memptr, align, size);
+    bool was = hg_guard_enter();
+    void *p = NULL;
+    int rc = hg_real.posix_memalign(&p, align, size);
+    if (rc == 0) {
+        *memptr = finish_alloc(p, size);
+    }
+    hg_guard_leave(was);
+    return rc;
+}
+
+/* Shared body of aligned_alloc, memalign, valloc and pvalloc: `fn` is the
+ * next allocator's function, or NULL to use memalign(align, size). */
+static void *do_aligned(void *(*fn)(size_t, size_t), size_t align, size_t size)
+{
+    if (__builtin_expect(!is_ready(), 0)) {
+        if (align == 0 || (align & (align - 1)) != 0 || align > PAGE_BYTES) {
+            errno = EINVAL;
+            return NULL;
+        }
+        return boot_alloc(size, align);
+    }
+    if (fn == NULL)
+        fn = real_aligned;
+    if (!should_trace())
+        return fn(align, size);
+    bool was = hg_guard_enter();
+    void *p = finish_alloc(fn(align, size), size);
+    hg_guard_leave(was);
+    return p;
+}
+
+HG_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+    return do_aligned(hg_real_is_ready() ? hg_real.aligned_alloc : NULL, align, size);
+}
+
+HG_EXPORT void *memalign(size_t align, size_t size)
+{
+    return do_aligned(NULL, align, size);
+}
+
+static void *next_valloc(size_t align, size_t size)
+{
+    (void)align;
+    return hg_real.valloc(size);
+}
+
+static void *next_pvalloc(size_t align, size_t size)
+{
+    (void)align;
+    return hg_real.pvalloc(size);
+}
+
+HG_EXPORT void *valloc(size_t size)
+{
+    bool has = hg_real_is_ready() && hg_real.valloc != NULL;
+    return do_aligned(has ? next_valloc : NULL, PAGE_BYTES, size);
+}
+
+HG_EXPORT void *pvalloc(size_t size)
+{
+    if (hg_real_is_ready() && hg_real.pvalloc != NULL)
+        return do_aligned(next_pvalloc, PAGE_BYTES, size);
+    /* No pvalloc below: round up to whole pages ourselves. */
+    size_t rounded = (size + PAGE_BYTES - 1) & ~(size_t)(PAGE_BYTES - 1);
+    if (rounded < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return do_aligned(NULL, PAGE_BYTES, rounded == 0 ? PAGE_BYTES : rounded);
+}
+
+HG_EXPORT size_t malloc_usable_size(void *p)
+{
+    if (p == NULL)
+        return 0;
+    if (hg_real_is_boot(p))
+        return hg_real_boot_size(p);
+    if (!hg_real_is_ready() || hg_real.malloc_usable_size == NULL)
+        return 0;
+    return hg_real.malloc_usable_size(p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* C++ operators new and delete (Itanium C++ ABI names, 64-bit size_t)       */
+
+/*
+ * new/new[] allocate through the same path as malloc, so a program that uses
+ * both sees one allocator. On failure, the request is handed to the next
+ * definition of the same operator (libstdc++'s, or tcmalloc's/jemalloc's):
+ * it runs the std::new_handler loop and throws std::bad_alloc (or returns
+ * NULL for the nothrow forms) exactly as the standard requires; an allocation
+ * that succeeds there comes back through our malloc and is recorded. Without
+ * a next definition (no C++ runtime, cannot happen for a C++ caller) NULL is
+ * returned.
+ */
+typedef void *(*new_fn)(size_t);
+typedef void *(*new_nt_fn)(size_t, const void *);
+typedef void *(*new_al_fn)(size_t, size_t);
+typedef void *(*new_al_nt_fn)(size_t, size_t, const void *);
+
+static void *next_op(const char *name)
+{
+    bool was = hg_guard_enter();
+    void *fn = hg_real_sym(name);
+    hg_guard_leave(was);
+    return fn;
+}
+
+/* operator new(size) proper: C++ requires a unique pointer for size 0, which
+ * malloc(0) gives with glibc, jemalloc and tcmalloc; if an allocator returns
+ * NULL for 0, ask for one byte. */
+static void *new_plain(size_t size)
+{
+    void *p = do_malloc(size);
+    if (p == NULL && size == 0)
+        p = do_malloc(1);
+    return p;
+}
+
+static void *new_aligned(size_t size, size_t align)
+{
+    if (align < sizeof(void *))
+        align = sizeof(void *);
+    void *p = NULL;
+    if (posix_memalign(&p, align, size == 0 ? 1 : size) != 0)
+        return NULL;
+    return p;
+}
+
+#define DEFINE_NEW(sym)                                                                        \
+    HG_EXPORT void *sym(size_t size);                                                          \
+    HG_EXPORT void *sym(size_t size)                                                           \
+    {                                                                                          \
+        void *p = new_plain(size);                                                             \
+        if (__builtin_expect(p != NULL, 1))                                                    \
+            return p;                                                                          \
+        new_fn next = (new_fn)next_op(#sym);                                                   \
+        return next != NULL ? next(size) : NULL;                                               \
+    }
+
+#define DEFINE_NEW_NOTHROW(sym)                                                                \
+    HG_EXPORT void *sym(size_t size, const void *nt);                                          \
+    HG_EXPORT void *sym(size_t size, const void *nt)                                           \
+    {                                                                                          \
+        void *p = new_plain(size);                                                             \
+        if (__builtin_expect(p != NULL, 1))                                                    \
+            return p;                                                                          \
+        new_nt_fn next = (new_nt_fn)next_op(#sym);                                             \
+        return next != NULL ? next(size, nt) : NULL;                                           \
+    }
+
+#define DEFINE_NEW_ALIGNED(sym)                                                                \
+    HG_EXPORT void *sym(size_t size, size_t align);                                            \
+    HG_EXPORT void *sym(size_t size, size_t align)                                             \
+    {                                                                                          \
+        void *p = new_aligned(size, align);                                                    \
+        if (__builtin_expect(p != NULL, 1))                                                    \
+            return p;                                                                          \
+        new_al_fn next = (new_al_fn)next_op(#sym);                                             \
+        return next != NULL ? next(size, align) : NULL;                                        \
+    }
+
+#define DEFINE_NEW_ALIGNED_NOTHROW(sym)                                                        \
+    HG_EXPORT void *sym(size_t size, size_t align, const void *nt);                            \
+    HG_EXPORT void *sym(size_t size, size_t align, const void *nt)                             \
+    {                                                                                          \
+        void *p = new_aligned(size, align);                                                    \
+        if (__builtin_expect(p != NULL, 1))                                                    \
+            return p;                                                                          \
+        new_al_nt_fn next = (new_al_nt_fn)next_op(#sym);                                       \
+        return next != NULL ? next(size, align, nt) : NULL;                                    \
+    }
+
+/* new(size_t), new[](size_t) */
+DEFINE_NEW(_Znwm)
+DEFINE_NEW(_Znam)
+/* new(size_t, const std::nothrow_t &), and [] */
+DEFINE_NEW_NOTHROW(_ZnwmRKSt9nothrow_t)
+DEFINE_NEW_NOTHROW(_ZnamRKSt9nothrow_t)
+/* new(size_t, std::align_val_t), and [] (C++17) */
+DEFINE_NEW_ALIGNED(_ZnwmSt11align_val_t)
+DEFINE_NEW_ALIGNED(_ZnamSt11align_val_t)
+/* new(size_t, std::align_val_t, const std::nothrow_t &), and [] */
+DEFINE_NEW_ALIGNED_NOTHROW(_ZnwmSt11align_val_tRKSt9nothrow_t)
+DEFINE_NEW_ALIGNED_NOTHROW(_ZnamSt11align_val_tRKSt9nothrow_t)
+
+/* Every delete form frees: sizes and alignments are hints to the allocator,
+ * and free() accepts memory from memalign/posix_memalign. */
+#define DEFINE_DELETE(sym, ...)                                                                \
+    HG_EXPORT void sym(void *p, ##__VA_ARGS__);                                                \
+    HG_EXPORT void sym(void *p, ##__VA_ARGS__)                                                 \
+    {                                                                                          \
+        do_free(p);                                                                            \
+    }
+
+/* The size/alignment/nothrow parameters are part of the ABI, unused here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+DEFINE_DELETE(_ZdlPv)                                              /* delete(void *)        */
+DEFINE_DELETE(_ZdaPv)                                              /* delete[](void *)      */
+DEFINE_DELETE(_ZdlPvm, size_t size)                                /* sized (C++14)         */
+DEFINE_DELETE(_ZdaPvm, size_t size)
+DEFINE_DELETE(_ZdlPvRKSt9nothrow_t, const void *nt)                /* nothrow               */
+DEFINE_DELETE(_ZdaPvRKSt9nothrow_t, const void *nt)
+DEFINE_DELETE(_ZdlPvSt11align_val_t, size_t align)                 /* aligned (C++17)       */
+DEFINE_DELETE(_ZdaPvSt11align_val_t, size_t align)
+DEFINE_DELETE(_ZdlPvmSt11align_val_t, size_t size, size_t align)   /* sized + aligned       */
+DEFINE_DELETE(_ZdaPvmSt11align_val_t, size_t size, size_t align)
+DEFINE_DELETE(_ZdlPvSt11align_val_tRKSt9nothrow_t, size_t align, const void *nt)
+DEFINE_DELETE(_ZdaPvSt11align_val_tRKSt9nothrow_t, size_t align, const void *nt)
+#pragma GCC diagnostic pop
+
+/* ------------------------------------------------------------------------ */
+/* The loader                                                                */
+
+HG_EXPORT void *dlopen(const char *file, int mode)
+{
+    if (!is_ready())
+        return NULL;
+    int state = atomic_load_explicit(&hg_core.state, memory_order_acquire);
+    if ((mode & RTLD_DEEPBIND) && state != HG_STATE_PASSIVE) {
+        /* RTLD_DEEPBIND makes the library resolve malloc & co. in its own
+         * dependencies first (libc), bypassing the tracer: its frees of our
+         * pointers would go untraced and its allocations unseen. */
+        mode &= ~RTLD_DEEPBIND;
+        if (hg_log_once(HG_WARN_DEEPBIND, "dlopen(RTLD_DEEPBIND): flag dropped so that the "
+                                          "library's allocations stay traced"))
+            hg_writer_warn(HG_WARN_DEEPBIND, "dlopen RTLD_DEEPBIND flag dropped");
+    }
+    void *h = hg_real.dlopen(file, mode);
+    if (atomic_load_explicit(&hg_core.state, memory_order_acquire) == HG_STATE_ACTIVE) {
+        int saved = errno;
+        hg_writer_modules_changed();
+        errno = saved;
+    }
+    return h;
+}
+
+HG_EXPORT int dlclose(void *handle)
+{
+    if (!is_ready())
+        return -1;
+    int rc = hg_real.dlclose(handle);
+    if (atomic_load_explicit(&hg_core.state, memory_order_acquire) == HG_STATE_ACTIVE) {
+        int saved = errno;
+        hg_writer_modules_changed();
+        errno = saved;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* _exit and _Exit: the END record with reason HG_END_UEXIT                  */
+
+static void uexit_finish(int status)
+{
+    if (atomic_load_explicit(&hg_core.state, memory_order_acquire) != HG_STATE_ACTIVE)
+        return;
+    /* A vfork child shares the parent's memory: never finish the parent's
+     * trace from it. */
+    if ((int)syscall(SYS_getpid) != hg_core_owner_pid())
+        return;
+    bool was = hg_guard_enter();
+    hg_writer_finish(HG_END_UEXIT, status);
+    hg_guard_leave(was);
+}
+
+HG_EXPORT void _exit(int status)
+{
+    uexit_finish(status);
+    if (hg_real_is_ready())
+        hg_real.exit_(status);
+    for (;;)
+        syscall(SYS_exit_group, status);
+}
+
+HG_EXPORT void _Exit(int status)
+{
+    uexit_finish(status);
+    if (hg_real_is_ready() && hg_real.Exit_ != NULL)
+        hg_real.Exit_(status);
+    for (;;)
+        syscall(SYS_exit_group, status);
+}

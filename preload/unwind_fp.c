@@ -1,1 +1,75 @@
-/* placeholder: not written yet */
+/*
+ * Frame-pointer walk (HEAPGROW_UNWIND=fp). Follows the chain of saved frame
+ * pointers [fp] -> caller's fp, [fp + 8] -> return address, and gives up (-1,
+ * the caller falls back to libunwind) as soon as a link leaves the thread's
+ * stack, is misaligned or does not move outward, so it never reads memory
+ * that is not stack. Code built without frame pointers makes the chain break
+ * or skip frames; the bound checks catch the first, nothing can catch the
+ * second (documented in the README).
+ */
+#include "unwind.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* The walk must start from a frame that has a frame pointer. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-omit-frame-pointer")
+#endif
+
+/* Set by ld.so: the stack pointer at process start (top of the main stack). */
+extern void *__libc_stack_end;
+
+/* Top of this thread's stack, computed once per thread (0 = not yet). Static
+ * initial-exec TLS: nothing registered, nothing to free when the thread ends. */
+static __thread uintptr_t stack_top __attribute__((tls_model("initial-exec")));
+
+static uintptr_t thread_stack_top(void)
+{
+    if (stack_top != 0)
+        return stack_top;
+    if (syscall(SYS_gettid) == getpid()) {
+        /* The main thread: pthread_getattr_np would parse /proc/self/maps. */
+        stack_top = (uintptr_t)__libc_stack_end + 4096u;
+        return stack_top;
+    }
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return 0;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0)
+        stack_top = (uintptr_t)addr + size;
+    pthread_attr_destroy(&attr);
+    return stack_top;
+}
+
+__attribute__((noinline)) int hg_unwind_fp(uintptr_t *frames, int max)
+{
+    uintptr_t top = thread_stack_top();
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    uintptr_t lo = fp;
+    int n = 0;
+    if (top == 0)
+        return -1;
+    while (n < max) {
+        if ((fp & (sizeof(uintptr_t) - 1)) != 0 || fp < lo || fp > top - 2 * sizeof(uintptr_t))
+            return -1; /* left the stack */
+        const uintptr_t *link = (const uintptr_t *)fp;
+        uintptr_t next = link[0];
+        uintptr_t ret = link[1];
+        if (ret == 0)
+            break;
+        frames[n++] = ret;
+        if (next == 0)
+            break; /* the outermost frame (_start, clone) clears the chain */
+        if (next <= fp)
+            return -1;
+        fp = next;
+    }
+    /* A chain that ends right away means the frames above us lack frame
+     * pointers: let libunwind do it properly. */
+    return n < 3 ? -1 : n;
+}
