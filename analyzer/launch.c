@@ -1,1 +1,629 @@
-/* placeholder: not written yet */
+/*
+ * `heapgrow run`: runs a program with libheapgrow.so preloaded and says where
+ * its trace went. It owns the child's environment (LD_PRELOAD, HEAPGROW_*),
+ * signal forwarding and the shell-like exit status; it never touches the trace
+ * except to read it afterwards for the short report. It refuses programs the
+ * loader cannot preload into (static executables) rather than run them
+ * silently untraced. Contract for users: docs/USAGE.md.
+ */
+#include "launch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gelf.h>
+#include <libelf.h>
+
+#include "family.h"
+#include "report.h"
+
+#ifndef HG_LIBDIR
+#define HG_LIBDIR "/usr/local/lib/heapgrow"
+#endif
+
+#define LIB_NAME "libheapgrow.so"
+
+/* Signals a user sends to heapgrow that the program should get instead. */
+static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+#define NFORWARDED (sizeof(forwarded_signals) / sizeof(forwarded_signals[0]))
+
+/* The running child, for the signal handler (0 before fork). */
+static volatile sig_atomic_t child_pid;
+
+/* ------------------------------------------------------------------------ */
+/* Inspecting the program                                                    */
+
+static enum hg_exe_kind inspect_elf(int fd)
+{
+    enum hg_exe_kind kind = HG_EXE_UNKNOWN;
+    if (elf_version(EV_CURRENT) == EV_NONE)
+        return HG_EXE_UNKNOWN;
+    Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    if (e == NULL)
+        return HG_EXE_UNKNOWN;
+    GElf_Ehdr eh;
+    size_t nph = 0, shstrndx = 0;
+    if (elf_kind(e) != ELF_K_ELF || gelf_getehdr(e, &eh) == NULL ||
+        (eh.e_type != ET_EXEC && eh.e_type != ET_DYN) || elf_getphdrnum(e, &nph) != 0)
+        goto out;
+    bool has_interp = false;
+    for (size_t i = 0; i < nph; i++) {
+        GElf_Phdr ph;
+        if (gelf_getphdr(e, (int)i, &ph) != NULL && ph.p_type == PT_INTERP)
+            has_interp = true;
+    }
+    /* Go marks its binaries with a .go.buildinfo section (Go >= 1.13) and a
+     * Go build-id note. */
+    bool is_go = false;
+    if (elf_getshdrstrndx(e, &shstrndx) == 0) {
+        for (Elf_Scn *scn = elf_nextscn(e, NULL); scn != NULL; scn = elf_nextscn(e, scn)) {
+            GElf_Shdr sh;
+            const char *name;
+            if (gelf_getshdr(scn, &sh) == NULL ||
+                (name = elf_strptr(e, shstrndx, sh.sh_name)) == NULL)
+                continue;
+            if (strcmp(name, ".go.buildinfo") == 0 || strcmp(name, ".note.go.buildid") == 0)
+                is_go = true;
+        }
+    }
+    if (!has_interp)
+        kind = is_go ? HG_EXE_STATIC_GO : HG_EXE_STATIC;
+    else
+        kind = is_go ? HG_EXE_GO : HG_EXE_DYNAMIC;
+out:
+    elf_end(e);
+    return kind;
+}
+
+enum hg_exe_kind hg_launch_inspect(const char *path)
+{
+    enum hg_exe_kind kind = HG_EXE_UNKNOWN;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return HG_EXE_UNKNOWN;
+    char head[256];
+    ssize_t n = pread(fd, head, sizeof(head) - 1, 0);
+    if (n > 2 && head[0] == '#' && head[1] == '!') {
+        /* A script: what matters is its interpreter ("#!/bin/sh -e"). One
+         * level only, as the kernel allows interpreters that are scripts
+         * only to a small depth anyway. */
+        head[n] = '\0';
+        char *p = head + 2;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t len = strcspn(p, " \t\n");
+        p[len] = '\0';
+        if (len > 0) {
+            int ifd = open(p, O_RDONLY | O_CLOEXEC);
+            if (ifd >= 0) {
+                kind = inspect_elf(ifd);
+                close(ifd);
+            }
+        }
+    } else if (n > 0) {
+        kind = inspect_elf(fd);
+    }
+    close(fd);
+    return kind;
+}
+
+/* execvp's search, without executing: the path of the file execvp would run,
+ * into buf. Returns 0 or -ENOENT. */
+static int resolve_program(const char *prog, char *buf, size_t len)
+{
+    if (strchr(prog, '/') != NULL) {
+        snprintf(buf, len, "%s", prog);
+        return 0;
+    }
+    const char *path = getenv("PATH");
+    if (path == NULL)
+        path = "/bin:/usr/bin";
+    for (const char *p = path;; p++) {
+        const char *colon = strchrnul(p, ':');
+        int dlen = (int)(colon - p);
+        /* An empty PATH element is the current directory. */
+        snprintf(buf, len, "%.*s%s%s", dlen, p, dlen > 0 ? "/" : "", prog);
+        struct stat st;
+        if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
+            return 0;
+        if (*colon == '\0')
+            break;
+        p = colon;
+    }
+    return -ENOENT;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The library                                                               */
+
+static bool is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int hg_launch_find_library(char *buf, size_t len)
+{
+    const char *env = getenv("HEAPGROW_LIB");
+    if (env != NULL && env[0] != '\0') {
+        if (!is_file(env)) {
+            snprintf(buf, len, "HEAPGROW_LIB=%s: no such file", env);
+            return -ENOENT;
+        }
+        if (realpath(env, buf) == NULL || strlen(buf) >= len)
+            snprintf(buf, len, "%s", env);
+        return 0;
+    }
+    /* The build tree: <build>/analyzer/heapgrow next to <build>/preload/. */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            char cand[PATH_MAX + 32];
+            snprintf(cand, sizeof(cand), "%s/../preload/" LIB_NAME, self);
+            char real[PATH_MAX];
+            if (is_file(cand) && realpath(cand, real) != NULL && strlen(real) < len) {
+                snprintf(buf, len, "%s", real);
+                return 0;
+            }
+        }
+    }
+    if (is_file(HG_LIBDIR "/" LIB_NAME)) {
+        snprintf(buf, len, "%s", HG_LIBDIR "/" LIB_NAME);
+        return 0;
+    }
+    snprintf(buf, len,
+             "cannot find " LIB_NAME " (looked beside this executable's build tree and in "
+             HG_LIBDIR "); set HEAPGROW_LIB to its path");
+    return -ENOENT;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The output name                                                           */
+
+/* Expands %p (pid), %e (executable name) and %% of -o's pattern into an
+ * absolute path: the launcher decides the name, so that it can say where the
+ * trace went. Returns 0, -EINVAL for another '%' sequence, -ENAMETOOLONG. */
+static int expand_output(const char *pattern, long pid, const char *exe_name, char *buf,
+                         size_t len)
+{
+    size_t o = 0;
+    if (pattern[0] != '/') {
+        if (getcwd(buf, len) == NULL)
+            return -errno;
+        o = strlen(buf);
+        if (o + 1 < len && (o == 0 || buf[o - 1] != '/'))
+            buf[o++] = '/';
+    }
+    for (const char *p = pattern; *p != '\0'; p++) {
+        char tmp[64];
+        const char *ins = NULL;
+        if (*p == '%') {
+            if (p[1] == 'p') {
+                snprintf(tmp, sizeof(tmp), "%ld", pid);
+                ins = tmp;
+            } else if (p[1] == 'e') {
+                ins = exe_name;
+            } else if (p[1] == '%') {
+                ins = "%";
+            } else {
+                return -EINVAL;
+            }
+            p++;
+        } else {
+            tmp[0] = *p;
+            tmp[1] = '\0';
+            ins = tmp;
+        }
+        size_t n = strlen(ins);
+        if (o + n >= len)
+            return -ENAMETOOLONG;
+        memcpy(buf + o, ins, n);
+        o += n;
+    }
+    buf[o] = '\0';
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running                                                                   */
+
+/* Forwards a signal that someone sent to heapgrow (kill, sigqueue: si_code <=
+ * 0). Signals that the kernel generated for the terminal's foreground process
+ * group (Ctrl-C, Ctrl-\, hangup: si_code SI_KERNEL) have reached the child
+ * already, as it shares our process group; forwarding those would deliver
+ * them twice. Async-signal-safe: kill(2) only. */
+static void forward_signal(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    pid_t pid = (pid_t)child_pid;
+    if (pid > 0 && si->si_code <= 0 && si->si_pid != pid) {
+        int saved = errno;
+        kill(pid, sig);
+        errno = saved;
+    }
+}
+
+typedef struct run_opts {
+    const char *output;      /* -o pattern, NULL for the default */
+    const char *interval;    /* validated strings, passed to the library */
+    const char *sample;
+    const char *max_frames;
+    char *wrappers;          /* comma-separated --wrapper values, or NULL */
+    const char **wrapper_v;
+    size_t nwrappers;
+    bool is_no_report;
+    bool is_force;
+    size_t top;
+} run_opts_t;
+
+static void usage(FILE *f)
+{
+    fputs("usage: heapgrow run [-o FILE] [--force] [--interval MS] [--sample BYTES]\n"
+          "                    [--max-frames N] [--wrapper GLOB]... [--no-report] [--top N]\n"
+          "                    -- PROGRAM [ARGS...]\n",
+          f);
+}
+
+static int parse_number(const char *opt, const char *s, unsigned long long lo,
+                        unsigned long long hi)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v < lo || v > hi) {
+        fprintf(stderr, "heapgrow: %s: expected a number from %llu to %llu, got '%s'\n", opt, lo,
+                hi, s);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int append_wrapper(run_opts_t *o, const char *w)
+{
+    size_t old = o->wrappers != NULL ? strlen(o->wrappers) : 0;
+    char *n = realloc(o->wrappers, old + strlen(w) + 2);
+    const char **v = realloc(o->wrapper_v, (o->nwrappers + 1) * sizeof(*v));
+    if (n == NULL || v == NULL) {
+        free(n != NULL ? n : o->wrappers);
+        o->wrappers = NULL;
+        free(v != NULL ? v : o->wrapper_v);
+        o->wrapper_v = NULL;
+        return -ENOMEM;
+    }
+    o->wrappers = n;
+    o->wrapper_v = v;
+    sprintf(o->wrappers + old, "%s%s", old > 0 ? "," : "", w);
+    o->wrapper_v[o->nwrappers++] = w;
+    return 0;
+}
+
+/* Sets up the child's environment; called in the child between fork and
+ * exec (heapgrow is single-threaded, so setenv's allocation is safe). */
+static int child_environment(const char *lib, const char *output, const run_opts_t *o)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    char *ld = NULL, *escaped = NULL;
+    char pid[32];
+    /* HEAPGROW_OUTPUT is a pattern to the library (preload/writer.c): a '%'
+     * of the expanded name must reach it as "%%". */
+    size_t npct = 0;
+    for (const char *p = output; *p != '\0'; p++)
+        npct += *p == '%';
+    escaped = malloc(strlen(output) + npct + 1);
+    if (escaped == NULL)
+        return -ENOMEM;
+    char *q = escaped;
+    for (const char *p = output; *p != '\0'; p++) {
+        *q++ = *p;
+        if (*p == '%')
+            *q++ = '%';
+    }
+    *q = '\0';
+    if (asprintf(&ld, "%s%s%s", lib, pre != NULL && pre[0] != '\0' ? ":" : "",
+                 pre != NULL ? pre : "") < 0)
+        return -ENOMEM;
+    snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+    if (setenv("LD_PRELOAD", ld, 1) != 0 || setenv("HEAPGROW_OUTPUT", escaped, 1) != 0 ||
+        setenv("HEAPGROW_ROOT_PID", pid, 1) != 0)
+        return -errno;
+    if (o->interval != NULL && setenv("HEAPGROW_INTERVAL_MS", o->interval, 1) != 0)
+        return -errno;
+    if (o->sample != NULL && setenv("HEAPGROW_SAMPLE_BYTES", o->sample, 1) != 0)
+        return -errno;
+    if (o->max_frames != NULL && setenv("HEAPGROW_MAX_FRAMES", o->max_frames, 1) != 0)
+        return -errno;
+    if (o->wrappers != NULL) {
+        const char *old = getenv("HEAPGROW_WRAPPERS");
+        char *w = NULL;
+        if (asprintf(&w, "%s%s%s", old != NULL ? old : "",
+                     old != NULL && old[0] != '\0' ? "," : "", o->wrappers) < 0)
+            return -ENOMEM;
+        if (setenv("HEAPGROW_WRAPPERS", w, 1) != 0)
+            return -errno;
+    }
+    return 0;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s != NULL ? s + 1 : path;
+}
+
+/* After the program: where the trace went, and the short report. */
+static void summarize(const char *output, const run_opts_t *o)
+{
+    if (access(output, F_OK) != 0) {
+        fprintf(stderr, "heapgrow: no trace was written to %s (the program may have cleared "
+                        "LD_PRELOAD, or the tracer could not start: see its messages above)\n",
+                output);
+        return;
+    }
+    hg_family_t fam = {0};
+    (void)hg_family_find(output, &fam);
+    fprintf(stderr, "heapgrow: trace written to %s (%zu descendant trace%s)\n", output, fam.n,
+            fam.n == 1 ? "" : "s");
+    hg_family_free(&fam);
+    if (o->is_no_report)
+        return;
+
+    hg_report_set_t set;
+    char err[512];
+    hg_report_load_opts_t lo = {.wrappers = o->wrapper_v, .nwrappers = o->nwrappers};
+    if (hg_report_load(output, &lo, &set, err, sizeof(err)) != 0) {
+        fprintf(stderr, "heapgrow: %s: %s\n", output, err);
+        return;
+    }
+    hg_report_input_t in = {.main = set.main,
+                            .children = (const hg_model_t *const *)set.children,
+                            .nchildren = set.nchildren,
+                            .warnings = (const char *const *)set.warnings,
+                            .nwarnings = set.nwarnings};
+    hg_report_opts_t ro = {.top = o->top, .is_brief = true, .is_color = hg_report_want_color(stderr)};
+    fputc('\n', stderr);
+    hg_report_text(stderr, &in, &ro);
+    fprintf(stderr, "\nheapgrow: full report: heapgrow report %s\n", output);
+    hg_report_set_free(&set);
+}
+
+static int run_program(char **argv, const run_opts_t *o)
+{
+    char lib[PATH_MAX + 256], exe[PATH_MAX], output[PATH_MAX];
+    const char *pattern = o->output != NULL ? o->output : "heapgrow.%e.%p.hgt";
+    int rc;
+
+    if (hg_launch_find_library(lib, sizeof(lib)) != 0) {
+        fprintf(stderr, "heapgrow: %s\n", lib);
+        return 2;
+    }
+    if (strpbrk(lib, " :") != NULL) {
+        fprintf(stderr, "heapgrow: %s: LD_PRELOAD cannot hold a path with ' ' or ':'\n", lib);
+        return 2;
+    }
+    /* Check the pattern now (pid 0 stands in), so that errors come before
+     * the program runs. */
+    if ((rc = expand_output(pattern, 0, "x", output, sizeof(output))) != 0) {
+        fprintf(stderr, "heapgrow: -o %s: %s\n", pattern,
+                rc == -EINVAL ? "only %p (pid), %e (program name) and %% may follow '%'"
+                              : strerror(-rc));
+        return 2;
+    }
+
+    if (resolve_program(argv[0], exe, sizeof(exe)) == 0) {
+        struct stat st;
+        switch (hg_launch_inspect(exe)) {
+        case HG_EXE_STATIC:
+            fprintf(stderr, "heapgrow: %s is statically linked: the dynamic loader never runs, so "
+                            "LD_PRELOAD cannot trace it (rebuild it dynamically linked)\n",
+                    exe);
+            return 2;
+        case HG_EXE_STATIC_GO:
+            fprintf(stderr, "heapgrow: %s is a statically linked Go program: LD_PRELOAD cannot "
+                            "trace it, and Go's heap does not use malloc (use Go's pprof)\n",
+                    exe);
+            return 2;
+        case HG_EXE_GO:
+            fprintf(stderr, "heapgrow: warning: %s is a Go program: only its C allocations (cgo) "
+                            "are traced, not Go's own heap\n",
+                    exe);
+            break;
+        default:
+            break;
+        }
+        if (stat(exe, &st) == 0 && (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
+                                    ((st.st_mode & S_ISGID) && st.st_gid != getegid())))
+            fprintf(stderr, "heapgrow: warning: %s is set-user/group-ID: the loader ignores "
+                            "LD_PRELOAD in secure-execution mode, so it runs untraced\n",
+                    exe);
+    }
+    const char *exe_name = base_name(argv[0]);
+
+    /* An explicit output file is never overwritten (--force removes it). */
+    if (o->output != NULL && strstr(o->output, "%p") == NULL) {
+        if ((rc = expand_output(pattern, 0, exe_name, output, sizeof(output))) != 0)
+            return 2;
+        struct stat st;
+        if (lstat(output, &st) == 0) {
+            if (!o->is_force) {
+                fprintf(stderr, "heapgrow: %s exists; not overwriting it (use --force)\n", output);
+                return 2;
+            }
+            if (unlink(output) != 0) {
+                fprintf(stderr, "heapgrow: %s: %s\n", output, strerror(errno));
+                return 2;
+            }
+        }
+    }
+
+    /* exec failure comes back through a close-on-exec pipe: EOF means the
+     * exec happened. */
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        fprintf(stderr, "heapgrow: pipe: %s\n", strerror(errno));
+        return 2;
+    }
+    struct sigaction sa = {.sa_sigaction = forward_signal, .sa_flags = SA_SIGINFO | SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigset_t block, old_mask;
+    sigemptyset(&block);
+    for (size_t i = 0; i < NFORWARDED; i++)
+        sigaddset(&block, forwarded_signals[i]);
+    /* Blocked across fork: a signal that arrives before child_pid is set is
+     * delivered (and forwarded) once it is. */
+    sigprocmask(SIG_BLOCK, &block, &old_mask);
+    for (size_t i = 0; i < NFORWARDED; i++)
+        sigaction(forwarded_signals[i], &sa, NULL);
+    fflush(NULL);
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "heapgrow: fork: %s\n", strerror(errno));
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
+        return 2;
+    }
+    if (pid == 0) {
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        for (size_t i = 0; i < NFORWARDED; i++)
+            sigaction(forwarded_signals[i], &dfl, NULL);
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
+        close(pfd[0]);
+        int err = 0;
+        if (expand_output(pattern, (long)getpid(), exe_name, output, sizeof(output)) != 0 ||
+            child_environment(lib, output, o) != 0)
+            err = ENOMEM;
+        else
+            execvp(argv[0], argv);
+        if (err == 0)
+            err = errno;
+        ssize_t w = write(pfd[1], &err, sizeof(err));
+        (void)w;
+        _exit(err == ENOENT ? 127 : 126);
+    }
+    child_pid = pid;
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    close(pfd[1]);
+    int exec_err = 0;
+    ssize_t n;
+    do
+        n = read(pfd[0], &exec_err, sizeof(exec_err));
+    while (n < 0 && errno == EINTR);
+    close(pfd[0]);
+
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    child_pid = 0;
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    for (size_t i = 0; i < NFORWARDED; i++)
+        sigaction(forwarded_signals[i], &dfl, NULL);
+
+    if (n == (ssize_t)sizeof(exec_err)) {
+        if (exec_err == ENOENT)
+            fprintf(stderr, "heapgrow: %s: command not found\n", argv[0]);
+        else
+            fprintf(stderr, "heapgrow: %s: %s\n", argv[0], strerror(exec_err));
+        return exec_err == ENOENT ? 127 : 126;
+    }
+    int code = WIFEXITED(status) ? WEXITSTATUS(status)
+               : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                                     : 2;
+    expand_output(pattern, (long)pid, exe_name, output, sizeof(output));
+    summarize(output, o);
+    return code;
+}
+
+int hg_launch_run_main(int argc, char **argv)
+{
+    enum { OPT_INTERVAL = 256, OPT_SAMPLE, OPT_MAX_FRAMES, OPT_NO_REPORT, OPT_WRAPPER, OPT_FORCE,
+           OPT_TOP };
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"interval", required_argument, NULL, OPT_INTERVAL},
+        {"sample", required_argument, NULL, OPT_SAMPLE},
+        {"max-frames", required_argument, NULL, OPT_MAX_FRAMES},
+        {"no-report", no_argument, NULL, OPT_NO_REPORT},
+        {"wrapper", required_argument, NULL, OPT_WRAPPER},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"top", required_argument, NULL, OPT_TOP},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    run_opts_t o = {0};
+    int rc = 2, c;
+    optind = 1;
+    opterr = 0;
+    /* "+": options end at PROGRAM, so its own options are never ours. */
+    while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': o.output = optarg; break;
+        case OPT_INTERVAL:
+            if (parse_number("--interval", optarg, 1, 3600000) != 0)
+                goto out;
+            o.interval = optarg;
+            break;
+        case OPT_SAMPLE:
+            if (parse_number("--sample", optarg, 0, UINT64_MAX) != 0)
+                goto out;
+            o.sample = optarg;
+            break;
+        case OPT_MAX_FRAMES:
+            if (parse_number("--max-frames", optarg, 1, 256) != 0)
+                goto out;
+            o.max_frames = optarg;
+            break;
+        case OPT_TOP:
+            if (parse_number("--top", optarg, 0, 1000000) != 0)
+                goto out;
+            o.top = strtoul(optarg, NULL, 10);
+            break;
+        case OPT_NO_REPORT: o.is_no_report = true; break;
+        case OPT_FORCE: o.is_force = true; break;
+        case OPT_WRAPPER:
+            if (optarg[0] == '\0' || strchr(optarg, ',') != NULL) {
+                fprintf(stderr, "heapgrow: --wrapper: one non-empty name or glob, no ','\n");
+                goto out;
+            }
+            if (append_wrapper(&o, optarg) != 0)
+                goto out;
+            break;
+        case 'h':
+            usage(stdout);
+            rc = 0;
+            goto out;
+        default:
+            fprintf(stderr, "heapgrow: run: unknown or incomplete option '%s'\n",
+                    argv[optind - 1]);
+            usage(stderr);
+            goto out;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "heapgrow: run: no program given\n");
+        usage(stderr);
+        goto out;
+    }
+    if (o.output != NULL && o.output[0] == '\0') {
+        fprintf(stderr, "heapgrow: -o: empty file name\n");
+        goto out;
+    }
+    rc = run_program(argv + optind, &o);
+out:
+    free(o.wrappers);
+    free(o.wrapper_v);
+    return rc;
+}

@@ -47,6 +47,34 @@ int hg_report_json(FILE *out, const hg_report_input_t *in, const hg_report_opts_
  * Returns buf. */
 char *hg_report_headline(const hg_model_t *m, char *buf, size_t len);
 
+/* A main trace and its descendants, loaded (report.c). */
+typedef struct hg_report_set {
+    hg_model_t *main;
+    hg_model_t **children;
+    size_t nchildren;
+    char **warnings; /* descendant traces that could not be read */
+    size_t nwarnings;
+} hg_report_set_t;
+
+typedef struct hg_report_load_opts {
+    enum hg_group_by group_by;
+    const char *const *wrappers; /* --wrapper globs */
+    size_t nwrappers;
+    bool is_no_children;         /* --no-children */
+} hg_report_load_opts_t;
+
+/* Loads the trace at path with wrappers from opts, from the trace's recorded
+ * HEAPGROW_WRAPPERS and from the HEAPGROW_WRAPPERS environment variable, and
+ * (unless is_no_children) its descendants (family.h). Returns 0, or the error
+ * of hg_model_load for the main trace with its message in err. */
+int hg_report_load(const char *path, const hg_report_load_opts_t *opts, hg_report_set_t *out,
+                   char *err, size_t errlen);
+void hg_report_set_free(hg_report_set_t *set);
+
+/* Whether colour is wanted on the stream: a terminal, NO_COLOR unset or empty
+ * (https://no-color.org). */
+bool hg_report_want_color(FILE *f);
+
 /* The `report` subcommand (report.c): argv[0] is "report". Returns the exit
  * status (0, or 2 for usage and input errors). */
 int hg_report_main(int argc, char **argv);

@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""`heapgrow run` and the command line around it, end to end (TAP).
+
+argv: HEAPGROW STATIC_EXE. Each case runs the real heapgrow binary in a fresh
+temporary directory and asserts exact exit statuses, messages, argv and
+environment as the program sees them. Nothing here needs a trace: every run
+uses --no-report, and the checks are about the launcher (docs/USAGE.md).
+"""
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+
+HEAPGROW = os.path.abspath(sys.argv[1])
+STATIC_EXE_ARG = sys.argv[2] if len(sys.argv) > 2 else ""
+STATIC_EXE = os.path.abspath(STATIC_EXE_ARG) if STATIC_EXE_ARG else ""
+LIB_DIR = os.path.join(os.path.dirname(os.path.dirname(HEAPGROW)), "preload")
+LIB = os.path.realpath(os.path.join(LIB_DIR, "libheapgrow.so"))
+
+cases = []
+
+
+class Skip(Exception):
+    pass
+
+
+def case(fn):
+    cases.append(fn)
+    return fn
+
+
+def run(args, cwd, env=None, **kw):
+    e = dict(os.environ)
+    e.pop("HEAPGROW_LIB", None)
+    e.pop("LD_PRELOAD", None)
+    e["NO_COLOR"] = "1"
+    if env:
+        e.update(env)
+    return subprocess.run([HEAPGROW] + args, cwd=cwd, env=e, capture_output=True, text=True,
+                          timeout=60, **kw)
+
+
+def eq(got, want, what):
+    assert got == want, f"{what}: got {got!r}, want {want!r}"
+
+
+@case
+def exit_status_zero_and_three(d):
+    eq(run(["run", "--no-report", "--", "sh", "-c", "exit 0"], d).returncode, 0, "exit 0")
+    eq(run(["run", "--no-report", "--", "sh", "-c", "exit 3"], d).returncode, 3, "exit 3")
+    eq(run(["run", "--no-report", "sh", "-c", "exit 42"], d).returncode, 42, "without --")
+
+
+@case
+def killed_by_signal_is_128_plus_n(d):
+    eq(run(["run", "--no-report", "--", "sh", "-c", "kill -TERM $$"], d).returncode, 143,
+       "SIGTERM")
+    eq(run(["run", "--no-report", "--", "sh", "-c", "kill -KILL $$"], d).returncode, 137,
+       "SIGKILL")
+
+
+@case
+def arguments_pass_through_untouched(d):
+    args = ["a b", 'q"uote', "it's", "", "--no-report", "-o", "$HOME", "*"]
+    r = run(["run", "--no-report", "--", "sh", "-c", 'for a in "$@"; do printf "[%s]\\n" "$a"; done',
+             "argv0"] + args, d)
+    eq(r.returncode, 0, "status")
+    eq(r.stdout, "".join(f"[{a}]\n" for a in args), "argv seen by the program")
+
+
+@case
+def program_found_on_path(d):
+    bindir = os.path.join(d, "bin")
+    os.mkdir(bindir)
+    prog = os.path.join(bindir, "myprog")
+    with open(prog, "w") as f:
+        f.write("#!/bin/sh\necho \"found $1\"\nexit 5\n")
+    os.chmod(prog, 0o755)
+    r = run(["run", "--no-report", "--", "myprog", "x y"], d,
+            env={"PATH": bindir + ":" + os.environ.get("PATH", "/usr/bin:/bin")})
+    eq(r.returncode, 5, "status")
+    eq(r.stdout, "found x y\n", "stdout")
+
+
+@case
+def missing_program_is_127(d):
+    r = run(["run", "--no-report", "--", "no-such-program-hg", "a"], d)
+    eq(r.returncode, 127, "status")
+    eq(r.stderr, "heapgrow: no-such-program-hg: command not found\n", "message")
+    eq(os.listdir(d), [], "no trace file for a program that never ran")
+
+
+@case
+def not_executable_is_126(d):
+    p = os.path.join(d, "data.txt")
+    with open(p, "w") as f:
+        f.write("not a program\n")
+    r = run(["run", "--no-report", "--", p], d)
+    eq(r.returncode, 126, "status")
+    eq(r.stderr, f"heapgrow: {p}: Permission denied\n", "message")
+
+
+@case
+def existing_output_is_refused(d):
+    out = os.path.join(d, "out.hgt")
+    with open(out, "w") as f:
+        f.write("precious")
+    r = run(["run", "--no-report", "-o", out, "--", "sh", "-c", "echo ran"], d)
+    eq(r.returncode, 2, "status")
+    eq(r.stdout, "", "the program did not run")
+    eq(r.stderr, f"heapgrow: {out} exists; not overwriting it (use --force)\n", "message")
+    eq(open(out).read(), "precious", "file untouched")
+    r = run(["run", "--no-report", "--force", "-o", out, "--", "sh", "-c", "echo ran"], d)
+    eq(r.returncode, 0, "status with --force")
+    eq(r.stdout, "ran\n", "ran with --force")
+    assert not os.path.exists(out) or open(out, "rb").read() != b"precious", "old file removed"
+
+
+@case
+def environment_of_the_program(d):
+    r = run(["run", "--no-report", "-o", "sub/t.hgt", "--interval", "250", "--sample", "4096",
+             "--max-frames", "32", "--wrapper", "my_alloc", "--wrapper", "x*", "--", "sh", "-c",
+             'printf "%s\\n" "$LD_PRELOAD" "$HEAPGROW_OUTPUT" "$HEAPGROW_ROOT_PID" "$$" '
+             '"$HEAPGROW_INTERVAL_MS" "$HEAPGROW_SAMPLE_BYTES" "$HEAPGROW_MAX_FRAMES" '
+             '"$HEAPGROW_WRAPPERS"'], d,
+            env={"LD_PRELOAD": "libm.so.6", "HEAPGROW_WRAPPERS": "pool_get"})
+    eq(r.returncode, 0, "status: " + r.stderr)
+    lines = r.stdout.split("\n")
+    eq(lines[0], LIB + ":libm.so.6", "LD_PRELOAD: ours first, the user's kept")
+    eq(lines[1], os.path.join(os.path.realpath(d), "sub/t.hgt"), "HEAPGROW_OUTPUT absolute")
+    eq(lines[2], lines[3], "HEAPGROW_ROOT_PID is the program's pid")
+    eq(lines[4:8], ["250", "4096", "32", "pool_get,my_alloc,x*"], "settings")
+
+
+@case
+def default_output_name(d):
+    r = run(["run", "--no-report", "--", "sh", "-c", 'echo "$HEAPGROW_OUTPUT $$"'], d)
+    eq(r.returncode, 0, "status")
+    out, pid = r.stdout.split()
+    eq(out, os.path.join(os.path.realpath(d), f"heapgrow.sh.{pid}.hgt"), "default name")
+    assert out in r.stderr, f"heapgrow names the file: {r.stderr!r}"
+
+
+@case
+def output_pattern_expanded(d):
+    r = run(["run", "--no-report", "-o", "t.%e.%p.hgt", "--", "sh", "-c",
+             'echo "$HEAPGROW_OUTPUT $$"'], d)
+    out, pid = r.stdout.split()
+    eq(out, os.path.join(os.path.realpath(d), f"t.sh.{pid}.hgt"), "%e and %p")
+    r = run(["run", "--no-report", "-o", "t%%.hgt", "--", "sh", "-c", 'echo "$HEAPGROW_OUTPUT"'],
+            d)
+    eq(r.stdout, os.path.join(os.path.realpath(d), "t%%.hgt") + "\n",
+       "a literal % reaches the library as %%")
+    assert os.path.join(os.path.realpath(d), "t%.hgt") in r.stderr, r.stderr
+    r = run(["run", "--no-report", "-o", "t.%x.hgt", "--", "sh", "-c", "echo ran"], d)
+    eq(r.returncode, 2, "unknown % sequence")
+    eq(r.stdout, "", "not run")
+
+
+@case
+def static_executable_refused(d):
+    if not STATIC_EXE_ARG:
+        raise Skip("no static libc to build a static program with")
+    r = run(["run", "--no-report", "--", STATIC_EXE], d)
+    eq(r.returncode, 2, "status")
+    eq(r.stdout, "", "not run")
+    eq(r.stderr, f"heapgrow: {STATIC_EXE} is statically linked: the dynamic loader never runs, "
+       "so LD_PRELOAD cannot trace it (rebuild it dynamically linked)\n", "message")
+
+
+@case
+def signals_are_forwarded(d):
+    e = dict(os.environ, NO_COLOR="1")
+    e.pop("LD_PRELOAD", None)
+    for sig, script, want in [
+            (signal.SIGTERM, "echo ready; exec sleep 600", 143),
+            (signal.SIGUSR1, 'trap "exit 7" USR1; echo ready; while :; do sleep 0.05; done', 7),
+            (signal.SIGINT, "echo ready; exec sleep 600", 130)]:
+        p = subprocess.Popen([HEAPGROW, "run", "--no-report", "--", "sh", "-c", script], cwd=d,
+                             env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        eq(p.stdout.readline(), "ready\n", "program started")
+        p.send_signal(sig)
+        p.wait(timeout=60)
+        eq(p.returncode, want, f"status after {sig.name}")
+
+
+@case
+def usage_errors(d):
+    r = run(["run"], d)
+    eq(r.returncode, 2, "run without program")
+    assert r.stderr.startswith("heapgrow: run: no program given\nusage: heapgrow run"), r.stderr
+    eq(run(["run", "--interval", "0", "--", "true"], d).returncode, 2, "--interval 0")
+    eq(run(["run", "--interval", "1x", "--", "true"], d).returncode, 2, "--interval 1x")
+    eq(run(["run", "--max-frames", "257", "--", "true"], d).returncode, 2, "--max-frames 257")
+    eq(run(["run", "--bogus", "--", "true"], d).returncode, 2, "unknown option")
+    eq(run(["frobnicate"], d).returncode, 2, "unknown command")
+    eq(run([], d).returncode, 2, "no command")
+    r = run(["check", "--", "true"], d)
+    eq((r.returncode, r.stderr), (2, "heapgrow: check: not implemented yet\n"), "check")
+    r = run(["--version"], d)
+    eq(r.returncode, 0, "--version")
+    assert r.stdout.startswith("heapgrow "), r.stdout
+    eq(run(["--help"], d).returncode, 0, "--help")
+    eq(run(["run", "--help"], d).returncode, 0, "run --help")
+
+
+@case
+def library_not_found(d):
+    r = run(["run", "--no-report", "--", "true"], d, env={"HEAPGROW_LIB": "/nonexistent/lib.so"})
+    eq(r.returncode, 2, "status")
+    eq(r.stderr, "heapgrow: HEAPGROW_LIB=/nonexistent/lib.so: no such file\n", "message")
+
+
+@case
+def report_errors(d):
+    r = run(["report", "nope.hgt"], d)
+    eq(r.returncode, 2, "missing trace")
+    assert r.stderr.startswith("heapgrow: nope.hgt: ") and r.stderr.count("\n") == 1, r.stderr
+    junk = os.path.join(d, "junk.hgt")
+    with open(junk, "w") as f:
+        f.write("this is not a trace\n")
+    r = run(["report", junk], d)
+    eq(r.returncode, 2, "not a trace")
+    assert r.stderr.startswith(f"heapgrow: {junk}: ") and r.stderr.count("\n") == 1, r.stderr
+    r = run(["report", "-o", junk, junk], d)
+    eq((r.returncode, r.stderr), (2, f"heapgrow: {junk} exists; not overwriting it (use --force)\n"),
+       "-o existing")
+    eq(run(["report", "--format", "xml", junk], d).returncode, 2, "--format xml")
+    eq(run(["report", "--group-by", "line", junk], d).returncode, 2, "--group-by line")
+    eq(run(["report"], d).returncode, 2, "no trace")
+    eq(run(["report", junk, junk], d).returncode, 2, "two traces")
+
+
+def main():
+    print(f"1..{len(cases)}")
+    failed = 0
+    for i, fn in enumerate(cases, 1):
+        with tempfile.TemporaryDirectory(prefix="hg_cli_") as d:
+            try:
+                fn(d)
+                print(f"ok {i} - {fn.__name__}")
+            except Skip as ex:
+                print(f"ok {i} - {fn.__name__} # SKIP {ex}")
+            except Exception as ex:  # noqa: BLE001 - report every failure as TAP
+                failed += 1
+                print(f"not ok {i} - {fn.__name__}")
+                for line in str(ex).splitlines() or [repr(ex)]:
+                    print(f"# {line}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
