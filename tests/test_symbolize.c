@@ -31,14 +31,15 @@
 #error "HG_SYMFIX_DIR (build dir of the fixtures) must be defined by meson"
 #endif
 
-#define FIX_LIB      HG_SYMFIX_DIR "/libhgsymfix.so"
-#define FIX_STRIPPED HG_SYMFIX_DIR "/libhgsymfix-stripped.so"
-#define FIX_NODEBUG  HG_SYMFIX_DIR "/libhgsymfix-nodebug.so"
-#define FIX_DBGLINK  HG_SYMFIX_DIR "/libhgsymfix-dbglink.so"
-#define FIX_DEBUG    HG_SYMFIX_DIR "/libhgsymfix.debug"
-#define FIX_C        HG_SYMFIX_SRCDIR "/fix.c"
-#define FIX_CLONE_C  HG_SYMFIX_SRCDIR "/fix_clone.c"
-#define FIX_CXX      HG_SYMFIX_SRCDIR "/fix_cxx.cc"
+#define FIX_LIB       HG_SYMFIX_DIR "/libhgsymfix.so"
+#define FIX_STRIPPED  HG_SYMFIX_DIR "/libhgsymfix-stripped.so"
+#define FIX_NODEBUG   HG_SYMFIX_DIR "/libhgsymfix-nodebug.so"
+#define FIX_DBGLINK   HG_SYMFIX_DIR "/libhgsymfix-dbglink.so"
+#define FIX_DEBUG     HG_SYMFIX_DIR "/libhgsymfix.debug"
+#define FIX_MINIDEBUG HG_SYMFIX_DIR "/libhgsymfix-minidebug.so"
+#define FIX_C         HG_SYMFIX_SRCDIR "/fix.c"
+#define FIX_CLONE_C   HG_SYMFIX_SRCDIR "/fix_clone.c"
+#define FIX_CXX       HG_SYMFIX_SRCDIR "/fix_cxx.cc"
 
 #define INSERT_NAME                                                                                \
     "ns::Cache::insert(std::__cxx11::basic_string<char, std::char_traits<char>, "                  \
@@ -481,6 +482,32 @@ START_TEST(test_stripped_not_nearest_export)
 }
 END_TEST
 
+/* Only .dynsym, plus MiniDebugInfo (.gnu_debugdata: an xz'd .symtab of the
+ * static functions), as distributions ship binaries: static and clone names
+ * come from it. */
+START_TEST(test_minidebuginfo)
+{
+    fixture_t fx;
+    fixture_load(&fx);
+    uint64_t v, sz;
+    ck_assert(!elf_symbol(FIX_MINIDEBUG, false, "static_fn", &v, &sz)); /* no .symtab */
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_int_eq(hg_sym_set_debuginfo_path(s, "/nonexistent-debug"), 0);
+    add_fixture_module(s, &fx, 1, FIX_MINIDEBUG);
+    hg_frame_info_t f[8];
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_STATIC], true, f, 8), 1);
+    check_frame(&f[0], "static_fn", NULL, 0, FIX_MINIDEBUG, false);
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_CLONE], true, f, 8), 1);
+    check_frame(&f[0], "clone_fn", NULL, 0, FIX_MINIDEBUG, false);
+    ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_EXPORTED], true, f, 8), 1);
+    check_frame(&f[0], "hg_fix_exported_before", NULL, 0, FIX_MINIDEBUG, false);
+    ck_assert_uint_eq(nwarnings(s), 0);
+    hg_sym_destroy(s);
+    fixture_unload(&fx);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Separate debug files                                                      */
 
@@ -784,6 +811,7 @@ static Suite *symbolize_suite(void)
     tc = tcase_create("elf_symbols");
     tcase_add_test(tc, test_symtab_only);
     tcase_add_test(tc, test_stripped_not_nearest_export);
+    tcase_add_test(tc, test_minidebuginfo);
     tcase_add_test(tc, test_display_name);
     suite_add_tcase(suite, tc);
 
