@@ -21,9 +21,12 @@
  * -> "trace.1234"), so two processes never share a file. A process is a
  * descendant when it is a fork child, or when HEAPGROW_ROOT_PID is set (the
  * launcher sets it to the pid of the program it starts) and differs from
- * getpid(). With plain LD_PRELOAD (HEAPGROW_ROOT_PID unset) a process whose
- * pattern names an existing file also falls back to the pid-suffixed name:
- * exec'd descendants then get a file of their own instead of none.
+ * getpid(). A name that exists already is never overwritten: the writer then
+ * inserts ".<pid>" as above, then ".<pid>.1", ".<pid>.2"... up to ".<pid>.99"
+ * ("out.1234.2.hgt"), and gives up after that. This
+ * covers exec'd images (exec keeps the pid, so an image exec'd by the root
+ * process finds its predecessor's file) and descendants under plain LD_PRELOAD
+ * (no HEAPGROW_ROOT_PID): each still gets a file of its own.
  */
 #include "writer.h"
 
@@ -67,6 +70,7 @@
 #define FATAL_WAIT_NS            (300ull * 1000000ull)
 #define STACK_RETRIES            8u   /* ticks an id without frames is retried */
 #define MAX_WARNINGS             8u
+#define MAX_NAME_TRIES           100u /* pid-suffixed names tried on EEXIST  */
 
 /* defined[] byte per stack id. */
 #define STACK_UNKNOWN 0u   /* 1..STACK_RETRIES-1: ticks seen without frames */
@@ -303,6 +307,36 @@ static void wake_thread(void)
 /* ------------------------------------------------------------------------ */
 /* Output path                                                               */
 
+/* Inserts ".<pid>" (".<pid>.<seq>" when seq > 0) before the extension of the
+ * last path component of the NUL-terminated dst (a leading dot does not start
+ * an extension), or appends it. Returns 0 or -ENAMETOOLONG. */
+static int insert_pid(char *dst, size_t cap, long pid, unsigned seq)
+{
+    char num[48];
+    size_t num_len = fmt_u64(num, (uint64_t)pid);
+    if (seq > 0) {
+        num[num_len++] = '.';
+        num_len += fmt_u64(num + num_len, seq);
+    }
+    size_t n = strnlen(dst, cap);
+    size_t base = 0;
+    for (size_t i = 0; i < n; i++)
+        if (dst[i] == '/')
+            base = i + 1;
+    size_t at = n;
+    for (size_t i = n; i > base + 1; i--)
+        if (dst[i - 1] == '.') {
+            at = i - 1;
+            break;
+        }
+    if (n >= cap || num_len + 1 >= cap - n)
+        return -ENAMETOOLONG;
+    memmove(dst + at + 1 + num_len, dst + at, n - at + 1);
+    dst[at] = '.';
+    memcpy(dst + at + 1, num, num_len);
+    return 0;
+}
+
 int hg_writer_format_path(char *dst, size_t cap, const char *pattern, const char *exe_name,
                           long pid, bool is_descendant)
 {
@@ -337,30 +371,12 @@ int hg_writer_format_path(char *dst, size_t cap, const char *pattern, const char
         }
     }
     dst[n] = '\0';
+#undef PUT
     if (n == 0)
         return -EINVAL;
     if (has_pid || !is_descendant)
         return 0;
-
-    /* Insert ".<pid>" before the extension of the last path component (a
-     * leading dot does not start an extension), or append it. */
-    size_t base = 0;
-    for (size_t i = 0; i < n; i++)
-        if (dst[i] == '/')
-            base = i + 1;
-    size_t at = n;
-    for (size_t i = n; i > base + 1; i--)
-        if (dst[i - 1] == '.') {
-            at = i - 1;
-            break;
-        }
-    if (num_len + 1 >= cap - n)
-        return -ENAMETOOLONG;
-    memmove(dst + at + 1 + num_len, dst + at, n - at + 1);
-    dst[at] = '.';
-    memcpy(dst + at + 1, num, num_len);
-#undef PUT
-    return 0;
+    return insert_pid(dst, cap, pid, 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1180,13 +1196,26 @@ static int open_output(bool is_descendant)
     }
     int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
     int fd = hg_os.open(w.path, flags, 0600);
-    if (fd < 0 && errno == EEXIST && !is_descendant && getenv("HEAPGROW_ROOT_PID") == NULL) {
-        /* Plain LD_PRELOAD: probably an exec'd descendant of the process that
-         * made the file. Never overwrite; take the pid-suffixed name. */
-        rc = hg_writer_format_path(w.path, sizeof w.path, pattern, exe_base_name(), pid, true);
-        if (rc != 0)
-            return rc;
-        fd = hg_os.open(w.path, flags, 0600);
+    if (fd < 0 && errno == EEXIST) {
+        /* The name is taken: by an earlier image of this process (exec keeps
+         * the pid), by an ancestor under plain LD_PRELOAD (no
+         * HEAPGROW_ROOT_PID), or by a stale file (`heapgrow run` refuses an
+         * existing output before it starts). Never overwrite: take
+         * "<stem>.<pid><ext>", then "<stem>.<pid>.<n><ext>" for n = 1..
+         * MAX_NAME_TRIES-1 (a chain of execs in one pid), else give up. */
+        char first[HG_PATH_MAX];
+        memcpy(first, w.path, sizeof first);
+        for (unsigned seq = 0; fd < 0 && errno == EEXIST && seq < MAX_NAME_TRIES; seq++) {
+            memcpy(w.path, first, sizeof first);
+            if (insert_pid(w.path, sizeof w.path, pid, seq) != 0)
+                break;
+            fd = hg_os.open(w.path, flags, 0600);
+        }
+        if (fd < 0) {
+            int err = errno;
+            memcpy(w.path, first, sizeof first); /* name what was asked for */
+            return -err;
+        }
     }
     if (fd < 0)
         return -errno;

@@ -28,7 +28,14 @@ void hg_writer_modules_changed(void);
 
 /* Final snapshot, live set, END record, close. Runs in the calling thread (exit
  * path or fatal-signal handler), waits for nothing the target holds. After it,
- * the tracer is passive. Idempotent: only the first call writes. */
+ * the tracer is passive. Idempotent: only the first call writes, so the first
+ * caller's status is the one recorded. Beware (glibc): for a preloaded
+ * library, destructors run BEFORE an on_exit/atexit handler that its
+ * constructor registered, because __libc_start_main registers _dl_fini after
+ * the preloaded constructors ran; a destructor that calls this with status 0
+ * therefore wins over the on_exit handler that knows the real exit status.
+ * Reason HG_END_EXEC (before execve) is accepted too: the image being
+ * replaced gets a complete trace and the tracer goes passive. */
 void hg_writer_finish(int reason /* enum hg_end_reason */, int status);
 
 /* fork support, registered with pthread_atfork by hg_core_init: prepare quiesces
@@ -49,7 +56,11 @@ void hg_writer_warn(int code, const char *msg);
  * "out.<pid>.hgt", "trace" -> "trace.<pid>", ".hgt" -> ".hgt.<pid>").
  * Descendants are fork children, and exec'd programs whose environment has
  * HEAPGROW_ROOT_PID (set by `heapgrow run` to the pid of the program it
- * starts) different from their pid. Returns 0, -ENAMETOOLONG or -EINVAL. */
+ * starts) different from their pid. (When the resulting name exists, the
+ * writer never overwrites it: it tries the ".<pid>" form, then ".<pid>.1"
+ * ... ".<pid>.99" ("out.<pid>.1.hgt"), so images exec'd in one pid (exec keeps
+ * the pid) each get a file.)
+ * Returns 0, -ENAMETOOLONG or -EINVAL. */
 int hg_writer_format_path(char *dst, size_t cap, const char *pattern, const char *exe_name,
                           long pid, bool is_descendant);
 

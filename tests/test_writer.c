@@ -528,14 +528,21 @@ END_TEST
 
 START_TEST(existing_file_is_never_overwritten)
 {
-    char out[256], err[512], expect[512], pid[16];
+    char out[256], out2[256], err[512], expect[512], pid[16];
     make_dir();
     path_in_dir(out, sizeof out, "t.hgt");
     FILE *f = fopen(out, "w");
     fputs("keep", f);
     fclose(f);
+    /* Every fallback name is taken too. */
+    snprintf(out2, sizeof out2, "%s/t.%d.hgt", dir, (int)getpid());
+    close(open(out2, O_WRONLY | O_CREAT, 0600));
+    for (int k = 1; k < 100; k++) {
+        snprintf(out2, sizeof out2, "%s/t.%d.%d.hgt", dir, (int)getpid(), k);
+        close(open(out2, O_WRONLY | O_CREAT, 0600));
+    }
     snprintf(pid, sizeof pid, "%d", (int)getpid());
-    setenv("HEAPGROW_ROOT_PID", pid, 1); /* the root process: no fallback name */
+    setenv("HEAPGROW_ROOT_PID", pid, 1);
     fake_core_init(out, 60000, 0);
     capture_stderr();
     ck_assert_int_eq(hg_writer_start(), -EEXIST);
@@ -566,6 +573,46 @@ START_TEST(existing_file_plain_preload_falls_back)
 }
 END_TEST
 
+/* An image exec'd by the root process keeps its pid and finds the file of
+ * the image before it: it writes beside it under the pid-suffixed name. */
+START_TEST(existing_file_exec_image_falls_back)
+{
+    char out[256], expect[256], pid[16];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    close(open(out, O_WRONLY | O_CREAT, 0600));
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    setenv("HEAPGROW_ROOT_PID", pid, 1);
+    fake_core_init(out, 60000, 0);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    snprintf(expect, sizeof expect, "%s/t.%d.hgt", dir, (int)getpid());
+    ck_assert_str_eq(hg_writer_path(), expect);
+    hg_writer_finish(HG_END_EXIT, 0);
+    struct stat st;
+    ck_assert_int_eq(stat(out, &st), 0);
+    ck_assert_int_eq(st.st_size, 0); /* the first file is untouched */
+}
+END_TEST
+
+/* A third image in the same pid: "t.<pid>.1.hgt". */
+START_TEST(existing_file_exec_chain_numbers)
+{
+    char out[256], expect[256], pid[16];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    close(open(out, O_WRONLY | O_CREAT, 0600));
+    snprintf(expect, sizeof expect, "%s/t.%d.hgt", dir, (int)getpid());
+    close(open(expect, O_WRONLY | O_CREAT, 0600));
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    setenv("HEAPGROW_ROOT_PID", pid, 1);
+    fake_core_init(out, 60000, 0);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    snprintf(expect, sizeof expect, "%s/t.%d.1.hgt", dir, (int)getpid());
+    ck_assert_str_eq(hg_writer_path(), expect);
+    hg_writer_finish(HG_END_EXIT, 0);
+}
+END_TEST
+
 START_TEST(symlink_is_not_followed)
 {
     char out[256], target[256];
@@ -577,11 +624,14 @@ START_TEST(symlink_is_not_followed)
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     setenv("HEAPGROW_ROOT_PID", pid, 1);
     fake_core_init(out, 60000, 0);
-    capture_stderr();
-    ck_assert_int_lt(hg_writer_start(), 0);
-    char err[512];
-    release_stderr(err, sizeof err);
+    /* O_EXCL|O_NOFOLLOW: the link counts as an existing name; the trace goes
+     * to the pid-suffixed name and the link's target is never created. */
+    ck_assert_int_eq(hg_writer_start(), 0);
+    hg_writer_finish(HG_END_EXIT, 0);
     ck_assert_int_eq(access(target, F_OK), -1);
+    char expect[256];
+    snprintf(expect, sizeof expect, "%s/t.%d.hgt", dir, (int)getpid());
+    ck_assert_str_eq(hg_writer_path(), expect);
 }
 END_TEST
 
@@ -844,6 +894,8 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, exec_descendant_gets_pid_name);
     tcase_add_test(tc, existing_file_is_never_overwritten);
     tcase_add_test(tc, existing_file_plain_preload_falls_back);
+    tcase_add_test(tc, existing_file_exec_image_falls_back);
+    tcase_add_test(tc, existing_file_exec_chain_numbers);
     tcase_add_test(tc, symlink_is_not_followed);
     tcase_add_test(tc, unwritable_path_one_message);
     tcase_add_test(tc, full_disk_goes_passive_with_one_message);
