@@ -1,1 +1,818 @@
-/* placeholder: not written yet */
+/*
+ * Builds the analyzer's model of one traced process (contract: model.h) by
+ * streaming the trace once through the reader: modules go to the symbolizer,
+ * every stack is symbolized when it is defined and mapped to its call site
+ * (sites.c), snapshots update per-stack and per-site counters and the windowed
+ * series, the exit live set gives the leaks. Nothing is kept per snapshot or
+ * per allocation: memory is O(stacks x frames + sites x HG_SERIES_MAX_POINTS).
+ *
+ * It never prints; errors come back as a code and a one-line message.
+ */
+#include "model.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uthash.h"
+
+#include "heapgrow/format.h"
+#include "reader.h"
+#include "sites.h"
+
+/*
+ * Every frame the tracer records is a return address: the unwinders capture
+ * the shim's own frames too and drop them (preload/unwind_libunwind.c), so
+ * even the innermost recorded frame is the address after a call in the
+ * function that called the allocator. Looking it up as address - 1 names the
+ * call's line rather than the next one. (docs/FORMAT.md says "every frame but
+ * the innermost"; that holds only for a tracer that records its caller's pc.)
+ */
+#define INNERMOST_IS_RETURN_ADDRESS true
+
+/* Inlined frames kept per address (deeper inlining chains are cut). */
+#define MAX_INLINE 32
+/* Trace WARNING records kept verbatim; the rest are counted. */
+#define MAX_TRACE_WARNINGS 64
+
+/* ---- windowed series ---- */
+
+/*
+ * Windowed series. All series share one grid: window W covers snapshots
+ * [W * width, (W + 1) * width) by snapshot index. When a snapshot would open
+ * window HG_SERIES_MAX_POINTS, every series merges adjacent pairs and width
+ * doubles, so each series keeps at most HG_SERIES_MAX_POINTS windows however
+ * long the run. A series stores only windows [first, first + n): windows
+ * before `first` held 0 (the site had no live bytes yet) and windows after the
+ * stored ones held `cur` (nothing changed since), which is why a site is
+ * touched only when one of its stacks changes.
+ */
+typedef struct win {
+    uint64_t min, max, last;
+} win_t;
+
+typedef struct ser {
+    win_t *w;
+    uint32_t first, n, cap;
+    uint64_t cur;
+} ser_t;
+
+typedef struct grid {
+    uint64_t width;   /* snapshots per window          */
+    uint32_t nwin;    /* windows opened so far         */
+    double t_start[HG_SERIES_MAX_POINTS];
+    double t_end[HG_SERIES_MAX_POINTS];
+} grid_t;
+
+static int ser_push(ser_t *s, uint64_t v)
+{
+    if (s->n == s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : 4;
+        if (cap > HG_SERIES_MAX_POINTS)
+            cap = HG_SERIES_MAX_POINTS;
+        win_t *w = realloc(s->w, cap * sizeof(*w));
+        if (!w)
+            return -ENOMEM;
+        s->w = w;
+        s->cap = cap;
+    }
+    s->w[s->n++] = (win_t){v, v, v};
+    return 0;
+}
+
+/* Records value v at snapshot k, which falls in window W of width `width`. */
+static int ser_update(ser_t *s, uint32_t W, uint64_t k, uint64_t width, uint64_t v)
+{
+    if (s->n == 0)
+        s->first = W;
+    /* Windows in between saw only the carried value. */
+    while (s->first + s->n < W)
+        if (ser_push(s, s->cur) < 0)
+            return -ENOMEM;
+    if (s->first + s->n == W) {
+        /* Opening window W: earlier snapshots of W saw the carried value. */
+        if (ser_push(s, k > (uint64_t)W * width ? s->cur : v) < 0)
+            return -ENOMEM;
+    }
+    win_t *w = &s->w[s->n - 1];
+    if (v < w->min)
+        w->min = v;
+    if (v > w->max)
+        w->max = v;
+    w->last = v;
+    s->cur = v;
+    return 0;
+}
+
+/* Merges adjacent pairs of windows (global pairs 2p, 2p + 1). */
+static void ser_halve(ser_t *s)
+{
+    if (s->n == 0) {
+        s->first /= 2;
+        return;
+    }
+    uint32_t nf = s->first / 2, nn = 0;
+    for (uint32_t j = 0; j < s->n; j++) {
+        uint32_t g = s->first + j, t = g / 2 - nf;
+        win_t w = s->w[j];
+        if (t < nn) {
+            win_t *o = &s->w[t];
+            if (w.min < o->min)
+                o->min = w.min;
+            if (w.max > o->max)
+                o->max = w.max;
+            o->last = w.last;
+        } else {
+            if (g & 1)
+                w.min = 0; /* paired with an implicit all-zero window */
+            s->w[t] = w;
+            nn = t + 1;
+        }
+    }
+    s->first = nf;
+    s->n = nn;
+}
+
+static void grid_halve(grid_t *g)
+{
+    uint32_t nn = (g->nwin + 1) / 2;
+    for (uint32_t p = 0; p < nn; p++) {
+        g->t_start[p] = g->t_start[2 * p];
+        g->t_end[p] = 2 * p + 1 < g->nwin ? g->t_end[2 * p + 1] : g->t_end[2 * p];
+    }
+    g->nwin = nn;
+    g->width *= 2;
+}
+
+/* Exports a series over the whole grid. */
+static int ser_export(const ser_t *s, const grid_t *g, hg_series_t *out)
+{
+    out->pts = NULL;
+    out->n = 0;
+    if (g->nwin == 0)
+        return 0;
+    out->pts = calloc(g->nwin, sizeof(*out->pts));
+    if (!out->pts)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < g->nwin; i++) {
+        hg_series_point_t *p = &out->pts[i];
+        p->t_start_s = g->t_start[i];
+        p->t_end_s = g->t_end[i];
+        win_t w = {0, 0, 0};
+        if (s->n && i >= s->first) {
+            if (i < s->first + s->n)
+                w = s->w[i - s->first];
+            else
+                w = (win_t){s->cur, s->cur, s->cur};
+        }
+        p->min = (double)w.min;
+        p->max = (double)w.max;
+        p->last = (double)w.last;
+    }
+    out->n = g->nwin;
+    return 0;
+}
+
+/* ---- state ---- */
+
+/* One resolved address (all the source frames at it, inlined first). */
+struct addr_entry {
+    uint64_t address;
+    hg_frame_info_t *frames;
+    uint32_t n;
+    UT_hash_handle hh;
+    struct addr_entry *next_all;
+};
+
+struct stack_entry {
+    uint32_t id;
+    uint32_t site;
+    uint32_t site_frame; /* index of the site frame among the expanded frames */
+    uint32_t nraw;
+    struct addr_entry **raw;
+    uint64_t live_bytes, live_count, alloc_count, alloc_bytes;
+    uint64_t leak_bytes, leak_count;
+    struct stack_entry *next_in_site;
+    UT_hash_handle hh;
+};
+
+struct msite {
+    hg_frame_info_t frame;
+    uint64_t live_bytes, live_count, alloc_count, alloc_bytes, peak_live_bytes;
+    uint64_t touched; /* 1 + index of the last snapshot that touched it */
+    struct stack_entry *stacks;
+    size_t nstacks;
+    ser_t ser;
+};
+
+/* hg_model_t is the first member: hg_model_free() gets the rest back. */
+typedef struct model_priv {
+    hg_model_t pub;
+    hg_sym_t *sym;
+} model_priv_t;
+
+typedef struct loader {
+    const hg_model_opts_t *opts;
+    model_priv_t *mp;
+    hg_model_t *m;
+    hg_sites_t *sites;
+    struct addr_entry *cache;     /* current resolutions (cleared on module changes) */
+    struct addr_entry *all_addrs; /* every entry ever made (stacks point to them) */
+    struct stack_entry *stacks;
+    struct msite *ms;
+    size_t nms, ms_cap;
+    uint32_t *touched;
+    size_t touched_cap;
+    hg_frame_info_t *scratch; /* expanded frames of one stack */
+    size_t scratch_cap;
+    grid_t grid;
+    ser_t live_ser, rss_ser;
+    bool is_in_exit_dump, has_exit_dump;
+    size_t ntrace_warnings;
+    char *err;
+    size_t errlen;
+} loader_t;
+
+__attribute__((format(printf, 2, 3))) static int add_warning(hg_model_t *m, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    char **w = realloc(m->warnings, (m->nwarnings + 1) * sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    m->warnings = w;
+    if (!(w[m->nwarnings] = strdup(buf)))
+        return -ENOMEM;
+    m->nwarnings++;
+    return 0;
+}
+
+static struct addr_entry *resolve(loader_t *L, uint64_t address)
+{
+    struct addr_entry *e;
+    HASH_FIND(hh, L->cache, &address, sizeof(address), e);
+    if (e)
+        return e;
+    hg_frame_info_t tmp[MAX_INLINE];
+    size_t n = hg_sym_resolve(L->mp->sym, address, INNERMOST_IS_RETURN_ADDRESS, tmp, MAX_INLINE);
+    if (n == 0) {
+        /* The contract promises one frame; make one if it did not. */
+        memset(&tmp[0], 0, sizeof(tmp[0]));
+        tmp[0].address = address;
+        n = 1;
+    }
+    e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    e->frames = malloc(n * sizeof(*e->frames));
+    if (!e->frames) {
+        free(e);
+        return NULL;
+    }
+    memcpy(e->frames, tmp, n * sizeof(*e->frames));
+    e->n = (uint32_t)n;
+    e->address = address;
+    HASH_ADD(hh, L->cache, address, sizeof(e->address), e);
+    e->next_all = L->all_addrs;
+    L->all_addrs = e;
+    return e;
+}
+
+/* Forgets cached resolutions: a module appeared or went away, so an address
+ * may now mean something else. Entries stay alive for the stacks using them. */
+static void cache_clear(loader_t *L)
+{
+    HASH_CLEAR(hh, L->cache);
+}
+
+/* Expands a stack's raw frames into L->scratch; returns the count or -ENOMEM. */
+static long expand(loader_t *L, struct addr_entry *const *raw, size_t nraw)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < nraw; i++)
+        total += raw[i]->n;
+    if (total > L->scratch_cap) {
+        hg_frame_info_t *s = realloc(L->scratch, total * sizeof(*s));
+        if (!s)
+            return -ENOMEM;
+        L->scratch = s;
+        L->scratch_cap = total;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < nraw; i++) {
+        memcpy(L->scratch + k, raw[i]->frames, raw[i]->n * sizeof(*L->scratch));
+        k += raw[i]->n;
+    }
+    return (long)k;
+}
+
+static int new_msite(loader_t *L, const hg_frame_info_t *frame)
+{
+    if (L->nms == L->ms_cap) {
+        size_t cap = L->ms_cap ? L->ms_cap * 2 : 64;
+        struct msite *ms = realloc(L->ms, cap * sizeof(*ms));
+        if (!ms)
+            return -ENOMEM;
+        L->ms = ms;
+        L->ms_cap = cap;
+    }
+    struct msite *s = &L->ms[L->nms++];
+    memset(s, 0, sizeof(*s));
+    if (frame)
+        s->frame = *frame;
+    return 0;
+}
+
+/* Creates the entry of stack `id` from its raw frames and maps it to a site. */
+static int add_stack(loader_t *L, uint32_t id, const uint64_t *frames, size_t nframes,
+                     struct stack_entry **out)
+{
+    struct stack_entry *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    st->id = id;
+    if (nframes) {
+        st->raw = malloc(nframes * sizeof(*st->raw));
+        if (!st->raw) {
+            free(st);
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < nframes; i++) {
+        if (!(st->raw[i] = resolve(L, frames[i]))) {
+            free(st->raw);
+            free(st);
+            return -ENOMEM;
+        }
+    }
+    st->nraw = (uint32_t)nframes;
+    long n = expand(L, st->raw, nframes);
+    size_t sf = 0;
+    bool is_new = false;
+    long site = n < 0 ? n : hg_sites_intern(L->sites, L->scratch, (size_t)n, &sf, &is_new);
+    if (site < 0 || (is_new && new_msite(L, n > 0 ? &L->scratch[sf] : NULL) < 0)) {
+        free(st->raw);
+        free(st);
+        return -ENOMEM;
+    }
+    st->site = (uint32_t)site;
+    st->site_frame = (uint32_t)sf;
+    struct msite *ms = &L->ms[site];
+    st->next_in_site = ms->stacks;
+    ms->stacks = st;
+    ms->nstacks++;
+    HASH_ADD(hh, L->stacks, id, sizeof(st->id), st);
+    if (out)
+        *out = st;
+    return 0;
+}
+
+/* The entry of a referenced stack; id 0 (unknown) is created on first use. */
+static struct stack_entry *get_stack(loader_t *L, uint32_t id)
+{
+    struct stack_entry *st;
+    HASH_FIND(hh, L->stacks, &id, sizeof(id), st);
+    if (!st && id == 0 && add_stack(L, 0, NULL, 0, &st) < 0)
+        return NULL;
+    return st;
+}
+
+/* ---- records ---- */
+
+static int on_header(loader_t *L, const hg_record_t *rec)
+{
+    hg_model_t *m = L->m;
+    m->pid = rec->u.header.pid;
+    m->ppid = rec->u.header.ppid;
+    m->start_real_ns = rec->u.header.start_real_ns;
+    m->interval_ms = rec->u.header.interval_ms > UINT32_MAX ? UINT32_MAX
+                                                             : (uint32_t)rec->u.header.interval_ms;
+    m->sample_bytes = rec->u.header.sample_bytes;
+    m->is_fork_child = (rec->u.header.flags & HG_HDR_FORKED) != 0;
+    if (!(m->exe = strdup(rec->u.header.exe)) || !(m->wrappers = strdup(rec->u.header.wrappers)))
+        return -ENOMEM;
+    m->argv = calloc(rec->u.header.argc + 1, sizeof(*m->argv));
+    if (!m->argv)
+        return -ENOMEM;
+    for (size_t i = 0; i < rec->u.header.argc; i++) {
+        if (!(m->argv[i] = strdup(rec->u.header.argv[i])))
+            return -ENOMEM;
+        m->argc = i + 1;
+    }
+    return hg_sites_add_wrappers(L->sites, rec->u.header.wrappers);
+}
+
+static int on_snapshot(loader_t *L, const hg_record_t *rec)
+{
+    hg_model_t *m = L->m;
+    grid_t *g = &L->grid;
+    uint64_t k = m->nsnapshots;
+    uint64_t W = k / g->width;
+    if (W >= HG_SERIES_MAX_POINTS) {
+        grid_halve(g);
+        for (size_t i = 0; i < L->nms; i++)
+            ser_halve(&L->ms[i].ser);
+        ser_halve(&L->live_ser);
+        ser_halve(&L->rss_ser);
+        W = k / g->width;
+    }
+    double t = (double)rec->u.snapshot.time_ns / 1e9;
+    if (W == g->nwin) {
+        g->t_start[W] = t;
+        g->nwin++;
+    }
+    g->t_end[W] = t;
+
+    if (rec->u.snapshot.n > L->touched_cap) {
+        uint32_t *tp = realloc(L->touched, rec->u.snapshot.n * sizeof(*tp));
+        if (!tp)
+            return -ENOMEM;
+        L->touched = tp;
+        L->touched_cap = rec->u.snapshot.n;
+    }
+    size_t ntouched = 0;
+    for (size_t i = 0; i < rec->u.snapshot.n; i++) {
+        const hg_rec_counter_t *c = &rec->u.snapshot.counters[i];
+        struct stack_entry *st = get_stack(L, c->stack_id);
+        if (!st)
+            return -ENOMEM; /* the reader checked the id: only allocation fails */
+        struct msite *s = &L->ms[st->site];
+        /* Counters are absolute: apply the change since this stack's last
+         * values (unsigned wrap-around keeps the sums exact). */
+        s->live_bytes += c->live_bytes - st->live_bytes;
+        s->live_count += c->live_count - st->live_count;
+        s->alloc_count += c->alloc_count - st->alloc_count;
+        s->alloc_bytes += c->alloc_bytes - st->alloc_bytes;
+        st->live_bytes = c->live_bytes;
+        st->live_count = c->live_count;
+        st->alloc_count = c->alloc_count;
+        st->alloc_bytes = c->alloc_bytes;
+        if (s->touched != k + 1) {
+            s->touched = k + 1;
+            L->touched[ntouched++] = st->site;
+        }
+    }
+    for (size_t i = 0; i < ntouched; i++) {
+        struct msite *s = &L->ms[L->touched[i]];
+        if (ser_update(&s->ser, (uint32_t)W, k, g->width, s->live_bytes) < 0)
+            return -ENOMEM;
+        if (s->live_bytes > s->peak_live_bytes)
+            s->peak_live_bytes = s->live_bytes;
+    }
+    if (ser_update(&L->live_ser, (uint32_t)W, k, g->width, rec->u.snapshot.live_bytes) < 0 ||
+        ser_update(&L->rss_ser, (uint32_t)W, k, g->width, rec->u.snapshot.rss_bytes) < 0)
+        return -ENOMEM;
+
+    hg_totals_t *tt = &m->totals;
+    tt->alloc_count = rec->u.snapshot.alloc_count;
+    tt->alloc_bytes = rec->u.snapshot.alloc_bytes;
+    tt->free_count = rec->u.snapshot.free_count;
+    tt->free_bytes = rec->u.snapshot.free_bytes;
+    tt->end_live_bytes = rec->u.snapshot.live_bytes;
+    tt->end_live_count = rec->u.snapshot.live_count;
+    tt->end_rss_bytes = rec->u.snapshot.rss_bytes;
+    tt->dropped_count = rec->u.snapshot.dropped_count;
+    if (rec->u.snapshot.live_bytes > tt->peak_live_bytes)
+        tt->peak_live_bytes = rec->u.snapshot.live_bytes;
+    if (rec->u.snapshot.peak_live_bytes > tt->peak_live_bytes)
+        tt->peak_live_bytes = rec->u.snapshot.peak_live_bytes;
+    if (rec->u.snapshot.rss_bytes > tt->peak_rss_bytes)
+        tt->peak_rss_bytes = rec->u.snapshot.rss_bytes;
+    m->duration_s = t;
+    m->nsnapshots++;
+    return 0;
+}
+
+static int on_record(loader_t *L, const hg_record_t *rec)
+{
+    hg_model_t *m = L->m;
+    switch (rec->tag) {
+    case HG_REC_HEADER:
+        return on_header(L, rec);
+    case HG_REC_MODULE_LOAD: {
+        int rc = hg_sym_add_module(L->mp->sym, rec->u.module_load.module_id,
+                                   rec->u.module_load.path, rec->u.module_load.load_bias,
+                                   rec->u.module_load.start, rec->u.module_load.end,
+                                   rec->u.module_load.build_id, rec->u.module_load.build_id_len);
+        cache_clear(L);
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc < 0)
+            return add_warning(m, "module %s: cannot use it (%s)", rec->u.module_load.path,
+                               strerror(-rc));
+        return 0;
+    }
+    case HG_REC_MODULE_UNLOAD:
+        hg_sym_remove_module(L->mp->sym, rec->u.module_unload.module_id);
+        cache_clear(L);
+        return 0;
+    case HG_REC_STACK:
+        return add_stack(L, rec->u.stack.stack_id, rec->u.stack.frames, rec->u.stack.nframes, NULL);
+    case HG_REC_SNAPSHOT:
+        return on_snapshot(L, rec);
+    case HG_REC_LIVE_BEGIN:
+        L->is_in_exit_dump = rec->u.live_begin.reason == HG_DUMP_EXIT;
+        if (L->is_in_exit_dump) {
+            /* The last exit dump is the final live set. */
+            L->has_exit_dump = false;
+            struct stack_entry *st, *tmp;
+            HASH_ITER(hh, L->stacks, st, tmp)
+            {
+                st->leak_bytes = 0;
+                st->leak_count = 0;
+            }
+        }
+        return 0;
+    case HG_REC_LIVE_CHUNK:
+        if (!L->is_in_exit_dump)
+            return 0;
+        for (size_t i = 0; i < rec->u.live_chunk.n; i++) {
+            struct stack_entry *st = get_stack(L, rec->u.live_chunk.entries[i].stack_id);
+            if (!st)
+                return -ENOMEM;
+            st->leak_bytes += rec->u.live_chunk.entries[i].size;
+            st->leak_count++;
+        }
+        return 0;
+    case HG_REC_LIVE_END:
+        if (L->is_in_exit_dump)
+            L->has_exit_dump = true;
+        L->is_in_exit_dump = false;
+        return 0;
+    case HG_REC_END:
+        m->has_end = true;
+        m->end_reason = (int)rec->u.end.reason;
+        m->end_status = (int)rec->u.end.status;
+        if ((double)rec->u.end.time_ns / 1e9 > m->duration_s)
+            m->duration_s = (double)rec->u.end.time_ns / 1e9;
+        return 0;
+    case HG_REC_WARNING:
+        if (L->ntrace_warnings++ < MAX_TRACE_WARNINGS)
+            return add_warning(m, "tracer warning at %.1f s: %s (code %" PRIu64 ")",
+                               (double)rec->u.warning.time_ns / 1e9, rec->u.warning.message,
+                               rec->u.warning.code);
+        return 0;
+    }
+    return 0;
+}
+
+/* ---- finishing ---- */
+
+static int cmp_stack(const void *a, const void *b)
+{
+    const struct stack_entry *x = *(struct stack_entry *const *)a;
+    const struct stack_entry *y = *(struct stack_entry *const *)b;
+    if (x->live_bytes != y->live_bytes)
+        return x->live_bytes > y->live_bytes ? -1 : 1;
+    if (x->alloc_bytes != y->alloc_bytes)
+        return x->alloc_bytes > y->alloc_bytes ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cmp_site(const void *a, const void *b)
+{
+    const hg_site_t *x = a, *y = b;
+    if (x->growth.is_growing != y->growth.is_growing)
+        return x->growth.is_growing ? -1 : 1;
+    if (x->growth.is_growing && x->growth.slope_bytes_per_s != y->growth.slope_bytes_per_s)
+        return x->growth.slope_bytes_per_s > y->growth.slope_bytes_per_s ? -1 : 1;
+    if (x->end_live_bytes != y->end_live_bytes)
+        return x->end_live_bytes > y->end_live_bytes ? -1 : 1;
+    if (x->alloc_bytes != y->alloc_bytes)
+        return x->alloc_bytes > y->alloc_bytes ? -1 : 1;
+    /* Stable and deterministic: by function name, then address. */
+    const char *fx = x->frame.function ? x->frame.function : "";
+    const char *fy = y->frame.function ? y->frame.function : "";
+    int c = strcmp(fx, fy);
+    if (c)
+        return c;
+    return x->frame.address < y->frame.address ? -1 : x->frame.address > y->frame.address;
+}
+
+/* Fills the shown stacks of site `s` from model site `ms`. */
+static int fill_stacks(loader_t *L, const struct msite *ms, hg_site_t *s)
+{
+    s->nstacks_total = ms->nstacks;
+    if (ms->nstacks == 0)
+        return 0;
+    struct stack_entry **v = malloc(ms->nstacks * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    size_t n = 0;
+    for (struct stack_entry *st = ms->stacks; st; st = st->next_in_site)
+        v[n++] = st;
+    qsort(v, n, sizeof(*v), cmp_stack);
+    int rc = 0;
+    for (size_t i = 0; i < n && i < HG_SITE_TOP_STACKS; i++) {
+        long nf = expand(L, v[i]->raw, v[i]->nraw);
+        if (nf < 0) {
+            rc = -ENOMEM;
+            break;
+        }
+        hg_stack_view_t *sv = &s->stacks[i];
+        size_t from = v[i]->site_frame < (size_t)nf ? v[i]->site_frame : 0;
+        sv->nframes = (size_t)nf - from;
+        sv->end_live_bytes = v[i]->live_bytes;
+        sv->alloc_bytes = v[i]->alloc_bytes;
+        if (sv->nframes) {
+            sv->frames = malloc(sv->nframes * sizeof(*sv->frames));
+            if (!sv->frames) {
+                rc = -ENOMEM;
+                break;
+            }
+            memcpy(sv->frames, L->scratch + from, sv->nframes * sizeof(*sv->frames));
+        }
+        s->nstacks_shown = i + 1;
+    }
+    free(v);
+    return rc;
+}
+
+static int finish(loader_t *L, hg_reader_t *r)
+{
+    hg_model_t *m = L->m;
+    int rc;
+    m->has_final_live_set = L->has_exit_dump && m->has_end &&
+                            (m->end_reason == HG_END_EXIT || m->end_reason == HG_END_UEXIT);
+    if (hg_reader_ended_early(r)) {
+        char buf[160];
+        snprintf(buf, sizeof(buf), "trace ends at %.1f s without an end marker (process killed?)",
+                 m->duration_s);
+        if (!(m->ended_early = strdup(buf)))
+            return -ENOMEM;
+    } else if (hg_reader_is_gzip_truncated(r)) {
+        if ((rc = add_warning(m, "the gzip stream ends without its trailer")) < 0)
+            return rc;
+    }
+    if (hg_reader_has_trailing_bytes(r) &&
+        (rc = add_warning(m, "bytes after the end of the trace were ignored")) < 0)
+        return rc;
+    if (L->ntrace_warnings > MAX_TRACE_WARNINGS &&
+        (rc = add_warning(m, "%zu more tracer warnings not shown",
+                          L->ntrace_warnings - MAX_TRACE_WARNINGS)) < 0)
+        return rc;
+    const char *const *lines;
+    size_t nl = hg_sym_warnings(L->mp->sym, &lines);
+    for (size_t i = 0; i < nl; i++)
+        if ((rc = add_warning(m, "%s", lines[i])) < 0)
+            return rc;
+
+    if (ser_export(&L->live_ser, &L->grid, &m->live_series) < 0 ||
+        ser_export(&L->rss_ser, &L->grid, &m->rss_series) < 0)
+        return -ENOMEM;
+
+    if (L->nms) {
+        m->sites = calloc(L->nms, sizeof(*m->sites));
+        if (!m->sites)
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < L->nms; i++) {
+        struct msite *ms = &L->ms[i];
+        hg_site_t *s = &m->sites[i];
+        m->nsites = i + 1;
+        s->frame = ms->frame;
+        s->alloc_count = ms->alloc_count;
+        s->alloc_bytes = ms->alloc_bytes;
+        s->peak_live_bytes = ms->peak_live_bytes;
+        s->end_live_bytes = ms->live_bytes;
+        s->end_live_count = ms->live_count;
+        s->leaked = (hg_leak_t){-1, -1};
+        if (m->has_final_live_set) {
+            s->leaked = (hg_leak_t){0, 0};
+            for (struct stack_entry *st = ms->stacks; st; st = st->next_in_site) {
+                s->leaked.bytes += (int64_t)st->leak_bytes;
+                s->leaked.count += (int64_t)st->leak_count;
+            }
+        }
+        if ((rc = fill_stacks(L, ms, s)) < 0)
+            return rc;
+        if (ser_export(&ms->ser, &L->grid, &s->series) < 0)
+            return -ENOMEM;
+        free(ms->ser.w);
+        ms->ser.w = NULL;
+        ms->ser.n = 0;
+        rc = hg_growth_analyze(s->series.pts, s->series.n, &L->opts->growth, &s->growth);
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc < 0) {
+            memset(&s->growth, 0, sizeof(s->growth));
+            s->growth.reason = "statistics unavailable";
+        }
+    }
+    if (m->nsites > 1)
+        qsort(m->sites, m->nsites, sizeof(*m->sites), cmp_site);
+    return 0;
+}
+
+static void loader_free(loader_t *L)
+{
+    hg_sites_destroy(L->sites);
+    struct stack_entry *st, *tmp;
+    HASH_ITER(hh, L->stacks, st, tmp)
+    {
+        HASH_DEL(L->stacks, st);
+        free(st->raw);
+        free(st);
+    }
+    HASH_CLEAR(hh, L->cache);
+    for (struct addr_entry *e = L->all_addrs, *next; e; e = next) {
+        next = e->next_all;
+        free(e->frames);
+        free(e);
+    }
+    for (size_t i = 0; i < L->nms; i++)
+        free(L->ms[i].ser.w);
+    free(L->ms);
+    free(L->touched);
+    free(L->scratch);
+    free(L->live_ser.w);
+    free(L->rss_ser.w);
+}
+
+int hg_model_load(const char *path, const hg_model_opts_t *opts, hg_model_t **out, char *err,
+                  size_t errlen)
+{
+    loader_t L;
+    memset(&L, 0, sizeof(L));
+    L.opts = opts;
+    L.grid.width = 1;
+    hg_reader_t *r = NULL;
+    if (errlen)
+        err[0] = '\0';
+    *out = NULL;
+
+    model_priv_t *mp = calloc(1, sizeof(*mp));
+    if (!mp)
+        return -ENOMEM;
+    L.mp = mp;
+    L.m = &mp->pub;
+    int rc = -ENOMEM;
+    if (!(mp->pub.path = strdup(path)))
+        goto out;
+    if ((rc = hg_sym_create(&mp->sym)) < 0)
+        goto out;
+    if ((rc = hg_sites_create(opts->group_by, opts->wrappers, opts->nwrappers, NULL, &L.sites)) <
+        0)
+        goto out;
+    if ((rc = hg_reader_open(path, &r)) < 0) {
+        snprintf(err, errlen, "%s", strerror(-rc));
+        goto out;
+    }
+    hg_record_t rec;
+    while ((rc = hg_reader_next(r, &rec)) > 0) {
+        if ((rc = on_record(&L, &rec)) < 0)
+            break;
+    }
+    if (rc < 0) {
+        if (errlen && err[0] == '\0')
+            snprintf(err, errlen, "%s",
+                     hg_reader_error(r)[0] ? hg_reader_error(r) : strerror(-rc));
+        goto out;
+    }
+    rc = finish(&L, r);
+out:
+    if (rc < 0 && errlen && err[0] == '\0')
+        snprintf(err, errlen, "%s", strerror(-rc));
+    hg_reader_close(r);
+    loader_free(&L);
+    if (rc < 0) {
+        hg_model_free(&mp->pub);
+        return rc;
+    }
+    *out = &mp->pub;
+    return 0;
+}
+
+void hg_model_free(hg_model_t *m)
+{
+    if (!m)
+        return;
+    model_priv_t *mp = (model_priv_t *)m;
+    free((char *)m->path);
+    free(m->exe);
+    if (m->argv)
+        for (size_t i = 0; i < m->argc; i++)
+            free(m->argv[i]);
+    free(m->argv);
+    free(m->wrappers);
+    free(m->ended_early);
+    free(m->live_series.pts);
+    free(m->rss_series.pts);
+    for (size_t i = 0; i < m->nsites; i++) {
+        for (size_t j = 0; j < m->sites[i].nstacks_shown; j++)
+            free(m->sites[i].stacks[j].frames);
+        free(m->sites[i].series.pts);
+    }
+    free(m->sites);
+    for (size_t i = 0; i < m->nwarnings; i++)
+        free(m->warnings[i]);
+    free(m->warnings);
+    hg_sym_destroy(mp->sym);
+    free(mp);
+}
