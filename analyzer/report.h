@@ -31,7 +31,7 @@ typedef struct hg_report_input {
 
 typedef struct hg_report_opts {
     size_t top;          /* sites shown per list (text) or per process (JSON);
-                            0 = all */
+                            0 = all (brief text: 0 = 3) */
     bool is_color;       /* text: ANSI bold/red/yellow */
     bool is_brief;       /* text: headline and top growing/leaking sites only
                             (what `heapgrow run` prints) */

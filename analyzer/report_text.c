@@ -359,7 +359,7 @@ int hg_report_text(FILE *out, const hg_report_input_t *in, const hg_report_opts_
     tx_t t = {.f = out, .is_color = opts->is_color};
     const hg_model_t *m = in->main;
     size_t top = opts->top;
-    if (opts->is_brief && (top == 0 || top > BRIEF_TOP))
+    if (opts->is_brief && top == 0)
         top = BRIEF_TOP;
 
     put_process_line(&t, m, false);

@@ -220,7 +220,7 @@ static Suite *family_suite(void)
 int main(void)
 {
     SRunner *sr = srunner_create(family_suite());
-    srunner_run_all(sr, CK_NORMAL);
+    srunner_run_all(sr, CK_ENV);
     int nfailed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return nfailed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

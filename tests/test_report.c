@@ -411,7 +411,7 @@ static Suite *report_suite(void)
 int main(void)
 {
     SRunner *sr = srunner_create(report_suite());
-    srunner_run_all(sr, CK_NORMAL);
+    srunner_run_all(sr, CK_ENV);
     int nfailed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return nfailed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

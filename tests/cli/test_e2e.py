@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""End to end: `heapgrow run` traces tests/cli/e2e_grow.c, `heapgrow report`
+answers in JSON and text, and the answer names exactly the known sites (TAP).
+
+argv: HEAPGROW E2E_GROW_EXE E2E_GROW_SOURCE
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HEAPGROW, PROG, SOURCE = (os.path.abspath(a) for a in sys.argv[1:4])
+STEPS = 60
+
+
+def site_lines():
+    lines = {}
+    with open(SOURCE) as f:
+        for no, text in enumerate(f, 1):
+            if "SITE:" in text:
+                lines[text.split("SITE:")[1].split()[0]] = no
+    return lines
+
+
+LINES = site_lines()
+
+
+def hg(args, cwd, **kw):
+    env = dict(os.environ, NO_COLOR="1")
+    for k in ("HEAPGROW_LIB", "LD_PRELOAD", "HEAPGROW_WRAPPERS", "HEAPGROW_OUTPUT"):
+        env.pop(k, None)
+    return subprocess.run([HEAPGROW] + args, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300, **kw)
+
+
+def eq(got, want, what):
+    assert got == want, f"{what}: got {got!r}, want {want!r}"
+
+
+def by_function(sites, name):
+    found = [s for s in sites if s["function"] == name]
+    eq(len(found), 1, f"sites named {name}")
+    return found[0]
+
+
+def check_program_sites(sites, what):
+    g = by_function(sites, "grow_step")
+    eq((os.path.basename(g["file"] or ""), g["line"]), ("e2e_grow.c", LINES["grow"]),
+       f"{what}: grow_step file:line")
+    eq(g["module"], os.path.realpath(PROG), f"{what}: grow_step module")
+    eq((g["alloc_count"], g["alloc_bytes"]), (STEPS, STEPS * 4096), f"{what}: grow_step allocs")
+    eq((g["end_live_bytes"], g["end_live_count"]), (STEPS * 4096, STEPS),
+       f"{what}: grow_step live at end")
+    eq(g["leaked"], {"bytes": STEPS * 4096, "count": STEPS}, f"{what}: grow_step leaked")
+    eq(g["growth"]["growing"], True, f"{what}: grow_step growing ({g['growth']['reason']})")
+    eq(g["stack"][0]["function"], "grow_step", f"{what}: stack starts at the site")
+    eq(g["stack"][1]["function"], "main", f"{what}: caller")
+
+    lk = by_function(sites, "leak_once")
+    eq(lk["line"], LINES["leak"], f"{what}: leak_once line")
+    eq(lk["leaked"], {"bytes": 3000, "count": 3}, f"{what}: leak_once leaked")
+    eq(lk["growth"]["growing"], False, f"{what}: leak_once not growing")
+
+    c = by_function(sites, "churn")
+    eq(c["line"], LINES["churn"], f"{what}: churn line")
+    eq((c["alloc_count"], c["alloc_bytes"]), (STEPS, STEPS * 512), f"{what}: churn allocs")
+    eq(c["leaked"], {"bytes": 0, "count": 0}, f"{what}: churn leaked")
+    eq(c["growth"]["growing"], False, f"{what}: churn not growing")
+
+
+cases = []
+
+
+def case(fn):
+    cases.append(fn)
+    return fn
+
+
+@case
+def run_then_json_report(d):
+    r = hg(["run", "--interval", "10", "-o", "out.hgt", "--", PROG], d)
+    eq(r.returncode, 0, "status: " + r.stderr)
+    out = os.path.join(os.path.realpath(d), "out.hgt")
+    assert f"heapgrow: trace written to {out} (0 descendant traces)\n" in r.stderr, r.stderr
+    assert "grow_step at " in r.stderr, "run prints the top sites: " + r.stderr
+    r = hg(["report", "--format", "json", "out.hgt"], d)
+    eq(r.returncode, 0, "report status: " + r.stderr)
+    doc = json.loads(r.stdout)
+    eq((doc["format"], doc["version"]), ("heapgrow-report", 1), "format")
+    p = doc["process"]
+    eq((p["ended_cleanly"], p["end_reason"], p["exit_status"], p["ended_early"]),
+       (True, "exit", 0, None), "how it ended")
+    eq(p["argv"], [PROG], "argv")
+    eq(doc["processes"], [], "no descendants")
+    check_program_sites(doc["sites"], "main")
+    t = doc["totals"]
+    assert t["alloc_count"] >= 2 * STEPS + 3, t
+    assert t["end_live_bytes"] >= STEPS * 4096 + 3000, t
+
+
+@case
+def text_report(d):
+    eq(hg(["run", "--no-report", "--interval", "10", "-o", "t.hgt", "--", PROG], d).returncode,
+       0, "run")
+    r = hg(["report", "t.hgt"], d)
+    eq(r.returncode, 0, "status: " + r.stderr)
+    lines = r.stdout.split("\n")
+    assert lines[1].startswith("1 site grows, "), lines[1]
+    assert f"grow_step at {SOURCE}:{LINES['grow']}" in r.stdout or \
+        f"grow_step at e2e_grow.c:{LINES['grow']}" in r.stdout or \
+        f":{LINES['grow']} (e2e_grow)" in r.stdout, r.stdout
+    assert "\nLeaked at exit (by bytes)\n" in r.stdout, r.stdout
+    assert "240.0 KiB in 60 blocks  grow_step at " in r.stdout, r.stdout
+    assert "\033" not in r.stdout, "no colour when piped"
+    r = hg(["report", "-o", "r.txt", "t.hgt"], d)
+    eq((r.returncode, r.stdout), (0, ""), "report -o")
+    with open(os.path.join(d, "r.txt")) as f:
+        assert f.read().split("\n")[1].startswith("1 site grows, ")
+    eq(hg(["report", "-o", "r.txt", "t.hgt"], d).returncode, 2, "no overwrite")
+    eq(hg(["report", "--force", "-o", "r.txt", "--format", "json", "t.hgt"], d).returncode, 0,
+       "--force")
+    with open(os.path.join(d, "r.txt")) as f:
+        eq(json.load(f)["format"], "heapgrow-report", "overwritten with JSON")
+
+
+@case
+def descendants_are_reported(d):
+    r = hg(["run", "--no-report", "--interval", "10", "-o", "fam.hgt", "--", "sh", "-c",
+            '"$0"; exit 5', PROG], d)
+    eq(r.returncode, 5, "status: " + r.stderr)
+    doc = json.loads(hg(["report", "--format", "json", "fam.hgt"], d).stdout)
+    main_pid = doc["process"]["pid"]
+    progs = [c for c in doc["processes"] if c["exe"] == os.path.realpath(PROG)]
+    eq(len(progs), 1, "one descendant trace of the program: "
+       + repr([(c["pid"], c["exe"]) for c in doc["processes"]]))
+    c = progs[0]
+    chain = {p["pid"]: p["parent_pid"] for p in doc["processes"]}
+    pid = c["parent_pid"]
+    for _ in range(len(chain)):
+        if pid == main_pid or pid not in chain:
+            break
+        pid = chain[pid]
+    eq(pid, main_pid, "the parent chain leads to the main process")
+    eq(c["exit_status"], 0, "the program's own exit status")
+    check_program_sites(c["sites"], "descendant")
+    doc = json.loads(hg(["report", "--format", "json", "--no-children", "fam.hgt"], d).stdout)
+    eq(doc["processes"], [], "--no-children")
+
+
+def main():
+    print(f"1..{len(cases)}")
+    failed = 0
+    for i, fn in enumerate(cases, 1):
+        with tempfile.TemporaryDirectory(prefix="hg_e2e_") as d:
+            try:
+                fn(d)
+                print(f"ok {i} - {fn.__name__}")
+            except Exception as ex:  # noqa: BLE001 - every failure as TAP
+                failed += 1
+                print(f"not ok {i} - {fn.__name__}")
+                for line in str(ex).splitlines() or [repr(ex)]:
+                    print(f"# {line}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
