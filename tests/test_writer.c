@@ -287,7 +287,7 @@ START_TEST(roundtrip_exact_records)
     ck_assert_uint_eq(h.start_mono_ns, hg_core.start_mono_ns);
     ck_assert_str_eq(h.exe, exe);
     ck_assert_uint_ge(h.argc, 1);
-    ck_assert_ptr_nonnull(strstr(h.arg0, "test_writer"));
+    ck_assert_ptr_nonnull(strstr(h.arg0, strrchr(exe, '/') + 1));
     ck_assert_uint_eq(h.interval_ms, 60000);
     ck_assert_uint_eq(h.max_frames, 64);
     ck_assert_uint_eq(h.sample_bytes, 0);
@@ -519,7 +519,9 @@ START_TEST(exec_descendant_gets_pid_name)
     setenv("HEAPGROW_ROOT_PID", "1", 1); /* the launched program was pid 1 */
     fake_core_init(out, 60000, 0);
     ck_assert_int_eq(hg_writer_start(), 0);
-    snprintf(expect, sizeof expect, "%s/x.test_writer.%d.hgt", dir, (int)getpid());
+    char exe[PATH_MAX];
+    self_exe(exe, sizeof exe);
+    snprintf(expect, sizeof expect, "%s/x.%s.%d.hgt", dir, strrchr(exe, '/') + 1, (int)getpid());
     ck_assert_str_eq(hg_writer_path(), expect);
     hg_writer_finish(HG_END_EXIT, 0);
     ck_assert_int_eq(access(expect, R_OK), 0);
@@ -911,6 +913,8 @@ static Suite *writer_suite(void)
 int main(void)
 {
     SRunner *sr = srunner_create(writer_suite());
+    /* Each test needs a fresh process: the writer starts once per process. */
+    srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
