@@ -241,6 +241,94 @@ static double mann_whitney_up(const double *a, const double *b, size_t k)
     return normal_upper(z);
 }
 
+/*
+ * Serial-correlation correction of Var(S) (Hamed & Rao, J. Hydrology 204,
+ * 1998). Mann-Kendall assumes independent values; floors of a process that
+ * wanders slowly (a queue, a cache with expiry) are positively correlated from
+ * window to window, which makes S vary more than Var(S) says and lets a
+ * wandering series pass for a trend. The correction removes the trend (the
+ * Theil-Sen slope), ranks the residuals, takes the autocorrelation rho_k of the
+ * ranks at each lag k, keeps the lags significant at the 5% level
+ * (|rho_k| > 1.96/sqrt(m)), and returns the factor
+ *     n/n* = 1 + 2/(m(m-1)(m-2)) * sum_k (m-k)(m-k-1)(m-k-2) rho_k
+ * by which Var(S) is multiplied. We never let it go below 1: negative
+ * correlation is not taken as extra evidence. Residuals are rounded to 1/1000
+ * of the range of the floors first, so the last bits of an exact line's
+ * arithmetic do not become a rank pattern. r and rank hold m doubles each.
+ */
+static double autocorr_factor(const double *x, const double *y, size_t m, double slope, double *r,
+                              double *rank)
+{
+    if (m < 3)
+        return 1.0;
+    double lo = y[0], hi = y[0];
+    for (size_t i = 1; i < m; i++) {
+        lo = y[i] < lo ? y[i] : lo;
+        hi = y[i] > hi ? y[i] : hi;
+    }
+    double q = (hi - lo) / 1000.0;
+    if (!(q > 0.0))
+        return 1.0;
+    for (size_t i = 0; i < m; i++)
+        r[i] = round((y[i] - slope * (x[i] - x[0])) / q);
+    /* average ranks (1-based) through a sorted copy */
+    memcpy(rank, r, m * sizeof rank[0]);
+    qsort(rank, m, sizeof rank[0], cmp_double);
+    for (size_t i = 0; i < m; i++) {
+        size_t a = 0, b = m; /* first index >= r[i] */
+        while (a < b) {
+            size_t mid = a + (b - a) / 2;
+            if (rank[mid] < r[i])
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        size_t first = a;
+        b = m; /* first index > r[i] */
+        while (a < b) {
+            size_t mid = a + (b - a) / 2;
+            if (rank[mid] <= r[i])
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        /* positions first..a-1 share the value: mean 1-based rank */
+        r[i] = ((double)first + (double)a + 1.0) / 2.0;
+    }
+    double mean = ((double)m + 1.0) / 2.0, denom = 0.0;
+    for (size_t i = 0; i < m; i++) {
+        r[i] -= mean;
+        denom += r[i] * r[i];
+    }
+    if (!(denom > 0.0))
+        return 1.0;
+    double dm = (double)m, limit = 1.96 / sqrt(dm), sum = 0.0;
+    for (size_t k = 1; k + 2 < m; k++) {
+        double c = 0.0;
+        for (size_t i = 0; i + k < m; i++)
+            c += r[i] * r[i + k];
+        double rho = c / denom;
+        if (fabs(rho) > limit) {
+            double dk = (double)k;
+            sum += (dm - dk) * (dm - dk - 1.0) * (dm - dk - 2.0) * rho;
+        }
+    }
+    double f = 1.0 + 2.0 * sum / (dm * (dm - 1.0) * (dm - 2.0));
+    return f > 1.0 ? f : 1.0;
+}
+
+/* Re-derives z and p of `t` with Var(S) multiplied by f. */
+static void mk_inflate(mk_t *t, double f)
+{
+    if (t->var <= 0.0 || f <= 1.0)
+        return;
+    t->var *= f;
+    double sd = sqrt(t->var);
+    t->z = t->s > 0 ? (t->s - 1.0) / sd : t->s < 0 ? (t->s + 1.0) / sd : 0.0;
+    t->p_up = normal_upper(t->z);
+    t->p_down = normal_upper(-t->z);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The verdict                                                               */
 /* ------------------------------------------------------------------------ */
@@ -308,10 +396,10 @@ int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_pa
     /* scratch: x, y, and max(n, n(n-1)/2) doubles for sorting and slopes */
     size_t npairs = n * (n > 0 ? n - 1 : 0) / 2;
     size_t ntmp = npairs > n ? npairs : n;
-    double *buf = malloc((2 * n + ntmp + 1) * sizeof(double));
+    double *buf = malloc((4 * n + ntmp + 1) * sizeof(double));
     if (!buf)
         return -ENOMEM;
-    double *x = buf, *y = buf + n, *tmp = buf + 2 * n;
+    double *x = buf, *y = buf + n, *r = buf + 2 * n, *rank = buf + 3 * n, *tmp = buf + 4 * n;
     bool is_too_few = true;
     size_t k = 1;
 
@@ -350,8 +438,10 @@ int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_pa
     size_t ls = n - late_n;
     mk_t late;
     mann_kendall(y + ls, late_n, tmp, &late);
-    out->late_p_value = late.p_up;
     out->late_slope_bytes_per_s = theil_sen(x + ls, y + ls, late_n, tmp);
+    mk_inflate(&late,
+               autocorr_factor(x + ls, y + ls, late_n, out->late_slope_bytes_per_s, r, rank));
+    out->late_p_value = late.p_up;
 
     if (whole.p_up >= prm.alpha) {
         if (whole.p_down < prm.alpha)
@@ -401,7 +491,24 @@ int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_pa
     for (size_t i = 1; i < ls; i++)
         if (y[i] > before_max)
             before_max = y[i];
-    if (ls > 0 && end_floor > before_max && end_floor - before_max >= min_late_gain) {
+    /*
+     * A staircase holds what it gains: a container's capacity does not shrink
+     * while it grows, so once the floor has risen it stays up, give or take the
+     * churn above the container. A series that merely wanders can end high by
+     * chance, but it falls back on the way. So in the later part the floor must
+     * never fall back (drawdown: largest drop below an earlier floor, counting
+     * from the last window before the later part) by as much as it rose above
+     * everything before the later part. The last k/2 windows are left out, as
+     * the end floor's median leaves them out: a clean-up just before exit is
+     * not a fall back.
+     */
+    double drawdown = 0.0, peak = ls > 0 ? y[ls - 1] : y[0];
+    for (size_t i = ls; i + k / 2 < n; i++) {
+        peak = y[i] > peak ? y[i] : peak;
+        drawdown = peak - y[i] > drawdown ? peak - y[i] : drawdown;
+    }
+    if (ls > 0 && end_floor > before_max && end_floor - before_max >= min_late_gain &&
+        drawdown < end_floor - before_max) {
         out->is_growing = true;
         out->reason = REASON_STEPS;
         size_t sk = k < ls ? k : ls;

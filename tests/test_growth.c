@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "growth.h"
 
@@ -59,7 +61,8 @@ typedef double (*shape_fn)(size_t i, size_t total, double t, double T, prng_t *r
 static hg_series_point_t *build(size_t n, size_t w, shape_fn f, const void *arg, uint64_t seed)
 {
     hg_series_point_t *pts = calloc(n ? n : 1, sizeof *pts);
-    ck_assert_ptr_nonnull(pts);
+    if (!pts)
+        abort(); /* also used outside Check by --simulate */
     prng_t r = {seed};
     size_t total = n * w;
     double T = (double)total * SNAP_S;
@@ -489,6 +492,46 @@ START_TEST(partial_last_window)
 }
 END_TEST
 
+START_TEST(exit_cleanup_drop)
+{
+    /* growth, then the program frees everything in its last window */
+    const double a[2] = {1.0 * MB, 1.0 * MB};
+    hg_series_point_t *pts = build(40, 4, linear, a, 1);
+    pts[39].min = pts[39].last = 0.0;
+    hg_growth_t g = analyze(pts, 40);
+    ck_assert_msg(g.is_growing, "%s", g.reason);
+    free(pts);
+}
+END_TEST
+
+START_TEST(step_must_hold)
+{
+    /* 24 windows: climbs, then in the later part jumps up, falls back to the
+     * level before the later part, and jumps up again at the end. The end is
+     * above everything before the later part, but the rise was not held. */
+    static const double v[24] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 10, 10,
+                                 16, 16, 16, 10, 10, 10, 10, 10, 16, 16, 16, 16};
+    hg_series_point_t pts[24];
+    for (size_t i = 0; i < 24; i++)
+        pts[i] = (hg_series_point_t){(double)i, (double)i, v[i] * MB, v[i] * MB, v[i] * MB};
+    hg_growth_t g = analyze(pts, 24);
+    ck_assert(!g.is_growing);
+    ck_assert_str_eq(g.reason, "warm-up then plateau: no trend in the later part");
+    /* the same rise held: a staircase */
+    for (size_t i = 15; i < 20; i++)
+        pts[i].min = pts[i].max = pts[i].last = 16 * MB;
+    g = analyze(pts, 24);
+    ck_assert(g.is_growing);
+    ck_assert_str_eq(g.reason, "floor rises in steps that continue into the later part");
+    ck_assert(g.slope_bytes_per_s > 0.0);
+    /* late p: Mann-Whitney of the 3 floors before the later part (10 MiB)
+     * against the last 3 (16 MiB): U = 9, tie-corrected Var = 9/12 * (7 -
+     * 48/30) = 4.05, z = (9 - 4.5 - 0.5)/sqrt(4.05) */
+    ck_assert_double_eq_tol(g.late_p_value, 0.5 * erfc(4.0 / sqrt(4.05) / sqrt(2.0)), 1e-12);
+    ck_assert_double_eq_tol(g.confidence, 1.0 - g.late_p_value, 1e-12);
+}
+END_TEST
+
 static Suite *growth_suite(void)
 {
     Suite *s = suite_create("growth");
@@ -510,6 +553,8 @@ static Suite *growth_suite(void)
     tcase_add_test(tc, too_short);
     tcase_add_test(tc, huge_stable_tiny_creep);
     tcase_add_test(tc, decreasing);
+    tcase_add_test(tc, exit_cleanup_drop);
+    tcase_add_test(tc, step_must_hold);
     suite_add_tcase(s, tc);
     tc = tcase_create("input");
     tcase_add_test(tc, bad_input);
@@ -518,10 +563,124 @@ static Suite *growth_suite(void)
     return s;
 }
 
-int main(void)
+/* ------------------------------------------------------------------------ */
+/* Simulation (test_growth --simulate): the rates quoted in docs/GROWTH.md    */
+/* ------------------------------------------------------------------------ */
+
+/* AR(1) noise per snapshot: x' = phi x + sqrt(1 - phi^2) e, sd 512 KiB. */
+typedef struct ar1 {
+    double phi, x;
+} ar1_t;
+
+static double ar1_noise(size_t i, size_t total, double t, double T, prng_t *r, const void *arg)
 {
+    (void)total, (void)t, (void)T;
+    ar1_t *a = (ar1_t *)arg;
+    double e = prng_normal(r);
+    a->x = i == 0 ? e : a->phi * a->x + sqrt(1.0 - a->phi * a->phi) * e;
+    return 4.0 * MB + 512.0 * KB * a->x;
+}
+
+/* linear gain of a[0] bytes over the run under gaussian noise of sd a[1] */
+static double noisy_line(size_t i, size_t total, double t, double T, prng_t *r, const void *arg)
+{
+    (void)i, (void)total;
+    const double *a = arg;
+    return 4.0 * MB + a[0] * t / T + a[1] * prng_normal(r);
+}
+
+static void simulate(void)
+{
+    static const size_t ns[] = {8, 12, 16, 32, 64, 128, 256};
+    const int reps = 10000;
+    hg_growth_params_t dflt = hg_growth_default_params();
+    hg_growth_params_t stats = dflt;
+    stats.min_net_gain_bytes = 0.0;
+    stats.min_rel_gain = 0.0;
+    printf("false positives per 10000 series, windows of 4 snapshots, 4 MiB +- 512 KiB\n");
+    printf("%5s %12s %12s %12s %12s %12s %12s\n", "n", "iid:p<a", "iid:stats", "iid:dflt",
+           "ar.9:stats", "ar.99:stats", "ar.99:dflt");
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        size_t n = ns[c];
+        int whole = 0, fs = 0, fd = 0, a9 = 0, a99 = 0, a99d = 0;
+        for (int k = 0; k < reps; k++) {
+            hg_growth_t g;
+            hg_series_point_t *pts = build(n, 4, noise, NULL, 1000003u * (uint64_t)k + n);
+            hg_growth_analyze(pts, n, &stats, &g);
+            whole += g.p_value < stats.alpha;
+            fs += g.is_growing;
+            hg_growth_analyze(pts, n, &dflt, &g);
+            fd += g.is_growing;
+            free(pts);
+            ar1_t ar = {0.9, 0.0};
+            pts = build(n, 4, ar1_noise, &ar, 7000003u * (uint64_t)k + n);
+            hg_growth_analyze(pts, n, &stats, &g);
+            a9 += g.is_growing;
+            free(pts);
+            ar.phi = 0.99;
+            pts = build(n, 4, ar1_noise, &ar, 9000011u * (uint64_t)k + n);
+            hg_growth_analyze(pts, n, &stats, &g);
+            a99 += g.is_growing;
+            hg_growth_analyze(pts, n, &dflt, &g);
+            a99d += g.is_growing;
+            free(pts);
+        }
+        printf("%5zu %12d %12d %12d %12d %12d %12d\n", n, whole, fs, fd, a9, a99, a99d);
+    }
+    printf("\npower: linear gain G over the run, noise sd 512 KiB, per 1000 series\n");
+    printf("%5s", "n");
+    static const double gains[] = {0.5, 1.0, 2.0, 4.0};
+    for (size_t j = 0; j < 4; j++)
+        printf("   G=%.1fMiB", gains[j]);
+    printf("   doubling\n");
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        size_t n = ns[c];
+        printf("%5zu", n);
+        for (size_t j = 0; j < 4; j++) {
+            int hit = 0;
+            for (int k = 0; k < 1000; k++) {
+                const double a[2] = {gains[j] * MB, 512.0 * KB};
+                hg_series_point_t *pts = build(n, 4, noisy_line, a, 31u * (uint64_t)k + n);
+                hg_growth_t g;
+                hg_growth_analyze(pts, n, &dflt, &g);
+                hit += g.is_growing;
+                free(pts);
+            }
+            printf(" %11d", hit);
+        }
+        int hit = 0;
+        for (int k = 0; k < 1000; k++) {
+            hg_series_point_t *pts = build(n, 4, doubling, NULL, 57u * (uint64_t)k + n);
+            hg_growth_t g;
+            hg_growth_analyze(pts, n, &dflt, &g);
+            hit += g.is_growing;
+            free(pts);
+        }
+        printf(" %11d\n", hit);
+    }
+    /* cost of one analysis at the largest series */
+    hg_series_point_t *pts = build(256, 4, noise, NULL, 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int k = 0; k < 2000; k++) {
+        hg_growth_t g;
+        hg_growth_analyze(pts, 256, &dflt, &g);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("\none analysis of 256 windows: %.1f us\n",
+           ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 2000 /
+               1e3);
+    free(pts);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--simulate") == 0) {
+        simulate();
+        return 0;
+    }
     SRunner *sr = srunner_create(growth_suite());
-    srunner_run_all(sr, CK_NORMAL);
+    srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
