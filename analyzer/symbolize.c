@@ -57,7 +57,8 @@ typedef struct sym_module {
     bool is_build_id_mismatch; /* the file on disk is not the traced one */
     Dwfl *dwfl;                /* NULL when the file could not be used */
     Dwfl_Module *mod;
-    UT_hash_handle hh; /* in hg_sym.by_id while loaded */
+    struct cu_index *cus; /* DWARF function index per CU, built lazily */
+    UT_hash_handle hh;    /* in hg_sym.by_id while loaded */
 } sym_module_t;
 
 /* Cache key: the address as recorded and how it is looked up. Explicit
@@ -384,16 +385,243 @@ static uint32_t call_line(Dwarf_Die *die)
 }
 
 /*
- * Source frames of `addr` in module `m` from DWARF, innermost first; returns
- * how many were written to `out` (0 when the address has no DWARF scope).
+ * Per-CU index of the function DIEs that own code.
  *
- * dwarf_getscopes finds the innermost scope containing the address; its chain
- * of parents in the concrete DIE tree (dwarf_getscopes_die) then lists, from
- * the inside out, each DW_TAG_inlined_subroutine and finally the
- * DW_TAG_subprogram that was actually compiled. The line table gives the
- * innermost frame's file:line; each inlined subroutine's DW_AT_call_file/line
- * is where the next frame out called it, so that position moves one frame
- * outwards at each inlined level.
+ * dwarf_getscopes() answers "which scopes contain this pc" by walking the CU's
+ * DIE tree from its start, every time: 6 ms per address in a 2 MB C++ CU, far
+ * too slow for 100k distinct addresses. So the first address that falls in a
+ * CU walks its tree once and keeps just the DIEs that matter here: each
+ * DW_TAG_subprogram with code (a root: whatever tree it sits in, a compiled
+ * function is never inlined into its lexical parent) and each
+ * DW_TAG_inlined_subroutine, linked to the nearest enclosing one of either
+ * kind (lexical blocks are looked through), with its address ranges. A lookup
+ * is then a binary search among the roots' ranges and a descent through the
+ * children that contain the address: the innermost inlined instance and its
+ * chain of callers.
+ */
+typedef struct fn_node {
+    Dwarf_Die die;
+    int32_t parent;       /* enclosing function node, -1 for a root */
+    int32_t first_child;  /* -1 when none */
+    int32_t next_sibling; /* -1 when none */
+    uint32_t range_first; /* into cu_index.ranges */
+    uint32_t range_count;
+} fn_node_t;
+
+typedef struct fn_range {
+    uint64_t lo; /* DWARF addresses, [lo, hi) */
+    uint64_t hi;
+    int32_t node;
+} fn_range_t;
+
+typedef struct cu_index {
+    Dwarf_Off cu_offset; /* key, within the module's Dwarf */
+    fn_node_t *nodes;
+    size_t nnodes;
+    size_t cap_nodes;
+    fn_range_t *ranges; /* grouped by node */
+    size_t nranges;
+    size_t cap_ranges;
+    fn_range_t *roots; /* ranges of root nodes, sorted by lo */
+    size_t nroots;
+    bool is_failed; /* out of memory while building: use dwarf_getscopes */
+    UT_hash_handle hh;
+} cu_index_t;
+
+/* DIE trees are shallow; a deeper one is malformed and indexed no further. */
+#define MAX_DIE_DEPTH 256
+
+static bool is_scope_container(int tag)
+{
+    switch (tag) {
+    case DW_TAG_subprogram:
+    case DW_TAG_inlined_subroutine:
+    case DW_TAG_lexical_block:
+    case DW_TAG_namespace:
+    case DW_TAG_class_type:
+    case DW_TAG_structure_type:
+    case DW_TAG_union_type:
+    case DW_TAG_module:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Adds `die` as a function node under `parent` with its ranges; returns its
+ * index, -1 when it has no code, -2 when out of memory. */
+static int32_t index_add_node(cu_index_t *ci, Dwarf_Die *die, int32_t parent)
+{
+    size_t first = ci->nranges;
+    Dwarf_Addr base, lo, hi;
+    ptrdiff_t off = 0;
+    int32_t idx = (int32_t)ci->nnodes;
+    while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
+        if (lo >= hi)
+            continue;
+        if (!grow_array(&ci->ranges, &ci->cap_ranges, ci->nranges + 1, sizeof(*ci->ranges)))
+            return -2;
+        ci->ranges[ci->nranges++] = (fn_range_t){.lo = lo, .hi = hi, .node = idx};
+    }
+    if (ci->nranges == first)
+        return -1;
+    if (ci->nnodes >= INT32_MAX ||
+        !grow_array(&ci->nodes, &ci->cap_nodes, ci->nnodes + 1, sizeof(*ci->nodes)))
+        return -2;
+    fn_node_t *n = &ci->nodes[ci->nnodes++];
+    n->die = *die;
+    n->parent = parent;
+    n->first_child = -1;
+    n->next_sibling = -1;
+    n->range_first = (uint32_t)first;
+    n->range_count = (uint32_t)(ci->nranges - first);
+    if (parent >= 0) {
+        n->next_sibling = ci->nodes[parent].first_child;
+        ci->nodes[parent].first_child = idx;
+    }
+    return idx;
+}
+
+/* Indexes the children of `die`; `parent` is the enclosing function node. */
+static bool index_children(cu_index_t *ci, Dwarf_Die *die, int32_t parent, int depth)
+{
+    Dwarf_Die child;
+    if (depth > MAX_DIE_DEPTH || dwarf_child(die, &child) != 0)
+        return true;
+    do {
+        int tag = dwarf_tag(&child);
+        if (!is_scope_container(tag))
+            continue;
+        int32_t inner = parent;
+        if (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine) {
+            inner = index_add_node(ci, &child, tag == DW_TAG_subprogram ? -1 : parent);
+            if (inner == -2)
+                return false;
+            if (inner == -1) /* no code: a declaration or an abstract instance */
+                continue;
+        }
+        if (!index_children(ci, &child, inner, depth + 1))
+            return false;
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return true;
+}
+
+static int compare_range_lo(const void *a, const void *b)
+{
+    const fn_range_t *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static cu_index_t *cu_index_get(sym_module_t *m, Dwarf_Die *cudie)
+{
+    Dwarf_Off key = dwarf_dieoffset(cudie);
+    cu_index_t *ci = NULL;
+    HASH_FIND(hh, m->cus, &key, sizeof(key), ci);
+    if (ci != NULL)
+        return ci;
+    ci = calloc(1, sizeof(*ci));
+    if (ci == NULL)
+        return NULL;
+    ci->cu_offset = key;
+    if (!index_children(ci, cudie, -1, 0)) {
+        ci->is_failed = true;
+    } else {
+        size_t nroots = 0;
+        for (size_t i = 0; i < ci->nranges; i++)
+            nroots += ci->nodes[ci->ranges[i].node].parent < 0;
+        ci->roots = malloc((nroots != 0 ? nroots : 1) * sizeof(*ci->roots));
+        if (ci->roots == NULL) {
+            ci->is_failed = true;
+        } else {
+            for (size_t i = 0; i < ci->nranges; i++)
+                if (ci->nodes[ci->ranges[i].node].parent < 0)
+                    ci->roots[ci->nroots++] = ci->ranges[i];
+            qsort(ci->roots, ci->nroots, sizeof(*ci->roots), compare_range_lo);
+        }
+    }
+    HASH_ADD(hh, m->cus, cu_offset, sizeof(ci->cu_offset), ci);
+    return ci;
+}
+
+static void cu_index_free_all(sym_module_t *m)
+{
+    cu_index_t *ci, *tmp;
+    HASH_ITER(hh, m->cus, ci, tmp) {
+        HASH_DEL(m->cus, ci);
+        free(ci->nodes);
+        free(ci->ranges);
+        free(ci->roots);
+        free(ci);
+    }
+}
+
+static bool node_contains(const cu_index_t *ci, int32_t node, uint64_t addr)
+{
+    const fn_node_t *n = &ci->nodes[node];
+    for (uint32_t i = 0; i < n->range_count; i++) {
+        const fn_range_t *r = &ci->ranges[n->range_first + i];
+        if (r->lo <= addr && addr < r->hi)
+            return true;
+    }
+    return false;
+}
+
+/* The innermost function node containing `addr`, or -1. */
+static int32_t cu_index_lookup(const cu_index_t *ci, uint64_t addr)
+{
+    size_t lo = 0, hi = ci->nroots;
+    while (lo < hi) { /* first root range with lo > addr */
+        size_t mid = lo + (hi - lo) / 2;
+        if (ci->roots[mid].lo <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 || addr >= ci->roots[lo - 1].hi)
+        return -1;
+    int32_t node = ci->roots[lo - 1].node;
+    for (;;) {
+        int32_t c = ci->nodes[node].first_child;
+        while (c >= 0 && !node_contains(ci, c, addr))
+            c = ci->nodes[c].next_sibling;
+        if (c < 0)
+            return node;
+        node = c;
+    }
+}
+
+/* Function DIEs containing `pc`, innermost first, through dwarf_getscopes:
+ * the slow path, for what the index does not cover (split DWARF units, a CU
+ * whose index could not be built). Returns a malloc'd array or NULL. */
+static Dwarf_Die *scopes_chain(Dwarf_Die *cudie, uint64_t pc, int *nchain)
+{
+    Dwarf_Die *scopes = NULL;
+    int nscopes = dwarf_getscopes(cudie, pc, &scopes);
+    if (nscopes <= 0) {
+        free(scopes);
+        return NULL;
+    }
+    /* dwarf_getscopes continues past an inlined instance into the scopes of
+     * its abstract definition; the concrete parents are what we want. */
+    Dwarf_Die *chain = NULL;
+    *nchain = dwarf_getscopes_die(&scopes[0], &chain);
+    free(scopes);
+    if (*nchain <= 0) {
+        free(chain);
+        return NULL;
+    }
+    return chain;
+}
+
+/*
+ * Source frames of `addr` in module `m` from DWARF, innermost first; returns
+ * how many were written to `out` (0 when no function DIE contains it).
+ *
+ * The chain of function DIEs runs from the innermost inlined instance out to
+ * the DW_TAG_subprogram that was compiled. The line table gives the innermost
+ * frame's file:line; each inlined subroutine's DW_AT_call_file/line is where
+ * the next frame out called it, so the position moves one frame outwards at
+ * each inlined level.
  */
 static size_t dwarf_frames(hg_sym_t *s, sym_module_t *m, uint64_t addr, const char *file,
                            uint32_t line, hg_frame_info_t *out, size_t max)
@@ -402,15 +630,30 @@ static size_t dwarf_frames(hg_sym_t *s, sym_module_t *m, uint64_t addr, const ch
     Dwarf_Die *cudie = dwfl_module_addrdie(m->mod, addr, &dbias);
     if (cudie == NULL)
         return 0;
-    Dwarf_Die *scopes = NULL;
-    int nscopes = dwarf_getscopes(cudie, addr - dbias, &scopes);
-    if (nscopes <= 0) {
-        free(scopes);
-        return 0;
+    uint64_t pc = addr - dbias;
+
+    Dwarf_Die local[MAX_FRAMES_PER_ADDRESS];
+    Dwarf_Die *chain = local;
+    Dwarf_Die *heap_chain = NULL;
+    int nchain = 0;
+    cu_index_t *ci = cu_index_get(m, cudie);
+    int32_t node = ci != NULL && !ci->is_failed ? cu_index_lookup(ci, pc) : -1;
+    if (node >= 0) {
+        for (; node >= 0 && nchain < MAX_FRAMES_PER_ADDRESS; node = ci->nodes[node].parent)
+            local[nchain++] = ci->nodes[node].die;
+        /* Deeper than we keep: make the last one the root all the same. */
+        if (node >= 0) {
+            while (ci->nodes[node].parent >= 0)
+                node = ci->nodes[node].parent;
+            local[nchain - 1] = ci->nodes[node].die;
+        }
+    } else {
+        heap_chain = scopes_chain(cudie, pc, &nchain);
+        if (heap_chain == NULL)
+            return 0;
+        chain = heap_chain;
     }
-    Dwarf_Die *chain = NULL;
-    int nchain = dwarf_getscopes_die(&scopes[0], &chain);
-    free(scopes);
+
     size_t n = 0;
     for (int i = 0; i < nchain; i++) {
         int tag = dwarf_tag(&chain[i]);
@@ -431,7 +674,7 @@ static size_t dwarf_frames(hg_sym_t *s, sym_module_t *m, uint64_t addr, const ch
         file = call_file(s, &chain[i]);
         line = call_line(&chain[i]);
     }
-    free(chain);
+    free(heap_chain);
     /* A chain without a subprogram (should not happen): the last frame is not
      * inlined into anything we know of. */
     if (n > 0 && out[n - 1].is_inlined)
@@ -572,6 +815,7 @@ void hg_sym_destroy(hg_sym_t *s)
     }
     HASH_CLEAR(hh, s->by_id);
     for (size_t i = 0; i < s->nmodules; i++) {
+        cu_index_free_all(s->modules[i]);
         if (s->modules[i]->dwfl != NULL)
             dwfl_end(s->modules[i]->dwfl);
         free(s->modules[i]);
