@@ -124,6 +124,47 @@ def text_report(d):
         eq(json.load(f)["format"], "heapgrow-report", "overwritten with JSON")
 
 
+def report_on_terminal(d, trace, no_color):
+    """Runs `heapgrow report TRACE` with stdout on a pseudo-terminal."""
+    import pty
+    env = dict(os.environ)
+    env.pop("NO_COLOR", None)
+    if no_color is not None:
+        env["NO_COLOR"] = no_color
+    master, slave = pty.openpty()
+    p = subprocess.Popen([HEAPGROW, "report", trace], cwd=d, env=env, stdout=slave,
+                         stderr=subprocess.PIPE)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 65536)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not b:
+            break
+        chunks.append(b)
+    os.close(master)
+    eq(p.wait(timeout=60), 0, "status")
+    return b"".join(chunks).decode()
+
+
+@case
+def colour_only_on_a_terminal_without_no_color(d):
+    eq(hg(["run", "--no-report", "--interval", "10", "-o", "c.hgt", "--", PROG], d).returncode,
+       0, "run")
+    env = dict(os.environ)
+    env.pop("NO_COLOR", None)
+    piped = subprocess.run([HEAPGROW, "report", "c.hgt"], cwd=d, env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert "\033[" not in piped.stdout, "piped: no colour"
+    tty = report_on_terminal(d, "c.hgt", None)
+    assert "\033[1;31m1 site grows" in tty, repr(tty[:300])
+    assert "\033[" not in report_on_terminal(d, "c.hgt", "1"), "NO_COLOR=1: no colour"
+    assert "\033[1;31m1 site grows" in report_on_terminal(d, "c.hgt", ""), \
+        "NO_COLOR empty: colour"
+
+
 @case
 def descendants_are_reported(d):
     r = hg(["run", "--no-report", "--interval", "10", "-o", "fam.hgt", "--", "sh", "-c",

@@ -171,6 +171,22 @@ def static_executable_refused(d):
 
 
 @case
+def setuid_program_runs_untraced_with_a_warning(d):
+    if os.geteuid() != 0:
+        raise Skip("needs root to make a set-user-ID file of another user")
+    prog = os.path.join(d, "suid_true")
+    with open("/bin/true", "rb") as src, open(prog, "wb") as dst:
+        dst.write(src.read())
+    os.chown(prog, 65534, 65534)
+    os.chmod(prog, 0o4755)
+    r = run(["run", "--no-report", "--", prog], d)
+    eq(r.returncode, 0, "status")
+    assert r.stderr.startswith(f"heapgrow: warning: {prog} is set-user/group-ID: the loader "
+                               "ignores LD_PRELOAD in secure-execution mode, so it runs "
+                               "untraced\n"), r.stderr
+
+
+@case
 def signals_are_forwarded(d):
     e = dict(os.environ, NO_COLOR="1")
     e.pop("LD_PRELOAD", None)
