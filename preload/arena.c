@@ -58,10 +58,10 @@ static void *carve(chunk_t *c, size_t size, size_t align)
 void *hg_arena_alloc(size_t size, size_t align)
 {
     int saved = errno;
+    if (align == 0 || align > PAGE || (align & (align - 1)) != 0 || size > SIZE_MAX / 2)
+        return NULL;
     if (align < sizeof(void *))
         align = sizeof(void *);
-    if (align > PAGE || (align & (align - 1)) != 0 || size > SIZE_MAX / 2)
-        return NULL;
     if (size == 0)
         size = 1;
     /* Large requests: a mapping of their own (page aligned, zeroed). */

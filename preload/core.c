@@ -6,10 +6,11 @@
  *
  * Exit status: glibc's on_exit(3) hands its handler the status given to
  * exit(), so the END record carries the true status without interposing
- * exit() itself. The handler is registered during init, normally before main,
- * so it runs after the program's own atexit handlers and static destructors
- * registered later. A late destructor is the fallback (status unknown -> 0)
- * for paths that skip on_exit handlers but run destructors.
+ * exit() itself. The handler is registered during init (our constructor runs
+ * from ld.so before __libc_start_main registers _dl_fini), so it runs last of
+ * all exit handlers: after the program's atexit handlers, its static
+ * destructors and every library destructor. A late destructor is the fallback
+ * (status unknown -> 0) only when on_exit() failed.
  */
 #define HG_BUILDING_LIBHEAPGROW 1
 #include "core.h"
@@ -118,10 +119,20 @@ static void on_exit_handler(int status, void *arg)
     hg_guard_leave(was);
 }
 
-/* Priority 101 = the last of this library's destructors. */
+/* Whether on_exit() took our handler (written once during init). */
+static bool has_exit_handler;
+
+/*
+ * Fallback when on_exit() failed. Not the normal path: our handler is
+ * registered by the constructor, before __libc_start_main registers _dl_fini,
+ * so at exit() destructors (ours included) run first and our on_exit handler
+ * runs last, with the status. Priority 101 = the last of this library's
+ * destructors.
+ */
 __attribute__((destructor(101))) static void core_destructor(void)
 {
-    on_exit_handler(0, NULL);
+    if (!has_exit_handler)
+        on_exit_handler(0, NULL);
 }
 
 /*
@@ -194,7 +205,7 @@ static int init_locked(void)
     /* Both may allocate; the guard forwards those untraced. Failure of
      * either only loses a feature (fork child trace, exit status). */
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-    on_exit(on_exit_handler, NULL);
+    has_exit_handler = on_exit(on_exit_handler, NULL) == 0;
     install_fatal_handlers();
     return HG_STATE_ACTIVE;
 }

@@ -98,10 +98,10 @@ static _Atomic size_t boot_used;
 
 void *hg_real_boot_alloc(size_t size, size_t align)
 {
+    if (align == 0 || align > 4096 || (align & (align - 1)) != 0 || size > BOOT_BYTES)
+        return NULL;
     if (align < BOOT_HDR)
         align = BOOT_HDR;
-    if (align > 4096 || (align & (align - 1)) != 0 || size > BOOT_BYTES)
-        return NULL;
     size_t used = atomic_load_explicit(&boot_used, memory_order_relaxed);
     for (;;) {
         uintptr_t base = (uintptr_t)boot_buf + used + BOOT_HDR;
