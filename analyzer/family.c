@@ -106,7 +106,7 @@ int hg_family_peek(const char *path, hg_trace_header_t *h)
     h->pid = get_u(&c);
     h->ppid = get_u(&c);
     h->start_real_ns = get_u(&c);
-    (void)get_u(&c); /* start_mono_ns */
+    (void)get_u(&c);        /* start_mono_ns */
     uint64_t n = get_u(&c); /* exe_path */
     if (n > (uint64_t)(c.end - c.p))
         c.is_bad = true;

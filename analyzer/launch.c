@@ -187,8 +187,9 @@ int hg_launch_find_library(char *buf, size_t len)
         return 0;
     }
     snprintf(buf, len,
-             "cannot find " LIB_NAME " (looked beside this executable's build tree and in "
-             HG_LIBDIR "); set HEAPGROW_LIB to its path");
+             "cannot find " LIB_NAME
+             " (looked beside this executable's build tree and in " HG_LIBDIR
+             "); set HEAPGROW_LIB to its path");
     return -ENOENT;
 }
 
@@ -198,8 +199,7 @@ int hg_launch_find_library(char *buf, size_t len)
 /* Expands %p (pid), %e (executable name) and %% of -o's pattern into an
  * absolute path: the launcher decides the name, so that it can say where the
  * trace went. Returns 0, -EINVAL for another '%' sequence, -ENAMETOOLONG. */
-static int expand_output(const char *pattern, long pid, const char *exe_name, char *buf,
-                         size_t len)
+static int expand_output(const char *pattern, long pid, const char *exe_name, char *buf, size_t len)
 {
     size_t o = 0;
     if (pattern[0] != '/') {
@@ -259,11 +259,11 @@ static void forward_signal(int sig, siginfo_t *si, void *ctx)
 }
 
 typedef struct run_opts {
-    const char *output;      /* -o pattern, NULL for the default */
-    const char *interval;    /* validated strings, passed to the library */
+    const char *output;   /* -o pattern, NULL for the default */
+    const char *interval; /* validated strings, passed to the library */
     const char *sample;
     const char *max_frames;
-    char *wrappers;          /* comma-separated --wrapper values, or NULL */
+    char *wrappers; /* comma-separated --wrapper values, or NULL */
     const char **wrapper_v;
     size_t nwrappers;
     bool is_no_report;
@@ -350,8 +350,8 @@ static int child_environment(const char *lib, const char *output, const run_opts
     if (o->wrappers != NULL) {
         const char *old = getenv("HEAPGROW_WRAPPERS");
         char *w = NULL;
-        if (asprintf(&w, "%s%s%s", old != NULL ? old : "",
-                     old != NULL && old[0] != '\0' ? "," : "", o->wrappers) < 0)
+        if (asprintf(&w, "%s%s%s", old != NULL ? old : "", old != NULL && old[0] != '\0' ? "," : "",
+                     o->wrappers) < 0)
             return -ENOMEM;
         if (setenv("HEAPGROW_WRAPPERS", w, 1) != 0)
             return -errno;
@@ -369,8 +369,9 @@ static const char *base_name(const char *path)
 static void summarize(const char *output, const run_opts_t *o)
 {
     if (access(output, F_OK) != 0) {
-        fprintf(stderr, "heapgrow: no trace was written to %s (the program may have cleared "
-                        "LD_PRELOAD, or the tracer could not start: see its messages above)\n",
+        fprintf(stderr,
+                "heapgrow: no trace was written to %s (the program may have cleared "
+                "LD_PRELOAD, or the tracer could not start: see its messages above)\n",
                 output);
         return;
     }
@@ -394,7 +395,8 @@ static void summarize(const char *output, const run_opts_t *o)
                             .nchildren = set.nchildren,
                             .warnings = (const char *const *)set.warnings,
                             .nwarnings = set.nwarnings};
-    hg_report_opts_t ro = {.top = o->top, .is_brief = true, .is_color = hg_report_want_color(stderr)};
+    hg_report_opts_t ro = {
+        .top = o->top, .is_brief = true, .is_color = hg_report_want_color(stderr)};
     fputc('\n', stderr);
     hg_report_text(stderr, &in, &ro);
     fprintf(stderr, "\nheapgrow: full report: heapgrow report %s\n", output);
@@ -428,18 +430,21 @@ static int run_program(char **argv, const run_opts_t *o)
         struct stat st;
         switch (hg_launch_inspect(exe)) {
         case HG_EXE_STATIC:
-            fprintf(stderr, "heapgrow: %s is statically linked: the dynamic loader never runs, so "
-                            "LD_PRELOAD cannot trace it (rebuild it dynamically linked)\n",
+            fprintf(stderr,
+                    "heapgrow: %s is statically linked: the dynamic loader never runs, so "
+                    "LD_PRELOAD cannot trace it (rebuild it dynamically linked)\n",
                     exe);
             return 2;
         case HG_EXE_STATIC_GO:
-            fprintf(stderr, "heapgrow: %s is a statically linked Go program: LD_PRELOAD cannot "
-                            "trace it, and Go's heap does not use malloc (use Go's pprof)\n",
+            fprintf(stderr,
+                    "heapgrow: %s is a statically linked Go program: LD_PRELOAD cannot "
+                    "trace it, and Go's heap does not use malloc (use Go's pprof)\n",
                     exe);
             return 2;
         case HG_EXE_GO:
-            fprintf(stderr, "heapgrow: warning: %s is a Go program: only its C allocations (cgo) "
-                            "are traced, not Go's own heap\n",
+            fprintf(stderr,
+                    "heapgrow: warning: %s is a Go program: only its C allocations (cgo) "
+                    "are traced, not Go's own heap\n",
                     exe);
             break;
         default:
@@ -447,8 +452,9 @@ static int run_program(char **argv, const run_opts_t *o)
         }
         if (stat(exe, &st) == 0 && (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
                                     ((st.st_mode & S_ISGID) && st.st_gid != getegid())))
-            fprintf(stderr, "heapgrow: warning: %s is set-user/group-ID: the loader ignores "
-                            "LD_PRELOAD in secure-execution mode, so it runs untraced\n",
+            fprintf(stderr,
+                    "heapgrow: warning: %s is set-user/group-ID: the loader ignores "
+                    "LD_PRELOAD in secure-execution mode, so it runs untraced\n",
                     exe);
     }
     const char *exe_name = base_name(argv[0]);
@@ -539,7 +545,7 @@ static int run_program(char **argv, const run_opts_t *o)
             fprintf(stderr, "heapgrow: %s: %s\n", argv[0], strerror(exec_err));
         return exec_err == ENOENT ? 127 : 126;
     }
-    int code = WIFEXITED(status) ? WEXITSTATUS(status)
+    int code = WIFEXITED(status)     ? WEXITSTATUS(status)
                : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
                                      : 2;
     expand_output(pattern, (long)pid, exe_name, output, sizeof(output));
@@ -549,8 +555,15 @@ static int run_program(char **argv, const run_opts_t *o)
 
 int hg_launch_run_main(int argc, char **argv)
 {
-    enum { OPT_INTERVAL = 256, OPT_SAMPLE, OPT_MAX_FRAMES, OPT_NO_REPORT, OPT_WRAPPER, OPT_FORCE,
-           OPT_TOP };
+    enum {
+        OPT_INTERVAL = 256,
+        OPT_SAMPLE,
+        OPT_MAX_FRAMES,
+        OPT_NO_REPORT,
+        OPT_WRAPPER,
+        OPT_FORCE,
+        OPT_TOP
+    };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"interval", required_argument, NULL, OPT_INTERVAL},
@@ -570,7 +583,9 @@ int hg_launch_run_main(int argc, char **argv)
     /* "+": options end at PROGRAM, so its own options are never ours. */
     while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'o': o.output = optarg; break;
+        case 'o':
+            o.output = optarg;
+            break;
         case OPT_INTERVAL:
             if (parse_number("--interval", optarg, 1, 3600000) != 0)
                 goto out;
@@ -591,8 +606,12 @@ int hg_launch_run_main(int argc, char **argv)
                 goto out;
             o.top = strtoul(optarg, NULL, 10);
             break;
-        case OPT_NO_REPORT: o.is_no_report = true; break;
-        case OPT_FORCE: o.is_force = true; break;
+        case OPT_NO_REPORT:
+            o.is_no_report = true;
+            break;
+        case OPT_FORCE:
+            o.is_force = true;
+            break;
         case OPT_WRAPPER:
             if (optarg[0] == '\0' || strchr(optarg, ',') != NULL) {
                 fprintf(stderr, "heapgrow: --wrapper: one non-empty name or glob, no ','\n");
@@ -606,8 +625,7 @@ int hg_launch_run_main(int argc, char **argv)
             rc = 0;
             goto out;
         default:
-            fprintf(stderr, "heapgrow: run: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
+            fprintf(stderr, "heapgrow: run: unknown or incomplete option '%s'\n", argv[optind - 1]);
             usage(stderr);
             goto out;
         }

@@ -61,8 +61,8 @@ static int cmp_pid(const void *a, const void *b)
     return x->start_real_ns < y->start_real_ns ? -1 : x->start_real_ns > y->start_real_ns;
 }
 
-static int load_one(const char *path, const hg_report_load_opts_t *lo, hg_model_t **out,
-                    char *err, size_t errlen)
+static int load_one(const char *path, const hg_report_load_opts_t *lo, hg_model_t **out, char *err,
+                    size_t errlen)
 {
     const char **v = NULL;
     size_t n = 0, nowned = 0;
@@ -213,8 +213,12 @@ int hg_report_main(int argc, char **argv)
             has_top = true;
             break;
         }
-        case 'o': outpath = optarg; break;
-        case OPT_FORCE: is_force = true; break;
+        case 'o':
+            outpath = optarg;
+            break;
+        case OPT_FORCE:
+            is_force = true;
+            break;
         case OPT_GROUP_BY:
             if (strcmp(optarg, "site") == 0)
                 lo.group_by = HG_GROUP_SITE;
@@ -236,7 +240,9 @@ int hg_report_main(int argc, char **argv)
             wrappers[lo.nwrappers++] = optarg;
             break;
         }
-        case OPT_NO_CHILDREN: lo.is_no_children = true; break;
+        case OPT_NO_CHILDREN:
+            lo.is_no_children = true;
+            break;
         case 'h':
             usage(stdout);
             rc = 0;
@@ -306,8 +312,7 @@ int hg_report_main(int argc, char **argv)
             unlink(tmp);
     }
     if (wrc != 0) {
-        fprintf(stderr, "heapgrow: %s: %s\n", outpath != NULL ? outpath : "stdout",
-                strerror(-wrc));
+        fprintf(stderr, "heapgrow: %s: %s\n", outpath != NULL ? outpath : "stdout", strerror(-wrc));
         goto out;
     }
     rc = 0;

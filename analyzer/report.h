@@ -24,17 +24,17 @@ typedef struct hg_report_input {
     const hg_model_t *main;
     const hg_model_t *const *children; /* descendants, in pid order     */
     size_t nchildren;
-    const char *const *warnings;       /* extra warnings (unreadable
-                                          descendant traces...), may be NULL */
+    const char *const *warnings; /* extra warnings (unreadable
+                                    descendant traces...), may be NULL */
     size_t nwarnings;
 } hg_report_input_t;
 
 typedef struct hg_report_opts {
-    size_t top;          /* sites shown per list (text) or per process (JSON);
-                            0 = all (brief text: 0 = 3) */
-    bool is_color;       /* text: ANSI bold/red/yellow */
-    bool is_brief;       /* text: headline and top growing/leaking sites only
-                            (what `heapgrow run` prints) */
+    size_t top;                /* sites shown per list (text) or per process (JSON);
+                                  0 = all (brief text: 0 = 3) */
+    bool is_color;             /* text: ANSI bold/red/yellow */
+    bool is_brief;             /* text: headline and top growing/leaking sites only
+                                  (what `heapgrow run` prints) */
     enum hg_group_by group_by; /* recorded in the JSON */
 } hg_report_opts_t;
 
@@ -60,7 +60,7 @@ typedef struct hg_report_load_opts {
     enum hg_group_by group_by;
     const char *const *wrappers; /* --wrapper globs */
     size_t nwrappers;
-    bool is_no_children;         /* --no-children */
+    bool is_no_children; /* --no-children */
 } hg_report_load_opts_t;
 
 /* Loads the trace at path with wrappers from opts, from the trace's recorded

@@ -72,12 +72,24 @@ static void jw_string_raw(FILE *f, const char *str)
             s++;
         } else if (c < 0x20) {
             switch (c) {
-            case '\n': fputs("\\n", f); break;
-            case '\t': fputs("\\t", f); break;
-            case '\r': fputs("\\r", f); break;
-            case '\b': fputs("\\b", f); break;
-            case '\f': fputs("\\f", f); break;
-            default: fprintf(f, "\\u%04x", c); break;
+            case '\n':
+                fputs("\\n", f);
+                break;
+            case '\t':
+                fputs("\\t", f);
+                break;
+            case '\r':
+                fputs("\\r", f);
+                break;
+            case '\b':
+                fputs("\\b", f);
+                break;
+            case '\f':
+                fputs("\\f", f);
+                break;
+            default:
+                fprintf(f, "\\u%04x", c);
+                break;
             }
             s++;
         } else {
@@ -207,20 +219,28 @@ static void jw_double(jw_t *w, const char *key, double v)
 static const char *end_reason_name(int reason)
 {
     switch (reason) {
-    case HG_END_EXIT: return "exit";
-    case HG_END_UEXIT: return "_exit";
-    case HG_END_SIGNAL: return "signal";
-    case HG_END_EXEC: return "exec";
-    default: return "unknown";
+    case HG_END_EXIT:
+        return "exit";
+    case HG_END_UEXIT:
+        return "_exit";
+    case HG_END_SIGNAL:
+        return "signal";
+    case HG_END_EXEC:
+        return "exec";
+    default:
+        return "unknown";
     }
 }
 
 static const char *group_by_name(enum hg_group_by g)
 {
     switch (g) {
-    case HG_GROUP_FUNCTION: return "function";
-    case HG_GROUP_STACK: return "stack";
-    default: return "site";
+    case HG_GROUP_FUNCTION:
+        return "function";
+    case HG_GROUP_STACK:
+        return "stack";
+    default:
+        return "site";
     }
 }
 

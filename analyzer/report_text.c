@@ -16,9 +16,9 @@
 
 #include "heapgrow/format.h"
 
-#define SPARK_WIDTH   16
-#define FRAMES_SHOWN  3 /* frames under a site, after the site frame */
-#define BRIEF_TOP     3 /* sites per list in the brief form (heapgrow run) */
+#define SPARK_WIDTH  16
+#define FRAMES_SHOWN 3 /* frames under a site, after the site frame */
+#define BRIEF_TOP    3 /* sites per list in the brief form (heapgrow run) */
 
 typedef struct tx {
     FILE *f;
@@ -248,11 +248,20 @@ static void put_process_line(const tx_t *t, const hg_model_t *m, bool is_child)
     fprintf(t->f, ", %.1f s", m->duration_s);
     if (m->has_end) {
         switch (m->end_reason) {
-        case HG_END_EXIT: fprintf(t->f, ", exited with %d", m->end_status); break;
-        case HG_END_UEXIT: fprintf(t->f, ", _exit(%d)", m->end_status); break;
-        case HG_END_SIGNAL: fprintf(t->f, ", killed by signal %d", m->end_status); break;
-        case HG_END_EXEC: fputs(", exec'd another program", t->f); break;
-        default: break;
+        case HG_END_EXIT:
+            fprintf(t->f, ", exited with %d", m->end_status);
+            break;
+        case HG_END_UEXIT:
+            fprintf(t->f, ", _exit(%d)", m->end_status);
+            break;
+        case HG_END_SIGNAL:
+            fprintf(t->f, ", killed by signal %d", m->end_status);
+            break;
+        case HG_END_EXEC:
+            fputs(", exec'd another program", t->f);
+            break;
+        default:
+            break;
         }
     }
     fputc('\n', t->f);
@@ -303,7 +312,8 @@ static void put_leaked(const tx_t *t, const hg_model_t *m, size_t top, bool is_b
         char b[32], c[32];
         fprintf(t->f, "%3zu. %s%s%s in %s block%s  ", i + 1, c_on(t, RED),
                 fmt_bytes((double)s->leaked.bytes, b, sizeof(b)), c_off(t),
-                fmt_count((uint64_t)s->leaked.count, c, sizeof(c)), s->leaked.count == 1 ? "" : "s");
+                fmt_count((uint64_t)s->leaked.count, c, sizeof(c)),
+                s->leaked.count == 1 ? "" : "s");
         put_frame(t, &s->frame, true);
         put_callers(t, s, is_brief ? 1 : FRAMES_SHOWN);
     }
@@ -317,9 +327,10 @@ static void put_totals(const tx_t *t, const hg_totals_t *tot)
 {
     char a[32], b[32], c[32], d[32], e[32];
     fprintf(t->f, "\n%sTotals%s\n", c_on(t, BOLD), c_off(t));
-    fprintf(t->f, "  allocations %s (%s), frees %s (%s)\n", fmt_count(tot->alloc_count, a, sizeof(a)),
-            fmt_bytes((double)tot->alloc_bytes, b, sizeof(b)),
-            fmt_count(tot->free_count, c, sizeof(c)), fmt_bytes((double)tot->free_bytes, d, sizeof(d)));
+    fprintf(
+        t->f, "  allocations %s (%s), frees %s (%s)\n", fmt_count(tot->alloc_count, a, sizeof(a)),
+        fmt_bytes((double)tot->alloc_bytes, b, sizeof(b)), fmt_count(tot->free_count, c, sizeof(c)),
+        fmt_bytes((double)tot->free_bytes, d, sizeof(d)));
     fprintf(t->f, "  live: peak %s, at end %s in %s blocks\n",
             fmt_bytes((double)tot->peak_live_bytes, a, sizeof(a)),
             fmt_bytes((double)tot->end_live_bytes, b, sizeof(b)),

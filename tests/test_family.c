@@ -42,18 +42,18 @@ static void write_trace(const char *name, uint64_t pid, uint64_t ppid, uint64_t 
     hg_enc_u(&p, pid);
     hg_enc_u(&p, ppid);
     hg_enc_u(&p, start_real_ns);
-    hg_enc_u(&p, 5);          /* start_mono_ns */
+    hg_enc_u(&p, 5); /* start_mono_ns */
     hg_enc_str(&p, "/bin/prog");
-    hg_enc_u(&p, 2);          /* argc */
+    hg_enc_u(&p, 2); /* argc */
     hg_enc_str(&p, "prog");
     hg_enc_str(&p, "a b");
-    hg_enc_u(&p, 100);        /* interval_ms */
-    hg_enc_u(&p, 64);         /* max_frames */
-    hg_enc_u(&p, 0);          /* sample_bytes */
-    hg_enc_u(&p, 0);          /* unwinder */
+    hg_enc_u(&p, 100); /* interval_ms */
+    hg_enc_u(&p, 64);  /* max_frames */
+    hg_enc_u(&p, 0);   /* sample_bytes */
+    hg_enc_u(&p, 0);   /* unwinder */
     hg_enc_str(&p, wrappers);
-    hg_enc_u(&p, 12);         /* dump_signal */
-    hg_enc_u(&p, ppid != 1);  /* flags */
+    hg_enc_u(&p, 12);        /* dump_signal */
+    hg_enc_u(&p, ppid != 1); /* flags */
     ck_assert(!p.is_overflow);
     hg_enc_init(&e, out, sizeof(out));
     hg_enc_preamble(&e);
@@ -143,7 +143,7 @@ START_TEST(find_by_ppid_chain)
     write_trace("out.105.1.hgt", 105, 102, 1004, ""); /* second name form */
     write_trace("out.106.txt", 106, 100, 1005, "");   /* other extension  */
     write_trace("other.107.hgt", 107, 100, 1005, ""); /* other stem       */
-    write_file("out.108.hgt", "garbage");            /* not a trace      */
+    write_file("out.108.hgt", "garbage");             /* not a trace      */
     write_trace("out.x.hgt", 109, 100, 1005, "");     /* no pid group     */
     ck_assert_str_eq(found("out.hgt"), "out.101.hgt out.102.hgt out.105.1.hgt");
     /* the same pid as the main process: its exec'd image */

@@ -32,8 +32,8 @@ static hg_frame_info_t leak_frames[2] = {
     {NULL, NULL, 0, "/usr/lib/libfoo.so.1", 0x7f0000001000, 0xabc, false, false},
     {"main", "server.c", 130, "/opt/app/bin/server", 0x403100, 0x3100, false, false},
 };
-static hg_frame_info_t odd_frame = {"say \"hi\"\\\n\t\x01\xff\xc3\xa9", "dir/\xe2\x82\xac.c", 7,
-                                    NULL, 0x10, 0, false, true};
+static hg_frame_info_t odd_frame = {
+    "say \"hi\"\\\n\t\x01\xff\xc3\xa9", "dir/\xe2\x82\xac.c", 7, NULL, 0x10, 0, false, true};
 static char *warnings[] = {"module /lib/x.so: build-id differs"};
 static char *argv_[] = {"./server", "--port", "80 80"};
 
@@ -81,8 +81,8 @@ static void build_model(void)
     l->end_live_bytes = 3072;
     l->end_live_count = 3;
     l->leaked = (hg_leak_t){3072, 3};
-    l->growth = (hg_growth_t){.reason = "too few snapshots", .p_value = NAN, .mk_z = INFINITY,
-                              .slope_bytes_per_s = -0.0};
+    l->growth = (hg_growth_t){
+        .reason = "too few snapshots", .p_value = NAN, .mk_z = INFINITY, .slope_bytes_per_s = -0.0};
     hg_site_t *o = &sites[2];
     o->frame = odd_frame;
     o->leaked = (hg_leak_t){0, 0};
@@ -184,11 +184,13 @@ START_TEST(json_escaping)
     char *j = render(true, &in, &o);
     /* quote, backslash, newline, tab, a control byte, an invalid byte (0xff)
      * and a valid two-byte sequence (é) */
-    ck_assert_ptr_nonnull(strstr(j, "\"function\": \"say \\\"hi\\\"\\\\\\n\\t\\u0001\\ufffd\xc3\xa9\""));
+    ck_assert_ptr_nonnull(
+        strstr(j, "\"function\": \"say \\\"hi\\\"\\\\\\n\\t\\u0001\\ufffd\xc3\xa9\""));
     ck_assert_ptr_nonnull(strstr(j, "\"file\": \"dir/\xe2\x82\xac.c\""));
-    ck_assert_int_eq(python_check(j, "f=d[\"sites\"][2][\"function\"]\n"
-                                     "assert f==\"say \\\"hi\\\"\\\\\\n\\t\\x01\\ufffd\\u00e9\", repr(f)"),
-                     0);
+    ck_assert_int_eq(
+        python_check(j, "f=d[\"sites\"][2][\"function\"]\n"
+                        "assert f==\"say \\\"hi\\\"\\\\\\n\\t\\x01\\ufffd\\u00e9\", repr(f)"),
+        0);
     free(j);
 }
 END_TEST
@@ -224,33 +226,38 @@ START_TEST(json_parses_with_values)
     child.nwarnings = 0;
     const hg_model_t *children[] = {&child};
     const char *extra[] = {"out.99.hgt: not a trace"};
-    hg_report_input_t in = {.main = &model, .children = children, .nchildren = 1,
-                            .warnings = extra, .nwarnings = 1};
+    hg_report_input_t in = {
+        .main = &model, .children = children, .nchildren = 1, .warnings = extra, .nwarnings = 1};
     hg_report_opts_t o = {.top = 2, .group_by = HG_GROUP_FUNCTION};
     char *j = render(true, &in, &o);
     ck_assert_int_eq(
-        python_check(j, "assert d[\"format\"]==\"heapgrow-report\" and d[\"version\"]==1\n"
-                        "assert d[\"group_by\"]==\"function\"\n"
-                        "p=d[\"process\"]\n"
-                        "assert p[\"pid\"]==1234 and p[\"exe\"]==\"/opt/app/bin/server\"\n"
-                        "assert p[\"ended_cleanly\"] is True and p[\"end_reason\"]==\"exit\"\n"
-                        "assert p[\"ended_early\"] is None\n"
-                        "assert d[\"nsites\"]==3 and len(d[\"sites\"])==2\n"
-                        "s=d[\"sites\"][0]\n"
-                        "assert (s[\"function\"],s[\"file\"],s[\"line\"])==(\"cache_put\",\"cache.c\",42)\n"
-                        "assert [f[\"function\"] for f in s[\"stack\"]]==[\"cache_put\",\"handle_request\",\"main\"]\n"
-                        "assert s[\"stack\"][1][\"inlined\"] is True\n"
-                        "assert s[\"leaked\"]=={\"bytes\":410,\"count\":41}\n"
-                        "assert s[\"growth\"][\"growing\"] is True and s[\"growth\"][\"net_gain_bytes\"]==3145728\n"
-                        "assert s[\"growth\"][\"reason\"]==\"floor rises\"\n"
-                        "assert d[\"sites\"][1][\"nstacks\"]==4\n"
-                        "assert d[\"totals\"][\"alloc_count\"]==12345\n"
-                        "assert d[\"warnings\"]==[\"module /lib/x.so: build-id differs\",\"out.99.hgt: not a trace\"]\n"
-                        "c=d[\"processes\"][0]\n"
-                        "assert (c[\"pid\"],c[\"parent_pid\"],c[\"is_fork_child\"])==(1235,1234,True)\n"
-                        "assert c[\"sites\"]==[] and c[\"end_reason\"] is None and c[\"exit_status\"] is None\n"
-                        "assert c[\"ended_early\"].startswith(\"trace ends at 1.5 s\")\n"
-                        "assert c[\"totals\"][\"free_count\"]==12000\n"),
+        python_check(
+            j,
+            "assert d[\"format\"]==\"heapgrow-report\" and d[\"version\"]==1\n"
+            "assert d[\"group_by\"]==\"function\"\n"
+            "p=d[\"process\"]\n"
+            "assert p[\"pid\"]==1234 and p[\"exe\"]==\"/opt/app/bin/server\"\n"
+            "assert p[\"ended_cleanly\"] is True and p[\"end_reason\"]==\"exit\"\n"
+            "assert p[\"ended_early\"] is None\n"
+            "assert d[\"nsites\"]==3 and len(d[\"sites\"])==2\n"
+            "s=d[\"sites\"][0]\n"
+            "assert (s[\"function\"],s[\"file\"],s[\"line\"])==(\"cache_put\",\"cache.c\",42)\n"
+            "assert [f[\"function\"] for f in "
+            "s[\"stack\"]]==[\"cache_put\",\"handle_request\",\"main\"]\n"
+            "assert s[\"stack\"][1][\"inlined\"] is True\n"
+            "assert s[\"leaked\"]=={\"bytes\":410,\"count\":41}\n"
+            "assert s[\"growth\"][\"growing\"] is True and "
+            "s[\"growth\"][\"net_gain_bytes\"]==3145728\n"
+            "assert s[\"growth\"][\"reason\"]==\"floor rises\"\n"
+            "assert d[\"sites\"][1][\"nstacks\"]==4\n"
+            "assert d[\"totals\"][\"alloc_count\"]==12345\n"
+            "assert d[\"warnings\"]==[\"module /lib/x.so: build-id differs\",\"out.99.hgt: not a "
+            "trace\"]\n"
+            "c=d[\"processes\"][0]\n"
+            "assert (c[\"pid\"],c[\"parent_pid\"],c[\"is_fork_child\"])==(1235,1234,True)\n"
+            "assert c[\"sites\"]==[] and c[\"end_reason\"] is None and c[\"exit_status\"] is None\n"
+            "assert c[\"ended_early\"].startswith(\"trace ends at 1.5 s\")\n"
+            "assert c[\"totals\"][\"free_count\"]==12000\n"),
         0);
     free(j);
 }
@@ -266,7 +273,8 @@ START_TEST(json_unknown_leaks_are_null)
     hg_report_input_t in = {.main = &model};
     hg_report_opts_t o = {0};
     char *j = render(true, &in, &o);
-    ck_assert_ptr_nonnull(strstr(j, "\"leaked\": {\n        \"bytes\": null,\n        \"count\": null\n"));
+    ck_assert_ptr_nonnull(
+        strstr(j, "\"leaked\": {\n        \"bytes\": null,\n        \"count\": null\n"));
     ck_assert_ptr_nonnull(strstr(j, "\"end_reason\": null,\n    \"exit_status\": null,\n"));
     ck_assert_int_eq(python_check(j, "assert all(s[\"leaked\"]=={\"bytes\":None,\"count\":None} "
                                      "for s in d[\"sites\"])"),
@@ -299,35 +307,39 @@ START_TEST(text_lines)
     hg_report_input_t in = {.main = &model};
     hg_report_opts_t o = {.top = 10};
     char *t = render(false, &in, &o);
-    ck_assert_msg(strncmp(t, "heapgrow: process 1234 /opt/app/bin/server, 10.2 s, exited with 3\n"
-                             "1 site grows, 2 sites leak 3.4 KiB: 3.0 MiB gained in 10.2 s\n"
-                             "\nGrowing sites (by rate)\n"
-                             "  1. +100 B/s  confidence 98%  gained 3.0 MiB  live 410 B  "
-                             "\xe2\x96\x81\xe2\x96\x83\xe2\x96\x86\xe2\x96\x88\n"
-                             "     cache_put at cache.c:42 (server)\n"
-                             "         from handle_request at server.c:88 (server) [inlined]\n"
-                             "         from main at server.c:120 (server)\n"
-                             "\nLeaked at exit (by bytes)\n"
-                             "  1. 3.0 KiB in 3 blocks  libfoo.so.1+0xabc\n"
-                             "         from main at server.c:130 (server)\n"
-                             "         (4 distinct stacks meet here)\n"
-                             "  2. 410 B in 41 blocks  cache_put at cache.c:42 (server)\n",
-                          strlen("heapgrow: process 1234 /opt/app/bin/server, 10.2 s, exited with 3\n")) == 0,
-                  "%s", t);
-    ck_assert_ptr_nonnull(strstr(t, "\nGrowing sites (by rate)\n"
-                                    "  1. +100 B/s  confidence 98%  gained 3.0 MiB  live 410 B  "
-                                    "\xe2\x96\x81\xe2\x96\x83\xe2\x96\x86\xe2\x96\x88\n"
-                                    "     cache_put at cache.c:42 (server)\n"
-                                    "         from handle_request at server.c:88 (server) [inlined]\n"
-                                    "         from main at server.c:120 (server)\n"));
+    ck_assert_msg(
+        strncmp(t,
+                "heapgrow: process 1234 /opt/app/bin/server, 10.2 s, exited with 3\n"
+                "1 site grows, 2 sites leak 3.4 KiB: 3.0 MiB gained in 10.2 s\n"
+                "\nGrowing sites (by rate)\n"
+                "  1. +100 B/s  confidence 98%  gained 3.0 MiB  live 410 B  "
+                "\xe2\x96\x81\xe2\x96\x83\xe2\x96\x86\xe2\x96\x88\n"
+                "     cache_put at cache.c:42 (server)\n"
+                "         from handle_request at server.c:88 (server) [inlined]\n"
+                "         from main at server.c:120 (server)\n"
+                "\nLeaked at exit (by bytes)\n"
+                "  1. 3.0 KiB in 3 blocks  libfoo.so.1+0xabc\n"
+                "         from main at server.c:130 (server)\n"
+                "         (4 distinct stacks meet here)\n"
+                "  2. 410 B in 41 blocks  cache_put at cache.c:42 (server)\n",
+                strlen("heapgrow: process 1234 /opt/app/bin/server, 10.2 s, exited with 3\n")) == 0,
+        "%s", t);
+    ck_assert_ptr_nonnull(strstr(t,
+                                 "\nGrowing sites (by rate)\n"
+                                 "  1. +100 B/s  confidence 98%  gained 3.0 MiB  live 410 B  "
+                                 "\xe2\x96\x81\xe2\x96\x83\xe2\x96\x86\xe2\x96\x88\n"
+                                 "     cache_put at cache.c:42 (server)\n"
+                                 "         from handle_request at server.c:88 (server) [inlined]\n"
+                                 "         from main at server.c:120 (server)\n"));
     ck_assert_ptr_nonnull(strstr(t, "\nLeaked at exit (by bytes)\n"
                                     "  1. 3.0 KiB in 3 blocks  libfoo.so.1+0xabc\n"
                                     "         from main at server.c:130 (server)\n"
                                     "         (4 distinct stacks meet here)\n"
                                     "  2. 410 B in 41 blocks  cache_put at cache.c:42 (server)\n"));
-    ck_assert_ptr_nonnull(strstr(t, "\nTotals\n  allocations 12,345 (1.0 MiB), frees 12,000 (976.6 KiB)\n"
-                                    "  live: peak 58.6 KiB, at end 47.4 KiB in 345 blocks\n"
-                                    "  RSS: peak 2.0 MiB, at end 39.1 KiB; RSS - live -8.4 KiB\n"));
+    ck_assert_ptr_nonnull(
+        strstr(t, "\nTotals\n  allocations 12,345 (1.0 MiB), frees 12,000 (976.6 KiB)\n"
+                  "  live: peak 58.6 KiB, at end 47.4 KiB in 345 blocks\n"
+                  "  RSS: peak 2.0 MiB, at end 39.1 KiB; RSS - live -8.4 KiB\n"));
     ck_assert_ptr_nonnull(strstr(t, "warning: module /lib/x.so: build-id differs\n"));
     ck_assert_ptr_null(strchr(t, '\033'));
     free(t);
@@ -381,9 +393,10 @@ START_TEST(text_children)
     hg_report_input_t in = {.main = &model, .children = children, .nchildren = 1};
     hg_report_opts_t o = {0};
     char *t = render(false, &in, &o);
-    ck_assert_ptr_nonnull(strstr(t, "\nProcess 1300 (child of 1234) /bin/worker, 10.2 s\n"
-                                    "no growth, leaks unknown\n"
-                                    "note: trace ends at 1.5 s without an end marker (process killed?)\n"));
+    ck_assert_ptr_nonnull(
+        strstr(t, "\nProcess 1300 (child of 1234) /bin/worker, 10.2 s\n"
+                  "no growth, leaks unknown\n"
+                  "note: trace ends at 1.5 s without an end marker (process killed?)\n"));
     free(t);
 }
 END_TEST
