@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""End-to-end test of the samples: each one runs under `heapgrow run`, its
+trace goes through `heapgrow report --format json`, and the report must say
+exactly what the sample's comments say.
+
+    e2e_samples.py HEAPGROW SAMPLES_SOURCE_DIR SAMPLE_EXECUTABLE...
+
+For each sample (and its fixed twin):
+  - `heapgrow run` exits 0 (the sample's own status) and the report is JSON of
+    format "heapgrow-report";
+  - a growing sample has its growing site flagged ("growth": {"growing": true})
+    with the exact function, file and line: the line is found by grepping the
+    source for the `/* GROWS */` marker, so edits to a sample cannot make the
+    test stale;
+  - no other site is flagged: every flagged site must be the GROWS line or a
+    line marked `/* GROWS (also)` (allocations that grow with the same data
+    structure, in a few big steps, such as uthash's bucket array; they may or
+    may not be flagged);
+  - a fixed twin (and churn, the clean case) has no growing site at all;
+  - leaked-at-exit bytes and counts are exact: at the GROWS line, and summed
+    over every site of the sample's own code (sites inside libc, the loader or
+    libstdc++'s own start-up are not the sample's and are not counted).
+
+Sites of C++ code: the site frame may be a frame of the standard library's
+templates (std::__new_allocator<...>::allocate), so a site is attributed to
+the first frame of its stack outside the standard library and the allocator.
+
+Output is TAP. Environment: HG_E2E_JOBS (parallel runs, default 4),
+HG_E2E_ONLY (comma-separated sample names), HG_E2E_SECONDS (passed to the
+samples as --seconds; default: the samples' own 3.5 s), HG_E2E_KEEP (keep the
+traces and reports in this directory).
+"""
+
+import concurrent.futures
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+
+class Case:
+    def __init__(self, exe, source, grows=None, site_leak=None, total_leak=(0, 0),
+                 wrapper=None):
+        self.exe = exe              # executable name
+        self.source = source        # its source file in samples/
+        self.grows = grows          # function holding the GROWS line, or None (clean)
+        self.site_leak = site_leak  # (bytes, count) leaked at the GROWS line
+        self.total_leak = total_leak  # (bytes, count) leaked by all the sample's sites
+        self.wrapper = wrapper      # --wrapper argument for the report
+
+
+# The numbers are the ones documented at the top of each sample (and checked
+# with valgrind --leak-check=full, which counts the same blocks).
+CASES = [
+    Case('session_table', 'session_table.c', 'session_table_insert',
+         (784000, 3500), (816768, 3501)),
+    Case('session_table_ttl', 'session_table.c'),
+    Case('cache_noevict', 'cache_noevict.c', 'cache_insert',
+         (7838400, 7100), (7854784, 7101)),
+    Case('cache_lru', 'cache_noevict.c'),
+    Case('shared_map', 'shared_map.c', 'client_map_insert',
+         (1040384, 4064), (1048576, 4065)),
+    Case('shared_map_bounded', 'shared_map.c'),
+    Case('listeners', 'listeners.c', 'request_watch_config',
+         (2000000, 10000), (2000000, 10000)),
+    Case('listeners_unregister', 'listeners.c'),
+    Case('high_cardinality_keys', 'high_cardinality_keys.c', 'metrics_series_get',
+         (1536000, 12000), (1544192, 12001)),
+    Case('normalized_keys', 'high_cardinality_keys.c'),
+    # Grows, and frees everything at exit: a leak checker sees nothing.
+    Case('weak_hash', 'weak_hash.c', 'dedup_resize', (0, 0), (0, 0)),
+    Case('good_hash', 'weak_hash.c'),
+    Case('churn', 'churn.c'),
+    Case('pool_leak', 'pool_leak.c', 'pool_get', (0, 0), (0, 0)),
+    Case('pool_ok', 'pool_leak.c'),
+    # GCC 12 libstdc++ on x86-64: 5050 x (72-byte node + 40-byte key + 700-byte
+    # vector) + 40696-byte bucket array at the GROWS line; + the 56-byte map.
+    Case('cpp_cache', 'cpp_cache.cc', 'cache_put', (4141296, 15151), (4141352, 15152)),
+    Case('cpp_cache_bounded', 'cpp_cache.cc'),
+    Case('wrapper', 'wrapper.c', 'audit_log_append', (1680000, 10000), (1680000, 10000),
+         wrapper='my_alloc'),
+    Case('wrapper_fixed', 'wrapper.c', wrapper='my_alloc'),
+    Case('uthash_map', 'uthash_map.c', 'user_touch', (436800, 4200), (453248, 4202)),
+    Case('uthash_map_delete', 'uthash_map.c'),
+]
+
+# Frames that are not the sample's own code but may sit between the allocator
+# and it: the C++ standard library's templates and the allocation functions.
+ALLOCATOR_FUNCTIONS = {
+    'malloc', 'calloc', 'realloc', 'reallocarray', 'strdup', 'strndup', '__strdup',
+    '__strndup', 'posix_memalign', 'aligned_alloc', 'memalign',
+}
+
+
+def base_name(function):
+    """'cache_put(std::string const&, ...)' -> 'cache_put'."""
+    if function is None:
+        return None
+    return function.split('(')[0].strip()
+
+
+def is_library_frame(frame):
+    fn = frame.get('function') or ''
+    name = base_name(fn)  # demangled templates may start with a return type
+    return ('std::' in name or '__gnu_cxx::' in name or name.startswith('operator new')
+            or fn.startswith('_ZNSt') or fn.startswith('_ZSt') or fn.startswith('_Zn')
+            or fn.startswith('_ZN9__gnu_cxx') or name in ALLOCATOR_FUNCTIONS
+            or (frame.get('file') or '').startswith('/usr/include/c++/'))
+
+
+def sample_frame(site, source):
+    """The site's first frame in `source` (or samples/sample.h), skipping only
+    standard-library and allocator frames before it; None if the site is not
+    the sample's own."""
+    frames = site.get('stack') or []
+    if not frames:
+        frames = [site]
+    for frame in frames:
+        f = os.path.basename(frame.get('file') or '')
+        if f in (source, 'sample.h'):
+            return frame
+        if not is_library_frame(frame):
+            return None
+    return None
+
+
+def markers(path):
+    """Line numbers of the GROWS marker (exactly one, or none) and of the
+    GROWS (also) markers."""
+    grows, also = [], []
+    with open(path, encoding='utf-8') as f:
+        for n, line in enumerate(f, 1):
+            if '/* GROWS */' in line:
+                grows.append(n)
+            elif '/* GROWS (also)' in line:
+                also.append(n)
+    if len(grows) > 1:
+        raise ValueError('%s: %d GROWS markers, expected at most one' % (path, len(grows)))
+    return (grows[0] if grows else None), also
+
+
+def describe(site):
+    g = site.get('growth') or {}
+    return '%s at %s:%s (end_live_bytes %s, slope %s B/s, leaked %s)' % (
+        site.get('function'), os.path.basename(site.get('file') or '?'), site.get('line'),
+        site.get('end_live_bytes'), g.get('slope_bytes_per_s'), site.get('leaked'))
+
+
+def run_case(heapgrow, exe_path, workdir, case, seconds):
+    """Runs one sample traced and returns (status, stderr, {label: report})."""
+    trace = os.path.join(workdir, case.exe + '.hgt')
+    cmd = [heapgrow, 'run', '--no-report', '-o', trace, '--', exe_path]
+    if seconds:
+        cmd += ['--seconds', seconds]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    reports = {}
+    if p.returncode != 0:
+        return p.returncode, p.stderr.decode(errors='replace'), reports
+    variants = [('report', [])]
+    if case.wrapper:
+        variants = [('report --wrapper ' + case.wrapper, ['--wrapper', case.wrapper]),
+                    ('report', [])]
+    for label, extra in variants:
+        r = subprocess.run([heapgrow, 'report', '--format', 'json'] + extra + [trace],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        if r.returncode != 0:
+            return r.returncode, '%s: %s' % (label, r.stderr.decode(errors='replace')), reports
+        reports[label] = json.loads(r.stdout.decode())
+        with open(os.path.join(workdir, '%s.%s.json' % (case.exe, len(reports))), 'wb') as f:
+            f.write(r.stdout)
+    return 0, '', reports
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def check(self, ok, what, diag=()):
+        self.n += 1
+        print('%s %d - %s' % ('ok' if ok else 'not ok', self.n, what))
+        if not ok:
+            self.failed += 1
+            for line in diag:
+                print('# ' + line)
+        sys.stdout.flush()
+        return ok
+
+
+def check_case(tap, case, src_dir, status, err, reports):
+    name = case.exe
+    if not tap.check(status == 0, '%s: traced run and report succeed' % name,
+                     err.splitlines()[-20:] + ['exit status %s' % status]):
+        return
+    label = 'report --wrapper ' + case.wrapper if case.wrapper else 'report'
+    rep = reports[label]
+    tap.check(rep.get('format') == 'heapgrow-report', '%s: JSON format is heapgrow-report' % name,
+              ['format: %r' % rep.get('format')])
+    sites = rep.get('sites') or []
+    grows_line, also_lines = markers(os.path.join(src_dir, case.source))
+    flagged = [s for s in sites if (s.get('growth') or {}).get('growing') is True]
+    where = '%s:%s' % (case.source, grows_line)
+
+    def at(frame, line):
+        return (frame is not None and frame.get('line') == line
+                and os.path.basename(frame.get('file') or '') == case.source)
+
+    if case.grows:
+        if case.source.endswith('.cc'):
+            # C++: the site frame is inside the standard library; the sample's
+            # frame in its stack must be the GROWS line.
+            hits = [s for s in flagged if at(sample_frame(s, case.source), grows_line)
+                    and base_name(sample_frame(s, case.source).get('function')) == case.grows]
+        else:
+            hits = [s for s in flagged if at(s, grows_line)
+                    and base_name(s.get('function')) == case.grows]
+        tap.check(len(hits) >= 1,
+                  '%s: %s at %s flagged growing' % (name, case.grows, where),
+                  ['flagged: ' + describe(s) for s in flagged] +
+                  ['site: ' + describe(s) for s in sites[:8]])
+        allowed = [grows_line] + also_lines
+    else:
+        allowed = []
+    stray = [s for s in flagged
+             if not any(at(sample_frame(s, case.source), line) for line in allowed)]
+    tap.check(not stray, '%s: %s' % (name, 'no other site flagged growing' if case.grows
+                                     else 'no site flagged growing'),
+              ['wrongly flagged: ' + describe(s) for s in stray])
+
+    def leaked(selected):
+        b = c = 0
+        for s in selected:
+            lk = s.get('leaked') or {}
+            if lk.get('bytes') is None or lk.get('count') is None or lk['bytes'] < 0:
+                return None
+            b += lk['bytes']
+            c += lk['count']
+        return (b, c)
+
+    own = [s for s in sites if sample_frame(s, case.source) is not None]
+    if case.grows and case.site_leak is not None:
+        at_grows = [s for s in own if at(sample_frame(s, case.source), grows_line)]
+        got = leaked(at_grows)
+        tap.check(got == case.site_leak,
+                  '%s: leaked at %s: %d bytes in %d blocks' % ((name, where) + case.site_leak),
+                  ['got %r from %d site(s)' % (got, len(at_grows))])
+    got = leaked(own)
+    tap.check(got == case.total_leak,
+              '%s: leaked by the sample: %d bytes in %d blocks' % ((name,) + case.total_leak),
+              ['got %r' % (got,)] + ['site: ' + describe(s) for s in own
+                                     if (s.get('leaked') or {}).get('count')])
+
+    if case.wrapper and case.grows:
+        # Without --wrapper, everything comes from the wrapper: it is the site.
+        plain = reports['report']
+        flagged_plain = [s for s in plain.get('sites') or []
+                         if (s.get('growth') or {}).get('growing') is True]
+        tap.check(any(base_name(s.get('function')) == case.wrapper and
+                      os.path.basename(s.get('file') or '') == case.source
+                      for s in flagged_plain),
+                  '%s: without --wrapper, the flagged site is %s itself' % (name, case.wrapper),
+                  ['flagged: ' + describe(s) for s in flagged_plain])
+
+
+def main(argv):
+    if len(argv) < 4:
+        print('usage: %s HEAPGROW SAMPLES_SOURCE_DIR SAMPLE_EXECUTABLE...' % argv[0],
+              file=sys.stderr)
+        return 2
+    heapgrow, src_dir, exes = argv[1], argv[2], argv[3:]
+    by_name = {os.path.basename(e): e for e in exes}
+    only = [x for x in os.environ.get('HG_E2E_ONLY', '').split(',') if x]
+    cases = [c for c in CASES if not only or c.exe in only]
+    seconds = os.environ.get('HG_E2E_SECONDS')
+    jobs = int(os.environ.get('HG_E2E_JOBS', '4'))
+    keep = os.environ.get('HG_E2E_KEEP')
+    tmp = None
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        workdir = keep
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix='hg-e2e-')
+        workdir = tmp.name
+
+    tap = Tap()
+    missing = [c.exe for c in cases if c.exe not in by_name]
+    tap.check(not missing, 'every sample executable was given', ['missing: ' + ' '.join(missing)])
+    cases = [c for c in cases if c.exe in by_name]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_case, heapgrow, by_name[c.exe], workdir, c, seconds)
+                   for c in cases]
+        for case, fut in zip(cases, futures):
+            try:
+                status, err, reports = fut.result()
+            except Exception as e:  # a timeout, bad JSON: report it, go on
+                status, err, reports = -1, '%s: %s' % (type(e).__name__, e), {}
+            check_case(tap, case, src_dir, status, err, reports)
+    print('1..%d' % tap.n)
+    if tmp:
+        tmp.cleanup()
+    return 1 if tap.failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
