@@ -15,6 +15,8 @@
 
 #include "heapgrow/format.h"
 
+#include "log.h"
+
 /* hg_unwind_capture sits between the shim and the frame-pointer walk: it must
  * keep the chain intact. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -78,8 +80,12 @@ uint32_t hg_unwind_capture(uintptr_t *frames, uint32_t max)
     int n = -1;
     if (chosen_unwinder == HG_UNWIND_FP) {
         n = hg_unwind_fp(buf, want);
-        if (n < 0)
+        if (n < 0) {
             atomic_fetch_add_explicit(&fallback_count, 1, memory_order_relaxed);
+            hg_log_once(HG_LOG_UNWIND, "HEAPGROW_UNWIND=fp: a frame-pointer chain was broken "
+                                       "(code built without frame pointers?); libunwind "
+                                       "unwinds those stacks");
+        }
     }
     if (n < 0)
         n = hg_unwind_libunwind(buf, want);
