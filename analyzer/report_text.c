@@ -347,6 +347,8 @@ static void put_totals(const tx_t *t, const hg_totals_t *tot)
 static void put_warnings(const tx_t *t, const hg_model_t *m, const char *const *extra,
                          size_t nextra)
 {
+    if (m->ended_early != NULL || m->nwarnings > 0 || nextra > 0)
+        fputc('\n', t->f);
     if (m->ended_early != NULL)
         fprintf(t->f, "%snote%s: %s\n", c_on(t, YELLOW), c_off(t), m->ended_early);
     for (size_t i = 0; i < m->nwarnings; i++)
@@ -379,7 +381,6 @@ int hg_report_text(FILE *out, const hg_report_input_t *in, const hg_report_opts_
     put_leaked(&t, m, top, opts->is_brief);
     if (!opts->is_brief) {
         put_totals(&t, &m->totals);
-        fputc('\n', out);
     }
     put_warnings(&t, m, in->warnings, in->nwarnings);
 

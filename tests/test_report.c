@@ -396,7 +396,7 @@ START_TEST(text_children)
     ck_assert_ptr_nonnull(
         strstr(t, "\nProcess 1300 (child of 1234) /bin/worker, 10.2 s\n"
                   "no growth, leaks unknown\n"
-                  "note: trace ends at 1.5 s without an end marker (process killed?)\n"));
+                  "\nnote: trace ends at 1.5 s without an end marker (process killed?)\n"));
     free(t);
 }
 END_TEST
