@@ -781,6 +781,15 @@ int hg_sym_create(hg_sym_t **out)
     hg_sym_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -ENOMEM;
+    /* Offline by default: with DEBUGINFOD_URLS set (Debian's profile.d sets it
+     * when libdebuginfod-common is installed), dwfl_standard_find_debuginfo
+     * would download debug files for every module that has none locally, and
+     * a report would take minutes or hang without a network. libdwfl reads the
+     * variable once, at its first debuginfod lookup. HEAPGROW_DEBUGINFOD=1
+     * opts in. */
+    const char *opt_in = getenv("HEAPGROW_DEBUGINFOD");
+    if (opt_in == NULL || strcmp(opt_in, "1") != 0)
+        unsetenv("DEBUGINFOD_URLS");
     s->callbacks.find_elf = dwfl_build_id_find_elf;
     s->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
     s->callbacks.section_address = dwfl_offline_section_address;

@@ -34,7 +34,9 @@ typedef struct hg_frame_info {
     bool is_build_id_mismatch; /* the file on disk is not the traced one */
 } hg_frame_info_t;
 
-/* Returns 0 or -errno. */
+/* Returns 0 or -errno. Unless HEAPGROW_DEBUGINFOD=1, unsets DEBUGINFOD_URLS in
+ * the environment of the (analyzer) process, so that libdwfl never downloads
+ * debug files: symbolization stays offline and fast. */
 int hg_sym_create(hg_sym_t **out);
 void hg_sym_destroy(hg_sym_t *s);
 

@@ -623,6 +623,14 @@ START_TEST(test_missing_file)
     ck_assert_uint_eq(nwarnings(s), 1);
     const char *prefix = "module /nonexistent/libgone.so: cannot read it";
     ck_assert_msg(strncmp(warning(s, 0), prefix, strlen(prefix)) == 0, "got: %s", warning(s, 0));
+    /* A file that is not ELF: the same. */
+    ck_assert_int_eq(
+        hg_sym_add_module(s, 4, FIX_C, 0x7f1000000000, 0x7f1000000000, 0x7f1000001000, NULL, 0), 0);
+    ck_assert_uint_eq(hg_sym_resolve(s, 0x7f1000000100, true, f, 8), 1);
+    check_frame(&f[0], NULL, NULL, 0, FIX_C, false);
+    ck_assert_uint_eq(nwarnings(s), 2);
+    prefix = "module " FIX_C ": cannot read it";
+    ck_assert_msg(strncmp(warning(s, 1), prefix, strlen(prefix)) == 0, "got: %s", warning(s, 1));
     hg_sym_destroy(s);
 }
 END_TEST
@@ -655,6 +663,24 @@ START_TEST(test_vdso_and_unknown)
     ck_assert_str_eq(f[0].module, "[vdso]");
     ck_assert_uint_eq(nwarnings(s), 0);
     hg_sym_destroy(s);
+}
+END_TEST
+
+START_TEST(test_offline_by_default)
+{
+    setenv("DEBUGINFOD_URLS", "http://127.0.0.1:9", 1);
+    unsetenv("HEAPGROW_DEBUGINFOD");
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_ptr_null(getenv("DEBUGINFOD_URLS"));
+    hg_sym_destroy(s);
+    setenv("DEBUGINFOD_URLS", "http://127.0.0.1:9", 1);
+    setenv("HEAPGROW_DEBUGINFOD", "1", 1);
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_str_eq(getenv("DEBUGINFOD_URLS"), "http://127.0.0.1:9");
+    hg_sym_destroy(s);
+    unsetenv("DEBUGINFOD_URLS");
+    unsetenv("HEAPGROW_DEBUGINFOD");
 }
 END_TEST
 
@@ -825,6 +851,7 @@ static Suite *symbolize_suite(void)
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_vdso_and_unknown);
     tcase_add_test(tc, test_add_module_errors);
+    tcase_add_test(tc, test_offline_by_default);
     tcase_add_test(tc, test_unload_and_reuse);
     tcase_add_test(tc, test_cache);
     suite_add_tcase(suite, tc);
