@@ -1,1 +1,730 @@
-/* placeholder: not written yet */
+/*
+ * The live table (contract in live_table.h): pointer -> (size, stack id, time)
+ * for every live traced allocation. Lock-free open addressing with linear
+ * probing and incremental, cooperative growth. Pure data structure: no stdio,
+ * no locks, no syscall except hg_os mmap/munmap for a generation's slots.
+ * It must never allocate through malloc (it runs inside the shim).
+ *
+ * ======================================================================
+ * Layout
+ * ======================================================================
+ * A *generation* is one mmap'd array of `cap` 24-byte slots {key, size, meta}
+ * (meta = stack_id << 32 | alloc_time_ms) plus a small header kept in a ring
+ * inside the table struct (headers are never unmapped, so a late reader can
+ * always follow header->next). Indexing is fastrange: home = (hash * cap) >> 64,
+ * so `cap` need not be a power of two and growth can be ~1.5x.
+ *
+ * ======================================================================
+ * Slot state machine (the key word; addresses are 8-aligned so the low three
+ * bits are free)
+ * ======================================================================
+ *   EMPTY   0           fresh slot; ends a probe sequence
+ *   SEALED  1           was EMPTY when migration passed; ends probes, never
+ *                       claimed again
+ *   TOMB    2           erased; probes continue; insert may reuse it
+ *   DEAD    3           was TOMB when migration passed; probes continue
+ *   a       (a|0)       LIVE: entry for address a
+ *   a|1     BUSY        an inserter claimed the slot and is writing size/meta
+ *   a|2     BUSYREQ     BUSY, and a migrator asked the inserter to move it
+ *   a|3     FROZEN      LIVE entry being copied to the next generation
+ *   a|4     MOVED       copy done; the entry lives in the next generation
+ *
+ * Transitions and who makes them (every one is a CAS or a store by the one
+ * thread that owns the slot in that state):
+ *   EMPTY|TOMB -> a|BUSY      insert (CAS); BUSY is invisible to lookups
+ *   a|BUSY -> a               insert (CAS, release): LINEARIZATION of insert
+ *   a|BUSY -> a|BUSYREQ       migrator (CAS)
+ *   a|BUSYREQ -> a|FROZEN     insert (store, release), then it copies itself
+ *   a -> TOMB                 erase (CAS, acq_rel): LINEARIZATION of erase
+ *   a -> a|FROZEN             migrator (CAS)
+ *   a|FROZEN -> a|MOVED       the thread that froze it, after the copy is LIVE
+ *                             in the next generation (store, release)
+ *   EMPTY -> SEALED, TOMB -> DEAD    migrator (CAS)
+ * find() linearizes at its acquire load of the key that shows `a` LIVE (or at
+ * the load that ends its search). Erase and find meeting a|FROZEN wait for
+ * the copier (a few stores by one thread) and then continue in the next
+ * generation: this per-key wait is the one place that is not lock-free;
+ * inserts, erases of other keys and migration of other slots never wait.
+ *
+ * ======================================================================
+ * Growth protocol
+ * ======================================================================
+ * Each generation estimates its non-EMPTY slot count (`used`) by sampling 1/8
+ * of the claims by hash bits (an exact shared counter would be a hot line).
+ * When `used` passes 3/4 of cap, the inserter that sees it CASes next from
+ * NULL to CREATING, maps the next generation with
+ *     new_cap = max(min_cap, 2 * live, cap / 4)
+ * (load 1/2 after migration: growth by <= 1.5x since used <= 3/4 cap, a
+ * same-size or smaller rebuild when tombstones dominate) and publishes it
+ * (release). From then on inserts go to the newest generation, and every
+ * insert and erase that sees a migration in flight migrates one chunk of 64
+ * source slots (claimed with fetch_add on a cursor), so a call does O(64)
+ * extra work at most. hg_live_maintain() (writer thread) migrates the rest.
+ * A `remaining` counter of unfinalized source slots reaches 0 exactly when
+ * every slot is SEALED/DEAD/MOVED (a BUSYREQ slot is finalized by its
+ * inserter), which makes the migration done: `cur` moves to the next
+ * generation. Inflow during a migration is at most cap/64 inserts, which the
+ * cap/4 floor and the 3/4 trigger keep below the new generation's capacity.
+ * Only one migration runs at a time: a generation starts its own only once it
+ * is `cur`.
+ *
+ * Lookups start at `cur` and follow `next`: found LIVE -> done; MOVED or end
+ * of probe -> continue in next (if any), else absent.
+ *
+ * Retirement: once a generation's migration is done nothing can write it any
+ * more except a CAS that is bound to fail, and every reader treats a slot of
+ * it as "go to next". So its memory is replaced at once (or by maintain when a
+ * foreach walk holds it) by a fresh MAP_FIXED|MAP_NORESERVE zero mapping, read
+ * write so a late CAS never faults: a late reader sees EMPTY and moves on to
+ * next; a late inserter that claims a zero slot checks `done` after its claim
+ * and goes on to the next generation. Headers live in a ring of 1024; a
+ * header is reused only after its generation was retired, which assumes no
+ * thread sleeps inside one table call across 1023 generations.
+ *
+ * foreach: finishes any migration, walks the one generation it finds (a
+ * `walkers` count defers its retirement) and reports LIVE and FROZEN slots;
+ * a slot found MOVED (migrated during the walk) is looked up in the newer
+ * generations and reported from there iff its payload is unchanged. Each
+ * source slot is visited once, so an entry present for the whole walk is
+ * reported exactly once.
+ *
+ * ======================================================================
+ * Memory bound
+ * ======================================================================
+ * 24 bytes per slot, load between 1/2 (just after a migration) and 3/4:
+ * 32..48 bytes per live entry in steady state; during a migration both
+ * generations exist (the old one is released when it ends). Measured with
+ * tests/stress_tables (hg_live_memory_bytes / count):
+ *   10M live entries: 30.2 bytes/entry; 50M live entries: 30.2 bytes/entry
+ *   (these two happened to sit near load 0.8 of the grown table; see report).
+ */
+#include "live_table.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+#include "os.h"
+
+#define ST_EMPTY  ((uintptr_t)0)
+#define ST_SEALED ((uintptr_t)1)
+#define ST_TOMB   ((uintptr_t)2)
+#define ST_DEAD   ((uintptr_t)3)
+
+#define TAG_MASK    ((uintptr_t)7)
+#define TAG_LIVE    ((uintptr_t)0)
+#define TAG_BUSY    ((uintptr_t)1)
+#define TAG_BUSYREQ ((uintptr_t)2)
+#define TAG_FROZEN  ((uintptr_t)3)
+#define TAG_MOVED   ((uintptr_t)4)
+
+#define RING_COUNT   1024u
+#define CHUNK_SLOTS  64u
+#define MIN_CAP      1024u
+#define HEADROOM_SLOTS 8192u
+#define COUNT_SHARDS 16u
+#define SAMPLE_SHIFT 3u /* 1/8 of claims are counted, by weight 8 */
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() atomic_signal_fence(memory_order_seq_cst)
+#endif
+
+typedef struct slot {
+    _Atomic uintptr_t key;
+    _Atomic uint64_t size;
+    _Atomic uint64_t meta; /* stack_id << 32 | alloc_time_ms */
+} slot_t;
+
+enum gen_state { GEN_FREE = 0, GEN_ACTIVE, GEN_DONE, GEN_RETIRED };
+
+/* Sentinel for next while one inserter maps the next generation. */
+#define NEXT_CREATING ((struct gen *)1)
+
+typedef struct gen {
+    /* Written once before the generation is published (release on the
+     * predecessor's next or on cur); read-only while ACTIVE. */
+    slot_t *slots;
+    size_t cap;
+    size_t map_bytes;
+    uint64_t id;
+    /* CAS NULL -> CREATING -> gen by the inserter that triggers growth. */
+    _Atomic(struct gen *) next;
+    /* enum gen_state; seq_cst, see retire_or_defer(). */
+    _Atomic int state;
+    _Alignas(64) _Atomic uint64_t used; /* sampled non-EMPTY slot estimate */
+    _Alignas(64) _Atomic size_t cursor; /* next source slot to migrate */
+    _Atomic size_t remaining;           /* source slots not yet final */
+} gen_t;
+
+struct hg_live_table {
+    _Atomic(gen_t *) cur; /* oldest generation that may hold entries */
+    size_t min_cap;
+    _Atomic size_t memory_bytes;
+    _Atomic int walkers; /* foreach walks in progress (defer retirement) */
+    struct {
+        _Alignas(64) _Atomic int64_t n;
+    } live[COUNT_SHARDS];
+    gen_t ring[RING_COUNT];
+};
+
+static inline uint64_t hash_addr(uintptr_t a)
+{
+    uint64_t h = (uint64_t)a;
+    h ^= h >> 31;
+    h *= 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+    return h;
+}
+
+static inline size_t home_of(uint64_t h, size_t cap)
+{
+    return (size_t)(((unsigned __int128)h * cap) >> 64);
+}
+
+static inline unsigned shard_of(uint64_t h)
+{
+    return (unsigned)(h & (COUNT_SHARDS - 1));
+}
+
+static inline bool is_sampled(uint64_t h)
+{
+    return ((h >> 8) & ((1u << SAMPLE_SHIFT) - 1)) == 0;
+}
+
+static inline uint64_t pack_meta(const hg_live_entry_t *e)
+{
+    return (uint64_t)e->stack_id << 32 | e->alloc_time_ms;
+}
+
+static inline void unpack(uintptr_t a, uint64_t size, uint64_t meta, hg_live_entry_t *out)
+{
+    out->address = a;
+    out->size = size;
+    out->stack_id = (uint32_t)(meta >> 32);
+    out->alloc_time_ms = (uint32_t)meta;
+}
+
+static size_t round_cap(size_t cap)
+{
+    /* Multiple of 8 slots: 192 bytes, three cache lines. */
+    return (cap + 7) & ~(size_t)7;
+}
+
+static gen_t *gen_next(gen_t *g)
+{
+    /* acquire: pairs with the release store of next in start_migration() */
+    gen_t *n = atomic_load_explicit(&g->next, memory_order_acquire);
+    return n == NEXT_CREATING ? NULL : n;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Generations                                                             */
+/* ---------------------------------------------------------------------- */
+
+static int gen_init(hg_live_table_t *t, gen_t *g, uint64_t id, size_t cap)
+{
+    size_t bytes = cap * sizeof(slot_t);
+    bytes = (bytes + 4095) & ~(size_t)4095;
+    void *p = hg_os_map(bytes);
+    if (p == NULL)
+        return -ENOSPC;
+    g->slots = p;
+    g->cap = cap;
+    g->map_bytes = bytes;
+    g->id = id;
+    atomic_store_explicit(&g->next, NULL, memory_order_relaxed);
+    atomic_store_explicit(&g->used, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->cursor, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->remaining, cap, memory_order_relaxed);
+    atomic_store_explicit(&g->state, GEN_ACTIVE, memory_order_relaxed);
+    atomic_fetch_add_explicit(&t->memory_bytes, bytes, memory_order_relaxed);
+    return 0;
+}
+
+static int64_t live_estimate(const hg_live_table_t *t)
+{
+    int64_t n = 0;
+    for (unsigned i = 0; i < COUNT_SHARDS; i++)
+        n += atomic_load_explicit(&t->live[i].n, memory_order_relaxed);
+    return n < 0 ? 0 : n;
+}
+
+/* Starts the migration of g (which must be cur) into a new generation.
+ * Returns 0 when a migration is running or was started, -ENOSPC when the
+ * next generation could not be mapped. */
+static int start_migration(hg_live_table_t *t, gen_t *g)
+{
+    gen_t *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&g->next, &expected, NEXT_CREATING,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return 0; /* someone else is creating or has created it */
+    gen_t *n = &t->ring[(g->id + 1) % RING_COUNT];
+    /* seq_cst: pairs with the retirement in retire_gen(); a header is reused
+     * only once its generation is retired. */
+    int st = atomic_load_explicit(&n->state, memory_order_seq_cst);
+    if (st != GEN_FREE && st != GEN_RETIRED) {
+        atomic_store_explicit(&g->next, NULL, memory_order_release);
+        return -ENOSPC;
+    }
+    size_t live = (size_t)live_estimate(t);
+    /* + HEADROOM: inserts keep arriving while the migration runs, at most
+     * cap/64 from helping, more if a helper is descheduled in a copy. */
+    size_t cap = 2 * live + HEADROOM_SLOTS;
+    if (cap < g->cap / 4)
+        cap = g->cap / 4;
+    if (cap < t->min_cap)
+        cap = t->min_cap;
+    cap = round_cap(cap);
+    if (gen_init(t, n, g->id + 1, cap) != 0) {
+        /* release: pairs with acquire in gen_next() (nothing published) */
+        atomic_store_explicit(&g->next, NULL, memory_order_release);
+        return -ENOSPC;
+    }
+    /* release: publishes n's header and zeroed slots; pairs with the acquire
+     * in gen_next(). */
+    atomic_store_explicit(&g->next, n, memory_order_release);
+    return 0;
+}
+
+static void retire_gen(hg_live_table_t *t, gen_t *g)
+{
+    int expected = GEN_DONE;
+    if (!atomic_compare_exchange_strong_explicit(&g->state, &expected, GEN_RETIRED,
+                                                 memory_order_seq_cst, memory_order_seq_cst))
+        return;
+    /* Replace (not unmap) the slots: late readers see EMPTY, late CASes fail
+     * harmlessly, and nothing faults. If the kernel refuses, keep the memory
+     * (still correct, just not released). */
+    void *p = hg_os.mmap(g->slots, g->map_bytes, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED)
+        atomic_fetch_sub_explicit(&t->memory_bytes, g->map_bytes, memory_order_relaxed);
+}
+
+static void retire_or_defer(hg_live_table_t *t, gen_t *g)
+{
+    /* seq_cst (Dekker with hg_live_foreach): we stored cur (seq_cst) before
+     * reading walkers; a walker increments walkers before reading cur. Either
+     * it sees the new cur or we see it and leave g to hg_live_maintain(). */
+    if (atomic_load_explicit(&t->walkers, memory_order_seq_cst) == 0)
+        retire_gen(t, g);
+}
+
+static void finish_slots(hg_live_table_t *t, gen_t *g, size_t n)
+{
+    if (n == 0)
+        return;
+    size_t left = atomic_fetch_sub_explicit(&g->remaining, n, memory_order_acq_rel) - n;
+    if (left != 0)
+        return;
+    gen_t *nx = gen_next(g);
+    /* seq_cst: done must be visible before cur moves and before retirement,
+     * see the late-inserter check in insert_into(). */
+    atomic_store_explicit(&g->state, GEN_DONE, memory_order_seq_cst);
+    gen_t *expected = g;
+    atomic_compare_exchange_strong_explicit(&t->cur, &expected, nx, memory_order_seq_cst,
+                                            memory_order_seq_cst);
+    retire_or_defer(t, g);
+}
+
+/* Copies the FROZEN slot s (owned by the caller) into generation dst, which
+ * is not migrating (only one migration runs at a time), then marks s MOVED. */
+static void copy_frozen(gen_t *dst, slot_t *s, uintptr_t a, uint64_t h)
+{
+    uint64_t size = atomic_load_explicit(&s->size, memory_order_relaxed);
+    uint64_t meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
+    size_t cap = dst->cap;
+    size_t i = home_of(h, cap);
+    for (size_t n = 0; n < cap; n++) {
+        slot_t *d = &dst->slots[i];
+        uintptr_t k = atomic_load_explicit(&d->key, memory_order_relaxed);
+        if ((k == ST_EMPTY || k == ST_TOMB) &&
+            atomic_compare_exchange_strong_explicit(&d->key, &k, a | TAG_BUSY,
+                                                    memory_order_relaxed, memory_order_relaxed)) {
+            if (k == ST_EMPTY && is_sampled(h))
+                atomic_fetch_add_explicit(&dst->used, 1u << SAMPLE_SHIFT, memory_order_relaxed);
+            atomic_store_explicit(&d->size, size, memory_order_relaxed);
+            atomic_store_explicit(&d->meta, meta, memory_order_relaxed);
+            /* release: publishes size/meta; pairs with acquire loads of key
+             * in lookup(). */
+            atomic_store_explicit(&d->key, a, memory_order_release);
+            /* release: the copy is LIVE before anyone sees MOVED; pairs with
+             * the acquire in lookup() that then searches dst. */
+            atomic_store_explicit(&s->key, a | TAG_MOVED, memory_order_release);
+            return;
+        }
+        if (++i == cap)
+            i = 0;
+    }
+    /* Unreachable by sizing (new cap >= 2 * live + inflow). */
+    __builtin_trap();
+}
+
+/* Moves source slot i of g one step towards a final state (SEALED, DEAD,
+ * BUSYREQ, MOVED). Idempotent and safe for several helpers at once: only the
+ * CAS into a final state counts, so each slot is counted exactly once.
+ * Returns 1 when this call made the slot final. */
+static size_t migrate_slot(gen_t *g, gen_t *dst, size_t i)
+{
+    slot_t *s = &g->slots[i];
+    /* acquire: pairs with the release publishing a LIVE key in insert */
+    uintptr_t k = atomic_load_explicit(&s->key, memory_order_acquire);
+    for (;;) {
+        uintptr_t to;
+        if (k == ST_SEALED || k == ST_DEAD)
+            return 0;
+        if (k == ST_EMPTY)
+            to = ST_SEALED;
+        else if (k == ST_TOMB)
+            to = ST_DEAD;
+        else if ((k & TAG_MASK) == TAG_LIVE)
+            to = k | TAG_FROZEN;
+        else if ((k & TAG_MASK) == TAG_BUSY)
+            to = (k & ~TAG_MASK) | TAG_BUSYREQ;
+        else
+            return 0; /* BUSYREQ/MOVED final; FROZEN: its freezer copies it */
+        /* acq_rel: acquire the LIVE publication (payload), release our
+         * state to the inserter/eraser that races on this key. */
+        if (!atomic_compare_exchange_weak_explicit(&s->key, &k, to, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        if (k > ST_DEAD && (k & TAG_MASK) == TAG_LIVE)
+            copy_frozen(dst, s, k, hash_addr(k));
+        /* BUSY -> BUSYREQ is final here: the inserter re-inserts its
+         * entry into the newest generation itself. */
+        return 1;
+    }
+}
+
+/* Migrates one chunk of g if g is migrating. Returns false when there is
+ * nothing left to claim. */
+static bool help_chunk(hg_live_table_t *t, gen_t *g)
+{
+    gen_t *dst = gen_next(g);
+    if (dst == NULL)
+        return false;
+    if (atomic_load_explicit(&g->cursor, memory_order_relaxed) >= g->cap)
+        return false;
+    size_t lo = atomic_fetch_add_explicit(&g->cursor, CHUNK_SLOTS, memory_order_relaxed);
+    if (lo >= g->cap)
+        return false;
+    size_t hi = lo + CHUNK_SLOTS < g->cap ? lo + CHUNK_SLOTS : g->cap;
+    /* Counted slot by slot, not per chunk: a claimer descheduled mid-chunk
+     * must not hold back the end of the migration (sweep() finishes the rest
+     * of its chunk). */
+    for (size_t i = lo; i < hi; i++)
+        finish_slots(t, g, migrate_slot(g, dst, i));
+    return true;
+}
+
+/* All chunks are claimed but some claimer was descheduled mid-chunk: finish
+ * its slots for it (O(cap); only when the new generation runs short). */
+static void sweep(hg_live_table_t *t, gen_t *g)
+{
+    gen_t *dst = gen_next(g);
+    if (dst == NULL)
+        return;
+    for (size_t i = 0; i < g->cap; i++) {
+        if (atomic_load_explicit(&g->state, memory_order_acquire) != GEN_ACTIVE)
+            return;
+        finish_slots(t, g, migrate_slot(g, dst, i));
+    }
+}
+
+/* Helps the migration out of g: a chunk, or a sweep once chunks run out. */
+static void help_hard(hg_live_table_t *t, gen_t *g)
+{
+    if (!help_chunk(t, g))
+        sweep(t, g);
+}
+
+static inline void help_if_migrating(hg_live_table_t *t)
+{
+    /* acquire: pairs with the seq_cst store of cur in finish_slots() */
+    gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
+    if (atomic_load_explicit(&g->next, memory_order_relaxed) != NULL)
+        help_chunk(t, g);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Insert                                                                  */
+/* ---------------------------------------------------------------------- */
+
+/* Result of trying to insert into one generation. */
+enum { INS_DONE, INS_NEXT, INS_FULL };
+
+static int insert_into(gen_t *g, const hg_live_entry_t *e, uint64_t h)
+{
+    uintptr_t a = e->address;
+    size_t cap = g->cap;
+    size_t i = home_of(h, cap);
+    for (size_t n = 0; n < cap; n++) {
+        slot_t *s = &g->slots[i];
+        uintptr_t k = atomic_load_explicit(&s->key, memory_order_relaxed);
+        while (k == ST_EMPTY || k == ST_TOMB) {
+            /* seq_cst: ordered before the load of g->state below (late
+             * inserter vs. retirement, see the essay). */
+            if (!atomic_compare_exchange_weak_explicit(&s->key, &k, a | TAG_BUSY,
+                                                       memory_order_seq_cst,
+                                                       memory_order_relaxed))
+                continue;
+            if (atomic_load_explicit(&g->state, memory_order_seq_cst) >= GEN_DONE) {
+                /* Claimed a zero slot of a retired generation: abandon it as
+                 * a tombstone so late readers keep probing past it. */
+                atomic_store_explicit(&s->key, ST_TOMB, memory_order_relaxed);
+                return INS_NEXT;
+            }
+            if (k == ST_EMPTY && is_sampled(h))
+                atomic_fetch_add_explicit(&g->used, 1u << SAMPLE_SHIFT, memory_order_relaxed);
+            atomic_store_explicit(&s->size, e->size, memory_order_relaxed);
+            atomic_store_explicit(&s->meta, pack_meta(e), memory_order_relaxed);
+            uintptr_t busy = a | TAG_BUSY;
+            /* release: publishes size/meta; pairs with acquire in lookup() */
+            if (atomic_compare_exchange_strong_explicit(&s->key, &busy, a, memory_order_release,
+                                                        memory_order_relaxed))
+                return INS_DONE;
+            /* A migrator set BUSYREQ (and counted the slot final): retire
+             * the claim and insert into the newest generation instead. The
+             * CAS may fail if g was retired meanwhile; nothing to undo then. */
+            uintptr_t req = a | TAG_BUSYREQ;
+            atomic_compare_exchange_strong_explicit(&s->key, &req, ST_DEAD, memory_order_relaxed,
+                                                    memory_order_relaxed);
+            return INS_NEXT;
+        }
+        if (k == ST_SEALED)
+            return INS_NEXT;
+        if (++i == cap)
+            i = 0;
+    }
+    return INS_FULL;
+}
+
+int hg_live_insert(hg_live_table_t *t, const hg_live_entry_t *e)
+{
+    uint64_t h = hash_addr(e->address);
+    help_if_migrating(t);
+    gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
+    unsigned tries = 0;
+    for (;;) {
+        gen_t *n = gen_next(g);
+        if (n != NULL) {
+            g = n;
+            continue;
+        }
+        uint64_t used = atomic_load_explicit(&g->used, memory_order_relaxed);
+        if (used >= g->cap - g->cap / 4) {
+            /* Growth: only the current generation may start a migration. */
+            gen_t *cur = atomic_load_explicit(&t->cur, memory_order_acquire);
+            int rc = 0;
+            if (cur == g)
+                rc = start_migration(t, g);
+            else
+                help_hard(t, cur);
+            if (rc == 0 && gen_next(g) != NULL)
+                continue;
+            if (used >= g->cap - g->cap / 16) {
+                /* No memory to grow, or the migration into g waits for a
+                 * descheduled copier: give up rather than wait. */
+                if (++tries < 8)
+                    continue;
+                return -ENOSPC;
+            }
+        }
+        int r = insert_into(g, e, h);
+        if (r == INS_DONE)
+            break;
+        if (r == INS_FULL)
+            return -ENOSPC;
+        /* INS_NEXT: g sealed or retired; its next exists. */
+    }
+    atomic_fetch_add_explicit(&t->live[shard_of(h)].n, 1, memory_order_relaxed);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Lookup: find and erase                                                  */
+/* ---------------------------------------------------------------------- */
+
+static bool lookup(hg_live_table_t *t, uintptr_t a, hg_live_entry_t *out, bool is_erase)
+{
+    uint64_t h = hash_addr(a);
+    /* acquire: pairs with the seq_cst store of cur in finish_slots() */
+    gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
+    while (g != NULL) {
+        size_t cap = g->cap;
+        size_t i = home_of(h, cap);
+        /* n counts slots passed; re-reading the same slot does not count */
+        for (size_t n = 0; n < cap;) {
+            slot_t *s = &g->slots[i];
+            /* acquire: pairs with the release that published the key */
+            uintptr_t k = atomic_load_explicit(&s->key, memory_order_acquire);
+            if (k == a) {
+                uint64_t size = atomic_load_explicit(&s->size, memory_order_relaxed);
+                uint64_t meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
+                if (is_erase) {
+                    /* acq_rel: the CAS is the linearization point of erase;
+                     * success proves size/meta above belong to this entry. */
+                    if (!atomic_compare_exchange_strong_explicit(&s->key, &k, ST_TOMB,
+                                                                 memory_order_acq_rel,
+                                                                 memory_order_acquire))
+                        continue; /* frozen or moved under us: re-read */
+                    atomic_fetch_sub_explicit(&t->live[shard_of(h)].n, 1, memory_order_relaxed);
+                } else {
+                    atomic_thread_fence(memory_order_acquire);
+                    if (atomic_load_explicit(&s->key, memory_order_relaxed) != a)
+                        continue;
+                }
+                if (out != NULL)
+                    unpack(a, size, meta, out);
+                return true;
+            }
+            if (k == ST_EMPTY || k == ST_SEALED)
+                break;
+            if ((k & ~TAG_MASK) == a && k > ST_DEAD) {
+                uintptr_t tag = k & TAG_MASK;
+                if (tag == TAG_FROZEN) {
+                    cpu_relax();
+                    continue; /* the copier finishes in a few stores */
+                }
+                if (tag == TAG_MOVED)
+                    break;
+                /* BUSY/BUSYREQ: an insert not finished yet (only a racy find
+                 * can see it) or a claim abandoned in a retired generation:
+                 * not this entry, keep probing. */
+            }
+            if (++i == cap)
+                i = 0;
+            n++;
+        }
+        g = gen_next(g);
+    }
+    return false;
+}
+
+bool hg_live_erase(hg_live_table_t *t, uintptr_t address, hg_live_entry_t *out)
+{
+    help_if_migrating(t);
+    return lookup(t, address, out, true);
+}
+
+bool hg_live_find(hg_live_table_t *t, uintptr_t address, hg_live_entry_t *out)
+{
+    return lookup(t, address, out, false);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Whole-table operations                                                  */
+/* ---------------------------------------------------------------------- */
+
+int hg_live_create(hg_live_table_t **out, size_t initial_capacity)
+{
+    size_t bytes = (sizeof(hg_live_table_t) + 4095) & ~(size_t)4095;
+    hg_live_table_t *t = hg_os_map(bytes);
+    if (t == NULL)
+        return -ENOMEM;
+    /* hg_os_map memory is zeroed: counters 0, ring headers GEN_FREE. */
+    size_t cap = round_cap(initial_capacity * 2);
+    t->min_cap = cap < MIN_CAP ? MIN_CAP : cap;
+    atomic_store_explicit(&t->memory_bytes, bytes, memory_order_relaxed);
+    if (gen_init(t, &t->ring[0], 0, t->min_cap) != 0) {
+        hg_os_unmap(t, bytes);
+        return -ENOMEM;
+    }
+    atomic_store_explicit(&t->cur, &t->ring[0], memory_order_release);
+    *out = t;
+    return 0;
+}
+
+size_t hg_live_count(const hg_live_table_t *t)
+{
+    return (size_t)live_estimate(t);
+}
+
+size_t hg_live_memory_bytes(const hg_live_table_t *t)
+{
+    return atomic_load_explicit(&t->memory_bytes, memory_order_relaxed);
+}
+
+/* Helps until the migration out of cur (if any) is done. May wait for an
+ * inserter that owns a BUSYREQ slot. */
+static void finish_migration(hg_live_table_t *t)
+{
+    for (;;) {
+        gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
+        if (gen_next(g) == NULL)
+            return;
+        if (!help_chunk(t, g)) {
+            sweep(t, g);
+            if (atomic_load_explicit(&t->cur, memory_order_acquire) == g)
+                cpu_relax(); /* a FROZEN slot's copier is finishing */
+        }
+    }
+}
+
+/* Reports the entry that a slot found MOVED during a walk now has in the
+ * newer generations, iff its payload is still the one moved. */
+static int report_moved(hg_live_table_t *t, slot_t *s, uintptr_t a,
+                        int (*fn)(const hg_live_entry_t *e, void *arg), void *arg)
+{
+    uint64_t size = atomic_load_explicit(&s->size, memory_order_relaxed);
+    uint64_t meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
+    hg_live_entry_t e;
+    if (!lookup(t, a, &e, false))
+        return 0;
+    if (e.size != size || ((uint64_t)e.stack_id << 32 | e.alloc_time_ms) != meta)
+        return 0;
+    return fn(&e, arg);
+}
+
+int hg_live_foreach(hg_live_table_t *t, int (*fn)(const hg_live_entry_t *e, void *arg), void *arg)
+{
+    /* seq_cst: Dekker with retire_or_defer() */
+    atomic_fetch_add_explicit(&t->walkers, 1, memory_order_seq_cst);
+    finish_migration(t);
+    gen_t *g = atomic_load_explicit(&t->cur, memory_order_seq_cst);
+    int rc = 0;
+    for (size_t i = 0; i < g->cap && rc == 0; i++) {
+        slot_t *s = &g->slots[i];
+        /* acquire: pairs with the release that published the key */
+        uintptr_t k = atomic_load_explicit(&s->key, memory_order_acquire);
+        if (k <= ST_DEAD)
+            continue;
+        uintptr_t tag = k & TAG_MASK, a = k & ~TAG_MASK;
+        if (tag == TAG_LIVE || tag == TAG_FROZEN) {
+            hg_live_entry_t e;
+            unpack(a, atomic_load_explicit(&s->size, memory_order_relaxed),
+                   atomic_load_explicit(&s->meta, memory_order_relaxed), &e);
+            atomic_thread_fence(memory_order_acquire);
+            uintptr_t k2 = atomic_load_explicit(&s->key, memory_order_relaxed);
+            /* The payload of a source slot never changes once published, so
+             * it is still this entry's if the slot kept it (LIVE), froze it
+             * or moved it since. */
+            if (k2 == a || k2 == (a | TAG_FROZEN) || k2 == (a | TAG_MOVED))
+                rc = fn(&e, arg);
+            /* else erased (or reused) while we read it: erased during the walk */
+        } else if (tag == TAG_MOVED) {
+            rc = report_moved(t, s, a, fn, arg);
+        }
+    }
+    /* seq_cst: pairs with the load of walkers in retire_or_defer() */
+    atomic_fetch_sub_explicit(&t->walkers, 1, memory_order_seq_cst);
+    return rc;
+}
+
+void hg_live_maintain(hg_live_table_t *t, uint64_t now_ms)
+{
+    (void)now_ms; /* retirement needs no grace period, see the essay */
+    gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
+    if (gen_next(g) != NULL) {
+        while (help_chunk(t, g))
+            ;
+        sweep(t, g);
+    }
+    if (atomic_load_explicit(&t->walkers, memory_order_seq_cst) != 0)
+        return;
+    for (unsigned i = 0; i < RING_COUNT; i++)
+        if (atomic_load_explicit(&t->ring[i].state, memory_order_seq_cst) == GEN_DONE)
+            retire_gen(t, &t->ring[i]);
+}
