@@ -1,6 +1,6 @@
 /*
  * The interposed symbols: the malloc family, the C++ operators new/delete in
- * all their forms, dlopen/dlclose and _exit/_Exit. Each forwards to the next
+ * all their forms, dlopen/dlclose, _exit/_Exit and exec*. Each forwards to the next
  * definition (real.h) and, when the tracer is ACTIVE and this thread is not
  * already inside it, records the allocation: stack (unwind.h) -> stack id
  * (stack_table.h) -> live entry (live_table.h) + the stack's counters.
@@ -14,6 +14,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 
 #include "heapgrow/format.h"
 
+#include "arena.h"
 #include "core.h"
 #include "guard.h"
 #include "log.h"
@@ -571,4 +573,176 @@ HG_EXPORT void _Exit(int status)
         hg_real.Exit_(status);
     for (;;)
         syscall(SYS_exit_group, status);
+}
+
+/* ------------------------------------------------------------------------ */
+/* exec*: the END record with reason HG_END_EXEC                             */
+
+/*
+ * exec replaces the image without running exit handlers, so the trace would
+ * end without its last snapshot, live set and END record. The exec family is
+ * interposed to finish the trace first. A failed exec would leave the process
+ * untraced from then on, so the trace is finished only when the call is
+ * likely to succeed: the file (or a PATH candidate for the p variants) is
+ * executable. glibc's execl* and execvp* call execve internally, not through
+ * the PLT, hence one wrapper per public name.
+ */
+extern char **environ;
+
+static bool is_exec_candidate(const char *file, bool is_path_search)
+{
+    if (file == NULL || file[0] == '\0')
+        return false;
+    if (!is_path_search || strchr(file, '/') != NULL)
+        return access(file, X_OK) == 0;
+    const char *path = NULL;
+    for (char **e = environ; e != NULL && *e != NULL; e++) {
+        if (strncmp(*e, "PATH=", 5) == 0) {
+            path = *e + 5;
+            break;
+        }
+    }
+    if (path == NULL)
+        path = "/bin:/usr/bin";
+    size_t file_len = strlen(file);
+    char buf[HG_PATH_MAX];
+    while (*path != '\0') {
+        const char *colon = strchr(path, ':');
+        size_t dir_len = colon != NULL ? (size_t)(colon - path) : strlen(path);
+        if (dir_len == 0) {
+            buf[0] = '.';
+            dir_len = 1;
+        } else if (dir_len < sizeof buf) {
+            memcpy(buf, path, dir_len);
+        }
+        if (dir_len + 1 + file_len < sizeof buf) {
+            buf[dir_len] = '/';
+            memcpy(buf + dir_len + 1, file, file_len + 1);
+            if (access(buf, X_OK) == 0)
+                return true;
+        }
+        if (colon == NULL)
+            break;
+        path = colon + 1;
+    }
+    return false;
+}
+
+static void exec_finish(const char *file, bool is_path_search)
+{
+    if (atomic_load_explicit(&hg_core.state, memory_order_acquire) != HG_STATE_ACTIVE)
+        return;
+    /* A vfork child must not finish its parent's trace. */
+    if ((int)syscall(SYS_getpid) != hg_core_owner_pid())
+        return;
+    int saved = errno;
+    bool was = hg_guard_enter();
+    if (is_exec_candidate(file, is_path_search))
+        hg_writer_finish(HG_END_EXEC, 0);
+    hg_guard_leave(was);
+    errno = saved;
+}
+
+typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*execv_fn)(const char *, char *const[]);
+
+static void *exec_next(const char *name)
+{
+    void *fn = next_op(name);
+    if (fn == NULL)
+        errno = ENOSYS;
+    return fn;
+}
+
+HG_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    exec_finish(path, false);
+    execve_fn next = (execve_fn)exec_next("execve");
+    return next != NULL ? next(path, argv, envp) : -1;
+}
+
+HG_EXPORT int execv(const char *path, char *const argv[])
+{
+    exec_finish(path, false);
+    execv_fn next = (execv_fn)exec_next("execv");
+    return next != NULL ? next(path, argv) : -1;
+}
+
+HG_EXPORT int execvp(const char *file, char *const argv[])
+{
+    exec_finish(file, true);
+    execv_fn next = (execv_fn)exec_next("execvp");
+    return next != NULL ? next(file, argv) : -1;
+}
+
+HG_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    exec_finish(file, true);
+    execve_fn next = (execve_fn)exec_next("execvpe");
+    return next != NULL ? next(file, argv, envp) : -1;
+}
+
+HG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    if (fd >= 0)
+        exec_finish("/", false); /* "/" is always searchable: finish */
+    int (*next)(int, char *const[], char *const[]) =
+        (int (*)(int, char *const[], char *const[]))exec_next("fexecve");
+    return next != NULL ? next(fd, argv, envp) : -1;
+}
+
+/* Collects the variadic arguments of execl* (arg0 first, up to the NULL) into
+ * an array from the arena; *envp_out receives execle's trailing envp. NULL
+ * (errno set) when the arena is exhausted. */
+static char **collect_args(const char *arg0, va_list ap, bool has_envp, char *const **envp_out)
+{
+    va_list count_ap;
+    va_copy(count_ap, ap);
+    size_t n = 1;
+    if (arg0 != NULL)
+        while (va_arg(count_ap, const char *) != NULL)
+            n++;
+    va_end(count_ap);
+    char **argv = hg_arena_alloc((n + 1) * sizeof *argv, sizeof *argv);
+    if (argv == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    argv[0] = (char *)arg0;
+    for (size_t i = 1; i < n; i++)
+        argv[i] = va_arg(ap, char *);
+    if (arg0 != NULL)
+        (void)va_arg(ap, char *); /* the terminating NULL */
+    argv[n] = NULL;
+    if (has_envp)
+        *envp_out = va_arg(ap, char *const *);
+    return argv;
+}
+
+HG_EXPORT int execl(const char *path, const char *arg0, ...)
+{
+    va_list ap;
+    va_start(ap, arg0);
+    char **argv = collect_args(arg0, ap, false, NULL);
+    va_end(ap);
+    return argv != NULL ? execv(path, argv) : -1;
+}
+
+HG_EXPORT int execlp(const char *file, const char *arg0, ...)
+{
+    va_list ap;
+    va_start(ap, arg0);
+    char **argv = collect_args(arg0, ap, false, NULL);
+    va_end(ap);
+    return argv != NULL ? execvp(file, argv) : -1;
+}
+
+HG_EXPORT int execle(const char *path, const char *arg0, ...)
+{
+    va_list ap;
+    char *const *envp = NULL;
+    va_start(ap, arg0);
+    char **argv = collect_args(arg0, ap, true, &envp);
+    va_end(ap);
+    return argv != NULL ? execve(path, argv, envp) : -1;
 }

@@ -239,9 +239,16 @@ exe = CFG["ending"]
 for how, rc, end in [("return", 0, ("exit", 0)), ("exit", 12, ("exit", 12)),
                      ("_exit", 9, ("_exit", 9)), ("_Exit", 10, ("_exit", 10)),
                      ("term", -15, ("signal", 15)), ("segv", -11, ("signal", 11)),
-                     ("abort", -6, ("signal", 6))]:
+                     ("abort", -6, ("signal", 6)), ("exec", 13, ("exec", 0)),
+                     ("execfail", 14, ("exit", 14))]:
     p, traces = run(f"ending {how}", [exe, how], rc)
-    t = one_trace(f"ending {how}", traces)
+    if how == "exec":
+        # The exec'd shell traces into a file of its own (same pid).
+        ok(len(traces) == 1 and len(os.listdir(os.path.dirname(next(iter(traces.values()))))) == 2,
+           "ending exec: the new image has a trace of its own", f"{traces}")
+        t = traces.get(min(traces)) if traces else None
+    else:
+        t = one_trace(f"ending {how}", traces)
     if t:
         check_trace(f"ending {how}", t, end, leaks_of(p.stdout), exe)
 
