@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -153,6 +154,8 @@ static struct {
     /* Protected by io_lock (or owned by the only thread before the writer
      * thread exists / after a fork): */
     int fd;
+    dev_t fd_dev; /* identity of the trace file behind fd (see write_out) */
+    ino_t fd_ino;
     z_stream zs;
     bool is_zs_ready;
     bool is_broken;     /* an I/O error happened: write nothing more       */
@@ -254,6 +257,7 @@ static const char *errno_text(int err)
     case EFBIG: return "File too large";
     case ENOMEM: return "Cannot allocate memory";
     case EINVAL: return "Invalid argument";
+    case EBADF: return "Bad file descriptor";
     default: return NULL;
     }
 }
@@ -421,9 +425,22 @@ static void fail_io(int err)
     atomic_store_explicit(&hg_core.state, HG_STATE_PASSIVE, memory_order_release);
 }
 
+/* Whether fd still refers to the file we created. A daemon may close every
+ * descriptor (or dup2 over ours) and then open files of its own: the number
+ * would then name one of the program's files, which we must never write. */
+static bool is_fd_ours(void)
+{
+    struct stat st;
+    return w.fd >= 0 && fstat(w.fd, &st) == 0 && st.st_dev == w.fd_dev && st.st_ino == w.fd_ino;
+}
+
 static void write_out(void)
 {
     size_t off = 0;
+    if (!w.is_broken && w.out.len > 0 && !is_fd_ours()) {
+        w.fd = -1; /* not ours any more: do not close it either */
+        fail_io(EBADF);
+    }
     while (!w.is_broken && off < w.out.len) {
         ssize_t n = hg_os.write(w.fd, w.out.p + off, w.out.len - off);
         if (n < 0) {
@@ -1219,7 +1236,15 @@ static int open_output(bool is_descendant)
     }
     if (fd < 0)
         return -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        hg_os.close(fd);
+        return -err;
+    }
     w.fd = fd;
+    w.fd_dev = st.st_dev;
+    w.fd_ino = st.st_ino;
     return 0;
 }
 

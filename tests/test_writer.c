@@ -685,6 +685,49 @@ START_TEST(full_disk_goes_passive_with_one_message)
 }
 END_TEST
 
+/* A daemon closes every descriptor and opens a file of its own that gets our
+ * trace's number: the writer notices and never writes into that file. */
+START_TEST(replaced_descriptor_is_never_written)
+{
+    char out[256], other[256], err[512], expect[512];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    path_in_dir(other, sizeof other, "program.dat");
+    fake_core_init(out, 60000, 0);
+    setup_stacks();
+    ck_assert_int_eq(hg_writer_start(), 0);
+    int trace_fd = -1;
+    for (int fd = 3; fd < 1024 && trace_fd < 0; fd++) {
+        char link[64], target[PATH_MAX];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            if (strcmp(target, out) == 0)
+                trace_fd = fd;
+        }
+    }
+    ck_assert_int_ge(trace_fd, 3);
+    int ofd = open(other, O_WRONLY | O_CREAT, 0600);
+    ck_assert_int_ge(ofd, 0);
+    capture_stderr();
+    ck_assert_int_eq(dup2(ofd, trace_fd), trace_fd);
+    close(ofd);
+    hg_writer_request_dump(HG_DUMP_API);
+    wait_for(hg_writer_dump_count, 1);
+    hg_writer_finish(HG_END_EXIT, 0);
+    release_stderr(err, sizeof err);
+    snprintf(expect, sizeof expect, "heapgrow: cannot write trace %s: Bad file descriptor\n", out);
+    ck_assert_str_eq(err, expect);
+    struct stat st;
+    ck_assert_int_eq(stat(other, &st), 0);
+    ck_assert_int_eq(st.st_size, 0);
+    /* Still open: the writer did not close the program's descriptor. */
+    ck_assert_int_ne(fcntl(trace_fd, F_GETFD), -1);
+    ck_assert_int_eq(atomic_load(&hg_core.state), HG_STATE_PASSIVE);
+}
+END_TEST
+
 START_TEST(fork_child_writes_own_trace)
 {
     char out[256], child_out[256];
@@ -901,6 +944,7 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, symlink_is_not_followed);
     tcase_add_test(tc, unwritable_path_one_message);
     tcase_add_test(tc, full_disk_goes_passive_with_one_message);
+    tcase_add_test(tc, replaced_descriptor_is_never_written);
     suite_add_tcase(s, tc);
     tc = tcase_create("process");
     tcase_set_timeout(tc, 60);
