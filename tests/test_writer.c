@@ -728,6 +728,91 @@ START_TEST(replaced_descriptor_is_never_written)
 }
 END_TEST
 
+/* The fatal-signal path: live set with reason FATAL, END(signal, signo). */
+START_TEST(fatal_finish_records_signal)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, 0);
+    setup_stacks();
+    ck_assert_int_eq(hg_writer_start(), 0);
+    hg_writer_finish(HG_END_SIGNAL, SIGSEGV);
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert(t.has_trailer);
+    size_t i = trace_find(&t, HG_REC_LIVE_BEGIN, 0);
+    ck_assert_uint_lt(i, t.n);
+    i = check_live_set(&t, i, HG_DUMP_FATAL);
+    ck_assert_uint_eq(i, t.n - 1);
+    cur_t c = cur_of(&t.recs[i]);
+    cur_u(&c);
+    ck_assert_uint_eq(cur_u(&c), HG_END_SIGNAL);
+    ck_assert_int_eq(cur_s(&c), SIGSEGV);
+    trace_free(&t);
+}
+END_TEST
+
+/* More live entries than one LIVE_CHUNK holds: 4096 per chunk, address
+ * deltas restarting in each. */
+START_TEST(live_set_spans_chunks)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, 0);
+    ck_assert_uint_eq(fake_stack_add(frames1, 3), 1);
+    fake_stack_set(1, 10000 * 48, 10000, 10000, 10000 * 48);
+    for (uint32_t k = 0; k < 10000; k++)
+        fake_live_add(0x100000 + (uintptr_t)k * 64, 48, 1, k);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    hg_writer_finish(HG_END_EXIT, 0);
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    size_t i = trace_find(&t, HG_REC_LIVE_BEGIN, 0);
+    ck_assert_uint_lt(i, t.n);
+    const uint64_t per_chunk[] = {4096, 4096, 1808};
+    uint64_t k = 0;
+    for (int ch = 0; ch < 3; ch++) {
+        const trace_rec_t *r = &t.recs[i + 1 + (size_t)ch];
+        ck_assert_uint_eq(r->tag, HG_REC_LIVE_CHUNK);
+        cur_t c = cur_of(r);
+        ck_assert_uint_eq(cur_u(&c), per_chunk[ch]);
+        uint64_t a = 0;
+        for (uint64_t e = 0; e < per_chunk[ch]; e++, k++) {
+            a += (uint64_t)cur_s(&c);
+            ck_assert_uint_eq(a, 0x100000 + k * 64);
+            ck_assert_uint_eq(cur_u(&c), 48);
+            ck_assert_uint_eq(cur_u(&c), 1);
+            ck_assert_uint_eq(cur_u(&c), k);
+        }
+        ck_assert_ptr_eq(c.p, c.end);
+    }
+    ck_assert_uint_eq(t.recs[i + 4].tag, HG_REC_LIVE_END);
+    cur_t c = cur_of(&t.recs[i + 4]);
+    ck_assert_uint_eq(cur_u(&c), 10000);
+    trace_free(&t);
+}
+END_TEST
+
+/* Eight warnings can be pending; a ninth is dropped, not corrupted. */
+START_TEST(warnings_bounded)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, 0);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    for (int k = 0; k < 9; k++)
+        hg_writer_warn(HG_WARN_ARENA, "arena");
+    hg_writer_finish(HG_END_EXIT, 0);
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_WARNING), 8);
+    trace_free(&t);
+}
+END_TEST
+
 START_TEST(fork_child_writes_own_trace)
 {
     char out[256], child_out[256];
@@ -927,6 +1012,9 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, snapshot_lists_changed_stacks_only);
     tcase_add_test(tc, modules_load_and_unload);
     tcase_add_test(tc, interval_widens_to_60s);
+    tcase_add_test(tc, fatal_finish_records_signal);
+    tcase_add_test(tc, live_set_spans_chunks);
+    tcase_add_test(tc, warnings_bounded);
     suite_add_tcase(s, tc);
     tc = tcase_create("signal");
     tcase_set_timeout(tc, 60);
