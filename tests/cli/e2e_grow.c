@@ -7,9 +7,11 @@
  *     not grow);
  *   - churn: allocated and freed every step (neither).
  * The markers "SITE:<name>" give the test the source line of each malloc.
- * The steps are paced (nanosleep) so that the tracer's snapshots see the
+ * With the argument "kill" it ends by SIGKILL instead (no end marker, no
+ * final live set). The steps are paced (nanosleep) so that the tracer's snapshots see the
  * growth over time; nothing waits on the tracer.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,7 +49,7 @@ __attribute__((noinline)) static void churn(void)
     free(p);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     leak_once();
     for (int i = 0; i < STEPS; i++) {
@@ -60,5 +62,7 @@ int main(void)
     once[1] = NULL;
     once[2] = NULL;
     kept = NULL;
+    if (argc > 1 && strcmp(argv[1], "kill") == 0)
+        raise(SIGKILL);
     return 0;
 }

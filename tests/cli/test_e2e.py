@@ -124,6 +124,23 @@ def text_report(d):
         eq(json.load(f)["format"], "heapgrow-report", "overwritten with JSON")
 
 
+@case
+def killed_program_ends_early(d):
+    r = hg(["run", "--interval", "10", "-o", "k.hgt", "--", PROG, "kill"], d)
+    eq(r.returncode, 137, "128 + SIGKILL: " + r.stderr)
+    assert "trace written to " in r.stderr, r.stderr
+    assert "leaks unknown" in r.stderr, "the summary says leaks are unknown: " + r.stderr
+    doc = json.loads(hg(["report", "--format", "json", "k.hgt"], d).stdout)
+    p = doc["process"]
+    eq((p["ended_cleanly"], p["end_reason"], p["exit_status"], p["has_final_live_set"]),
+       (False, None, None, False), "no end marker")
+    assert p["ended_early"].startswith("trace ends at "), p["ended_early"]
+    eq(p["argv"], [PROG, "kill"], "argv")
+    g = by_function(doc["sites"], "grow_step")
+    eq(g["leaked"], {"bytes": None, "count": None}, "leaks unknown, not zero")
+    eq(g["growth"]["growing"], True, "still growing: " + str(g["growth"]["reason"]))
+
+
 def report_on_terminal(d, trace, no_color):
     """Runs `heapgrow report TRACE` with stdout on a pseudo-terminal."""
     import pty
