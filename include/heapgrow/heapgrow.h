@@ -9,9 +9,11 @@
  *
  * hg_request_dump is declared weak: a program that references it links
  * without libheapgrow.so and sees its address as NULL unless the tracer is
- * preloaded. With toolchains that resolve undefined weak symbols at link time
- * (non-PIE executables), link with -Wl,-z,dynamic-undefined-weak, or look the
- * symbol up with dlsym(RTLD_DEFAULT, "hg_request_dump").
+ * preloaded. This holds for position-independent executables (the default of
+ * Debian's, Ubuntu's and Fedora's compilers) and for shared libraries. A
+ * non-PIE executable (-no-pie) has the NULL resolved at link time and never
+ * sees the tracer: build it with -fPIE -pie, or look the function up with
+ * dlsym(RTLD_DEFAULT, "hg_request_dump") instead.
  */
 #ifndef HEAPGROW_INCLUDE_HEAPGROW_H
 #define HEAPGROW_INCLUDE_HEAPGROW_H
