@@ -23,10 +23,16 @@
  * launcher sets it to the pid of the program it starts) and differs from
  * getpid(). A name that exists already is never overwritten: the writer then
  * inserts ".<pid>" as above, then ".<pid>.1", ".<pid>.2"... up to ".<pid>.99"
- * ("out.1234.2.hgt"), and gives up after that. This
- * covers exec'd images (exec keeps the pid, so an image exec'd by the root
- * process finds its predecessor's file) and descendants under plain LD_PRELOAD
- * (no HEAPGROW_ROOT_PID): each still gets a file of its own.
+ * ("out.1234.2.hgt"), and gives up after that. This covers exec'd images
+ * (exec keeps the pid, so an image exec'd by the root process finds its
+ * predecessor's file) and descendants under plain LD_PRELOAD (no
+ * HEAPGROW_ROOT_PID): each still gets a file of its own.
+ *
+ * Crash tolerance. Compressed bytes are collected in memory and written at
+ * each Z_SYNC_FLUSH (one per tick, after its SNAPSHOT or live set), so the
+ * file holds whole flushed ticks: a SIGKILL leaves a prefix that inflates to
+ * complete records ending with a SNAPSHOT (or a live set). Only a live-set
+ * dump larger than OUT_WRITE_THRESHOLD is written in pieces before its flush.
  */
 #include "writer.h"
 
@@ -897,6 +903,14 @@ static void emit_snapshot(uint64_t now)
         hg_stack_counters_t *c = hg_stack_counters(t, id);
         if (c == NULL)
             continue;
+        if (id != 0 && w.defined.p[id] == STACK_DEAD) {
+            /* Counters are published with the frames: this id was not a lost
+             * race but an interner preempted for STACK_RETRIES ticks. Define
+             * it at the next tick (it is in the totals already). */
+            w.defined.p[id] = STACK_UNKNOWN;
+            if (id < w.stack_scan_from)
+                w.stack_scan_from = id;
+        }
         last_counters_t v = {
             .live_bytes = atomic_load_explicit(&c->live_bytes, memory_order_relaxed),
             .live_count = atomic_load_explicit(&c->live_count, memory_order_relaxed),

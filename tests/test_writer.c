@@ -729,6 +729,39 @@ START_TEST(replaced_descriptor_is_never_written)
 END_TEST
 
 /* The fatal-signal path: live set with reason FATAL, END(signal, signo). */
+/* An id handed out but published only after STACK_RETRIES ticks (a slow
+ * interner, not a lost race) is still defined once its frames appear. */
+START_TEST(late_published_stack_is_defined)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, 0);
+    ck_assert_uint_eq(fake_stack_add_hole(), 1);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    for (uint64_t k = 1; k <= 10; k++) { /* 10 ticks: id 1 is given up */
+        hg_writer_request_dump(HG_DUMP_API);
+        wait_for(hg_writer_dump_count, k);
+    }
+    fake_stack_publish(1, frames1, 3);
+    fake_stack_set(1, 64, 1, 1, 64);
+    hg_writer_request_dump(HG_DUMP_API); /* sees the counters: revives id 1 */
+    wait_for(hg_writer_dump_count, 11);
+    hg_writer_finish(HG_END_EXIT, 0); /* defines it and lists it */
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_STACK), 1);
+    size_t i = trace_find(&t, HG_REC_STACK, 0);
+    cur_t c = cur_of(&t.recs[i]);
+    ck_assert_uint_eq(cur_u(&c), 1);
+    snap_t s = parse_snapshot(&t.recs[trace_find(&t, HG_REC_SNAPSHOT, i)]);
+    ck_assert_uint_eq(s.n, 1);
+    ck_assert_uint_eq(s.e[0].id, 1);
+    ck_assert_uint_eq(s.e[0].live_bytes, 64);
+    trace_free(&t);
+}
+END_TEST
+
 START_TEST(fatal_finish_records_signal)
 {
     char out[256];
@@ -1012,6 +1045,7 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, snapshot_lists_changed_stacks_only);
     tcase_add_test(tc, modules_load_and_unload);
     tcase_add_test(tc, interval_widens_to_60s);
+    tcase_add_test(tc, late_published_stack_is_defined);
     tcase_add_test(tc, fatal_finish_records_signal);
     tcase_add_test(tc, live_set_spans_chunks);
     tcase_add_test(tc, warnings_bounded);

@@ -58,6 +58,12 @@ uint32_t fake_stack_add_hole(void)
     return id;
 }
 
+void fake_stack_publish(uint32_t id, const uintptr_t *frames, uint32_t nframes)
+{
+    memcpy(stacks.frames[id], frames, nframes * sizeof *frames);
+    stacks.nframes[id] = nframes;
+}
+
 void fake_stack_set(uint32_t id, int64_t live_bytes, int64_t live_count, uint64_t alloc_count,
                     uint64_t alloc_bytes)
 {

@@ -23,6 +23,8 @@ void fake_core_init(const char *output, uint32_t interval_ms, int dump_signal);
 uint32_t fake_stack_add(const uintptr_t *frames, uint32_t nframes);
 /* Hands out an id that never gets frames (a lost interning race). */
 uint32_t fake_stack_add_hole(void);
+/* Gives a hole its frames later (an interner that was slow to publish). */
+void fake_stack_publish(uint32_t id, const uintptr_t *frames, uint32_t nframes);
 void fake_stack_set(uint32_t id, int64_t live_bytes, int64_t live_count, uint64_t alloc_count,
                     uint64_t alloc_bytes);
 
