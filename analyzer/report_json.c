@@ -379,6 +379,7 @@ static void write_process_fields(jw_t *w, const hg_model_t *m)
     jw_u64(w, "start_time_ns", m->start_real_ns);
     jw_u64(w, "interval_ms", m->interval_ms);
     jw_u64(w, "sample_bytes", m->sample_bytes);
+    jw_str(w, "wrappers", m->wrappers);
     jw_double(w, "duration_s", m->duration_s);
     jw_u64(w, "snapshots", m->nsnapshots);
     jw_bool(w, "ended_cleanly", m->has_end);

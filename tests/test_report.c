@@ -95,6 +95,7 @@ static void build_model(void)
     model.argv = argv_;
     model.argc = 3;
     model.interval_ms = 100;
+    model.wrappers = "xmalloc";
     model.duration_s = 10.25;
     model.has_end = true;
     model.end_reason = HG_END_EXIT;
@@ -238,7 +239,7 @@ START_TEST(json_parses_with_values)
             "p=d[\"process\"]\n"
             "assert p[\"pid\"]==1234 and p[\"exe\"]==\"/opt/app/bin/server\"\n"
             "assert p[\"ended_cleanly\"] is True and p[\"end_reason\"]==\"exit\"\n"
-            "assert p[\"ended_early\"] is None\n"
+            "assert p[\"ended_early\"] is None and p[\"wrappers\"] == \"xmalloc\"\n"
             "assert d[\"nsites\"]==3 and len(d[\"sites\"])==2\n"
             "s=d[\"sites\"][0]\n"
             "assert (s[\"function\"],s[\"file\"],s[\"line\"])==(\"cache_put\",\"cache.c\",42)\n"

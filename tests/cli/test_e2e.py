@@ -125,6 +125,16 @@ def text_report(d):
 
 
 @case
+def run_settings_reach_the_trace(d):
+    r = hg(["run", "--no-report", "--interval", "25", "--sample", "4096", "--wrapper", "my_*",
+            "-o", "s.hgt", "--", PROG], d)
+    eq(r.returncode, 0, "status: " + r.stderr)
+    p = json.loads(hg(["report", "--format", "json", "s.hgt"], d).stdout)["process"]
+    eq((p["interval_ms"], p["sample_bytes"], p["wrappers"]), (25, 4096, "my_*"),
+       "settings recorded in the header")
+
+
+@case
 def killed_program_ends_early(d):
     r = hg(["run", "--interval", "10", "-o", "k.hgt", "--", PROG, "kill"], d)
     eq(r.returncode, 137, "128 + SIGKILL: " + r.stderr)
