@@ -14,14 +14,15 @@
 #include <string.h>
 
 /* Reasons: static strings, the reports print them as they are. */
-#define REASON_TOO_FEW "too few snapshots"
-#define REASON_GRADUAL "floor rises, significant over the whole run and its later part"
-#define REASON_STEPS   "floor rises in steps that continue into the later part"
-#define REASON_PLATEAU "warm-up then plateau: no trend in the later part"
-#define REASON_CHURN   "sawtooth/churn: floor is flat"
-#define REASON_FLAT    "floor is flat: no significant trend"
-#define REASON_FALLS   "floor falls"
-#define REASON_SMALL   "gain too small"
+#define REASON_TOO_FEW  "too few snapshots"
+#define REASON_GRADUAL  "floor rises, significant over the whole run and its later part"
+#define REASON_STEPS    "floor rises in steps that continue into the later part"
+#define REASON_PLATEAU  "warm-up then plateau: no trend in the later part"
+#define REASON_CHURN    "sawtooth/churn: floor is flat"
+#define REASON_FLAT     "floor is flat: no significant trend"
+#define REASON_FALLS    "floor falls"
+#define REASON_FALLBACK "sawtooth: the floor falls back in the later part"
+#define REASON_SMALL    "gain too small"
 
 hg_growth_params_t hg_growth_default_params(void)
 {
@@ -461,6 +462,35 @@ int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_pa
         goto out;
     }
     double min_late_gain = prm.min_late_share * out->net_gain_bytes;
+
+    /*
+     * Falling back. While windows are single snapshots (short runs, before any
+     * merge) a sawtooth with a few long teeth has floors that ramp up inside
+     * each tooth, and its last tooth alone looks like growth. What gives it
+     * away is the drop: somewhere in the later part the floor goes back at
+     * least halfway to where the run started. Growing memory never does that;
+     * churn above a growing floor dips by its noise, not by half the gain. To
+     * keep noise from posing as a drop, the comparison is between medians of
+     * blocks of max(k, n/16) windows (noise in a block median shrinks with the
+     * block, so its extremes do not grow with n), which still resolves a drop
+     * in any sawtooth of fewer than eight teeth; with more teeth, the trend
+     * tests already see no trend. The last k/2 windows are not looked at (a
+     * clean-up before exit is not a fall back; the end floor ignores them too).
+     */
+    size_t nb_end = n - k / 2, bsz = k > n / 16 ? k : n / 16;
+    double run_max = 0.0, fallback = 0.0;
+    for (size_t b0 = 0; b0 < nb_end; b0 += bsz) {
+        size_t len = b0 + bsz <= nb_end ? bsz : nb_end - b0;
+        memcpy(tmp, y + b0, len * sizeof tmp[0]);
+        double med = median_inplace(tmp, len);
+        if (b0 > 0 && b0 + bsz > ls && run_max - med > fallback)
+            fallback = run_max - med;
+        run_max = b0 == 0 || med > run_max ? med : run_max;
+    }
+    if (fallback >= 0.5 * out->net_gain_bytes) {
+        out->reason = REASON_FALLBACK;
+        goto out;
+    }
 
     /*
      * Sustained, gradually: the trend test on the later part alone is

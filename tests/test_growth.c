@@ -312,6 +312,26 @@ START_TEST(sawtooth_flat)
 }
 END_TEST
 
+/* Single-snapshot windows (a short run, nothing merged yet): the floors are the
+ * raw values, and a sawtooth with a few long teeth ramps inside each tooth. */
+START_TEST(sawtooth_long_teeth)
+{
+    static const size_t ns[] = {16, 32, 64, 128, 256};
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        for (double teeth = 1.5; teeth <= 8.0; teeth += 0.5) {
+            size_t n = ns[c];
+            const double a[3] = {1.0 * MB, 11.0 * MB, (double)n / teeth};
+            hg_series_point_t *pts = build(n, 1, sawtooth, a, 1);
+            hg_growth_t g = analyze(pts, n);
+            ck_assert_msg(!g.is_growing, "n=%zu teeth=%.1f: %s", n, teeth, g.reason);
+            if (teeth == 2.0)
+                ck_assert_str_eq(g.reason, "sawtooth: the floor falls back in the later part");
+            free(pts);
+        }
+    }
+}
+END_TEST
+
 START_TEST(grows_doubling)
 {
     static const size_t ns[] = {12, 16, 20, 24, 32, 48, 64, 100, 128, 200, 256};
@@ -546,6 +566,7 @@ static Suite *growth_suite(void)
     tcase_add_test(tc, plateau_after_warmup);
     tcase_add_test(tc, plateau_saturating);
     tcase_add_test(tc, sawtooth_flat);
+    tcase_add_test(tc, sawtooth_long_teeth);
     tcase_add_test(tc, grows_doubling);
     tcase_add_test(tc, grows_late_start);
     tcase_add_test(tc, noise_false_positives);
