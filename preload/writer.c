@@ -78,6 +78,14 @@
 #define STACK_RETRIES            8u   /* ticks an id without frames is retried */
 #define MAX_WARNINGS             8u
 #define MAX_NAME_TRIES           100u /* pid-suffixed names tried on EEXIST  */
+/* SNAPSHOT entries per record: each takes at most 5 varints (45 bytes, bound
+ * 50), so this keeps the payload under HG_MAX_RECORD_BYTES; never above
+ * HG_MAX_STACKS_PER_SNAP. Stacks past it wait for the next snapshot. */
+#define SNAPSHOT_ENTRY_BOUND     50u
+#define MAX_SNAPSHOT_ENTRIES                                                                       \
+    ((HG_MAX_RECORD_BYTES - 1024u) / SNAPSHOT_ENTRY_BOUND < HG_MAX_STACKS_PER_SNAP                 \
+         ? (HG_MAX_RECORD_BYTES - 1024u) / SNAPSHOT_ENTRY_BOUND                                    \
+         : HG_MAX_STACKS_PER_SNAP)
 
 /* defined[] byte per stack id. */
 #define STACK_UNKNOWN 0u   /* 1..STACK_RETRIES-1: ticks seen without frames */
@@ -923,6 +931,8 @@ static void emit_snapshot(uint64_t now)
         alloc_bytes += v.alloc_bytes;
         if (!is_stack_writable(id) || memcmp(&v, &last[id], sizeof v) == 0)
             continue;
+        if (n_changed == MAX_SNAPSHOT_ENTRIES)
+            continue; /* listed by a later snapshot: last[id] stays old */
         if (buf_reserve(&w.tmp, (n_changed + 1) * sizeof(changed_t)) != 0) {
             fail_io(ENOMEM);
             return;
@@ -936,7 +946,7 @@ static void emit_snapshot(uint64_t now)
         w.peak_live_bytes = live_b;
 
     hg_enc_t e;
-    if (!rec_begin(&e, 160 + n_changed * 50))
+    if (!rec_begin(&e, 160 + n_changed * SNAPSHOT_ENTRY_BOUND))
         return;
     hg_enc_u(&e, now);
     hg_enc_u(&e, read_rss_bytes());
