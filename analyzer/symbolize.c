@@ -58,7 +58,10 @@ typedef struct sym_module {
     Dwfl *dwfl;                /* NULL when the file could not be used */
     Dwfl_Module *mod;
     struct cu_index *cus; /* DWARF function index per CU, built lazily */
-    UT_hash_handle hh;    /* in hg_sym.by_id while loaded */
+    struct elf_sym *syms; /* ELF function symbols by address, built lazily */
+    size_t nsyms;
+    bool is_syms_built;
+    UT_hash_handle hh; /* in hg_sym.by_id while loaded */
 } sym_module_t;
 
 /* Cache key: the address as recorded and how it is looked up. Explicit
@@ -259,21 +262,128 @@ static const char *die_function_name(hg_sym_t *s, Dwarf_Die *die)
     return clean_name(s, linkage);
 }
 
-/* The name of the ELF symbol whose extent contains `addr` (.symtab, .dynsym or
- * MiniDebugInfo, whichever libdwfl has), or NULL. dwfl_module_addrinfo may
- * answer with the closest sizeless symbol below the address; such a symbol
- * says nothing about where its function ends, so it does not count. */
-static const char *elf_symbol_name(hg_sym_t *s, Dwfl_Module *mod, uint64_t addr)
+/*
+ * Per-module index of the ELF function symbols with a size, sorted by address.
+ *
+ * dwfl_module_addrinfo scans the whole symbol table on every call (160 us per
+ * address in libstdc++'s .dynsym, milliseconds in a large .symtab), so the
+ * first ELF lookup in a module reads its table once (dwfl_module_getsym_info:
+ * .symtab, else .dynsym, plus MiniDebugInfo's, whichever libdwfl found) and
+ * keeps only what may name code: FUNC, IFUNC or NOTYPE symbols with a size,
+ * defined in a section. Sizeless symbols are left out on purpose: nothing
+ * says where their code ends (DESIGN.md "Symbols"). Of aliases (same start),
+ * the sort puts the preferred name first: a public name over a reserved one
+ * ("calloc" over "__libc_calloc"), then global over weak over local, then
+ * the shorter name.
+ */
+typedef struct elf_sym {
+    uint64_t lo; /* module addresses (bias applied), [lo, hi) */
+    uint64_t hi;
+    const char *name; /* in libdwfl's string table, lives as long as the Dwfl */
+    int rank;         /* lower is preferred among aliases */
+} elf_sym_t;
+
+static int compare_elf_sym(const void *a, const void *b)
 {
-    GElf_Off offset = 0;
-    GElf_Sym sym;
-    const char *name = dwfl_module_addrinfo(mod, addr, &offset, &sym, NULL, NULL, NULL);
-    if (name == NULL || sym.st_size == 0 || offset >= sym.st_size)
-        return NULL;
-    int type = GELF_ST_TYPE(sym.st_info);
-    if (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_NOTYPE)
-        return NULL;
-    return clean_name(s, name);
+    const elf_sym_t *x = a, *y = b;
+    if (x->lo != y->lo)
+        return x->lo < y->lo ? -1 : 1;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    size_t xlen = strlen(x->name), ylen = strlen(y->name);
+    if (xlen != ylen) /* "free" over its compat alias "cfree" */
+        return xlen < ylen ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static int alias_rank(const GElf_Sym *sym, const char *name)
+{
+    int bind = GELF_ST_BIND(sym->st_info);
+    int rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+    return (name[0] == '_') * 3 + rank;
+}
+
+static void elf_syms_build(sym_module_t *m)
+{
+    m->is_syms_built = true;
+    int n = dwfl_module_getsymtab(m->mod);
+    if (n <= 1)
+        return;
+    m->syms = malloc((size_t)n * sizeof(*m->syms));
+    if (m->syms == NULL)
+        return;
+    for (int i = 1; i < n; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr = 0;
+        GElf_Word shndx = 0;
+        const char *name = dwfl_module_getsym_info(m->mod, i, &sym, &addr, &shndx, NULL, NULL);
+        int type = GELF_ST_TYPE(sym.st_info);
+        if (name == NULL || name[0] == '\0' || sym.st_size == 0 || shndx == SHN_UNDEF ||
+            shndx == SHN_ABS || (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_NOTYPE))
+            continue;
+        if (addr + sym.st_size < addr)
+            continue;
+        m->syms[m->nsyms++] = (elf_sym_t){
+            .lo = addr, .hi = addr + sym.st_size, .name = name, .rank = alias_rank(&sym, name)};
+    }
+    qsort(m->syms, m->nsyms, sizeof(*m->syms), compare_elf_sym);
+}
+
+/* Index in m->syms of the preferred symbol whose extent contains `addr`, or
+ * SIZE_MAX. Never the nearest symbol below an address outside its extent. */
+static size_t elf_symbol_at(sym_module_t *m, uint64_t addr)
+{
+    if (!m->is_syms_built)
+        elf_syms_build(m);
+    size_t lo = 0, hi = m->nsyms;
+    while (lo < hi) { /* first symbol with start > addr */
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->syms[mid].lo <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return SIZE_MAX;
+    /* The symbols starting at the closest start below: the first of them is
+     * the preferred alias; if it does not reach addr, a larger one (or one
+     * starting lower, that encloses it) may. */
+    size_t first = lo - 1;
+    while (first > 0 && m->syms[first - 1].lo == m->syms[lo - 1].lo)
+        first--;
+    for (size_t i = first; i < lo; i++)
+        if (addr < m->syms[i].hi)
+            return i;
+    /* Enclosing symbols that start lower (rare: nested symbols); bounded. */
+    for (size_t i = first, k = 0; i-- > 0 && k < 16; k++)
+        if (addr < m->syms[i].hi)
+            return i;
+    return SIZE_MAX;
+}
+
+static const char *elf_symbol_name(hg_sym_t *s, sym_module_t *m, uint64_t addr)
+{
+    size_t i = elf_symbol_at(m, addr);
+    return i == SIZE_MAX ? NULL : clean_name(s, m->syms[i].name);
+}
+
+/* A C function that DWARF names by a reserved identifier ("__libc_malloc",
+ * glibc's internal name) is shown by the public alias of the same symbol
+ * ("malloc") when there is one, as it is without debug files: names should
+ * not depend on whether a -dbg package is installed. Returns `dwarf_name`
+ * otherwise. */
+static const char *public_alias(hg_sym_t *s, sym_module_t *m, uint64_t addr, const char *dwarf_name)
+{
+    if (dwarf_name == NULL || dwarf_name[0] != '_' || strpbrk(dwarf_name, ":( <") != NULL)
+        return dwarf_name;
+    size_t best = elf_symbol_at(m, addr);
+    if (best == SIZE_MAX || m->syms[best].name[0] == '_')
+        return dwarf_name;
+    const elf_sym_t *b = &m->syms[best];
+    for (size_t i = best + 1; i < m->nsyms && m->syms[i].lo == b->lo; i++)
+        if (m->syms[i].hi == b->hi && strcmp(m->syms[i].name, dwarf_name) == 0)
+            return clean_name(s, b->name);
+    return dwarf_name;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -709,7 +819,9 @@ static size_t resolve_frames(hg_sym_t *s, sym_module_t *m, uint64_t address, uin
         /* DWARF without a name (or no DWARF at all): the ELF symbol names the
          * function that owns the code, so only the outermost frame. */
         if (out[n - 1].function == NULL)
-            out[n - 1].function = elf_symbol_name(s, m->mod, lookup);
+            out[n - 1].function = elf_symbol_name(s, m, lookup);
+        else
+            out[n - 1].function = public_alias(s, m, lookup, out[n - 1].function);
     } else {
         out[0].function = NULL;
         out[0].file = NULL;
@@ -825,6 +937,7 @@ void hg_sym_destroy(hg_sym_t *s)
     HASH_CLEAR(hh, s->by_id);
     for (size_t i = 0; i < s->nmodules; i++) {
         cu_index_free_all(s->modules[i]);
+        free(s->modules[i]->syms);
         if (s->modules[i]->dwfl != NULL)
             dwfl_end(s->modules[i]->dwfl);
         free(s->modules[i]);

@@ -52,7 +52,8 @@ enum {
     SLOT_INLINED = 2,
     SLOT_CLONE = 3,
     SLOT_INSERT = 4,
-    SLOT_TWICE = 5
+    SLOT_TWICE = 5,
+    SLOT_ALIAS = 6
 };
 
 /* ------------------------------------------------------------------------ */
@@ -174,15 +175,17 @@ static void fixture_load(fixture_t *fx)
     void (*outer)(void) = (void (*)(void))dlsym(fx->handle, "hg_fix_outer");
     int (*clone)(int) = (int (*)(int))dlsym(fx->handle, "hg_fix_clone");
     int (*cxx)(void) = (int (*)(void))dlsym(fx->handle, "hg_fix_cxx");
+    void (*alias)(void) = (void (*)(void))dlsym(fx->handle, "hg_fix_public");
     uintptr_t *ret = dlsym(fx->handle, "hg_fix_ret");
-    ck_assert(exported_before && exported_after && outer && clone && cxx && ret);
+    ck_assert(exported_before && exported_after && outer && clone && cxx && alias && ret);
     exported_before();
     exported_after(3);
     outer();
     ck_assert_int_ne(clone(2), 0);
     ck_assert_int_eq(cxx(), 41);
+    alias();
     memcpy(fx->ret, ret, sizeof(fx->ret));
-    for (int i = SLOT_EXPORTED; i <= SLOT_TWICE; i++)
+    for (int i = SLOT_EXPORTED; i <= SLOT_ALIAS; i++)
         ck_assert_msg(fx->ret[i] != 0, "slot %d not recorded", i);
     fx->mod = find_loaded(FIX_LIB);
 }
@@ -756,6 +759,36 @@ START_TEST(test_cache)
 }
 END_TEST
 
+/* A function with a reserved name and a public alias (glibc's __libc_malloc
+ * and malloc): the public name, from DWARF as from either symbol table. */
+START_TEST(test_public_alias)
+{
+    fixture_t fx;
+    fixture_load(&fx);
+    uint64_t v1, s1, v2, s2;
+    ck_assert(elf_symbol(FIX_STRIPPED, true, "__hg_fix_impl", &v1, &s1));
+    ck_assert(elf_symbol(FIX_STRIPPED, true, "hg_fix_public", &v2, &s2));
+    ck_assert_uint_eq(v1, v2);
+    ck_assert_uint_eq(s1, s2);
+    const char *paths[] = {FIX_LIB, FIX_NODEBUG, FIX_STRIPPED};
+    for (size_t i = 0; i < 3; i++) {
+        hg_sym_t *s;
+        ck_assert_int_eq(hg_sym_create(&s), 0);
+        ck_assert_int_eq(hg_sym_set_debuginfo_path(s, "/nonexistent-debug"), 0);
+        add_fixture_module(s, &fx, 1, paths[i]);
+        hg_frame_info_t f[8];
+        ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_ALIAS], true, f, 8), 1);
+        if (i == 0)
+            check_frame(&f[0], "hg_fix_public", "fix.c", mark_line(FIX_C, "__hg_fix_impl"),
+                        paths[i], false);
+        else
+            check_frame(&f[0], "hg_fix_public", NULL, 0, paths[i], false);
+        hg_sym_destroy(s);
+    }
+    fixture_unload(&fx);
+}
+END_TEST
+
 START_TEST(test_display_name)
 {
     hg_sym_t *s;
@@ -838,6 +871,7 @@ static Suite *symbolize_suite(void)
     tcase_add_test(tc, test_symtab_only);
     tcase_add_test(tc, test_stripped_not_nearest_export);
     tcase_add_test(tc, test_minidebuginfo);
+    tcase_add_test(tc, test_public_alias);
     tcase_add_test(tc, test_display_name);
     suite_add_tcase(suite, tc);
 

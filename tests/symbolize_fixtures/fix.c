@@ -71,3 +71,14 @@ __attribute__((visibility("default"), noinline)) void hg_fix_outer(void)
     inlined_fn(); /* LINE-MARK: outer_fn */
     BARRIER();
 }
+
+/* A function defined under a reserved name with a public alias of the same
+ * extent, as glibc defines __libc_malloc and malloc: frames show the public
+ * name whether or not debug information is there. */
+__attribute__((visibility("default"), noinline)) void __hg_fix_impl(void);
+__attribute__((visibility("default"), noinline)) void __hg_fix_impl(void)
+{
+    hg_fix_record(6); /* LINE-MARK: __hg_fix_impl */
+    BARRIER();
+}
+__attribute__((visibility("default"), alias("__hg_fix_impl"))) void hg_fix_public(void);
