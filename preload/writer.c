@@ -67,29 +67,29 @@
 /* ------------------------------------------------------------------------ */
 /* Constants                                                                 */
 
-#define MAX_INTERVAL_MS          60000u /* FORMAT.md: widening stops at 60 s  */
-#define SNAPSHOTS_PER_DOUBLING   1000u  /* FORMAT.md: 1,000 per spacing       */
-#define LIVE_ENTRIES_PER_CHUNK   4096u  /* well under HG_MAX_LIVE_PER_REC     */
-#define LIVE_ENTRY_MAX_BYTES     40u    /* s + u + u + u, each <= 10 bytes     */
-#define OUT_WRITE_THRESHOLD      (1u << 20) /* write pending output past 1 MiB */
-#define ZLIB_OUT_STEP            (64u * 1024u)
-#define FINISH_WAIT_NS           (3ull * 1000000000ull)
-#define FATAL_WAIT_NS            (300ull * 1000000ull)
-#define STACK_RETRIES            8u   /* ticks an id without frames is retried */
-#define MAX_WARNINGS             8u
-#define MAX_NAME_TRIES           100u /* pid-suffixed names tried on EEXIST  */
+#define MAX_INTERVAL_MS        60000u     /* FORMAT.md: widening stops at 60 s  */
+#define SNAPSHOTS_PER_DOUBLING 1000u      /* FORMAT.md: 1,000 per spacing       */
+#define LIVE_ENTRIES_PER_CHUNK 4096u      /* well under HG_MAX_LIVE_PER_REC     */
+#define LIVE_ENTRY_MAX_BYTES   40u        /* s + u + u + u, each <= 10 bytes     */
+#define OUT_WRITE_THRESHOLD    (1u << 20) /* write pending output past 1 MiB */
+#define ZLIB_OUT_STEP          (64u * 1024u)
+#define FINISH_WAIT_NS         (3ull * 1000000000ull)
+#define FATAL_WAIT_NS          (300ull * 1000000ull)
+#define STACK_RETRIES          8u /* ticks an id without frames is retried */
+#define MAX_WARNINGS           8u
+#define MAX_NAME_TRIES         100u /* pid-suffixed names tried on EEXIST  */
 /* SNAPSHOT entries per record: each takes at most 5 varints (45 bytes, bound
  * 50), so this keeps the payload under HG_MAX_RECORD_BYTES; never above
  * HG_MAX_STACKS_PER_SNAP. Stacks past it wait for the next snapshot. */
-#define SNAPSHOT_ENTRY_BOUND     50u
+#define SNAPSHOT_ENTRY_BOUND 50u
 #define MAX_SNAPSHOT_ENTRIES                                                                       \
     ((HG_MAX_RECORD_BYTES - 1024u) / SNAPSHOT_ENTRY_BOUND < HG_MAX_STACKS_PER_SNAP                 \
          ? (HG_MAX_RECORD_BYTES - 1024u) / SNAPSHOT_ENTRY_BOUND                                    \
          : HG_MAX_STACKS_PER_SNAP)
 
 /* defined[] byte per stack id. */
-#define STACK_UNKNOWN 0u   /* 1..STACK_RETRIES-1: ticks seen without frames */
-#define STACK_DEAD    0xfeu /* id lost a race: never gets frames            */
+#define STACK_UNKNOWN 0u    /* 1..STACK_RETRIES-1: ticks seen without frames */
+#define STACK_DEAD    0xfeu /* given up (a lost race); revived if published */
 #define STACK_DEFINED 0xffu /* STACK record written in this trace            */
 
 /* ------------------------------------------------------------------------ */
@@ -172,18 +172,18 @@ static struct {
     ino_t fd_ino;
     z_stream zs;
     bool is_zs_ready;
-    bool is_broken;     /* an I/O error happened: write nothing more       */
+    bool is_broken; /* an I/O error happened: write nothing more       */
     char path[HG_PATH_MAX];
-    buf_t out;          /* compressed bytes not yet written               */
-    buf_t rec;          /* payload of the record being encoded            */
-    buf_t chunk;        /* LIVE_CHUNK entries being encoded               */
-    buf_t mods;         /* module_t[] of loaded modules (with ids)        */
-    buf_t mod_pool;     /* their paths                                    */
-    buf_t scan;         /* module_t[] filled by dl_iterate_phdr           */
+    buf_t out;      /* compressed bytes not yet written               */
+    buf_t rec;      /* payload of the record being encoded            */
+    buf_t chunk;    /* LIVE_CHUNK entries being encoded               */
+    buf_t mods;     /* module_t[] of loaded modules (with ids)        */
+    buf_t mod_pool; /* their paths                                    */
+    buf_t scan;     /* module_t[] filled by dl_iterate_phdr           */
     buf_t scan_pool;
-    buf_t tmp;          /* cmdline, changed_t[]                           */
-    buf_t last;         /* last_counters_t per stack id                   */
-    buf_t defined;      /* uint8_t per stack id                            */
+    buf_t tmp;     /* cmdline, changed_t[]                           */
+    buf_t last;    /* last_counters_t per stack id                   */
+    buf_t defined; /* uint8_t per stack id                            */
     uint64_t next_module_id;
     unsigned long long dl_adds;
     unsigned long long dl_subs;
@@ -201,12 +201,12 @@ static struct {
     bool is_thread_running;
 
     /* Lock-free, touched by the shim and signal handlers: */
-    _Atomic bool is_active;      /* started, not finished, not broken      */
-    _Atomic bool is_finished;    /* hg_writer_finish ran (first call wins) */
-    _Atomic bool is_stopping;    /* the thread must exit                   */
-    _Atomic bool is_in_tick;     /* the thread is inside a tick            */
-    _Atomic uint32_t wake_word;  /* futex: bumped to wake the thread       */
-    _Atomic uint32_t dump_mask;  /* bit per enum hg_dump_reason requested  */
+    _Atomic bool is_active;     /* started, not finished, not broken      */
+    _Atomic bool is_finished;   /* hg_writer_finish ran (first call wins) */
+    _Atomic bool is_stopping;   /* the thread must exit                   */
+    _Atomic bool is_in_tick;    /* the thread is inside a tick            */
+    _Atomic uint32_t wake_word; /* futex: bumped to wake the thread       */
+    _Atomic uint32_t dump_mask; /* bit per enum hg_dump_reason requested  */
     _Atomic bool is_modules_dirty;
     _Atomic uint64_t snapshot_count; /* for tests and stats */
     _Atomic uint64_t dump_count;
@@ -251,29 +251,36 @@ static size_t fmt_u64(char *dst, uint64_t v)
 
 /* strerror() may translate (and allocate); these are the errors an output
  * path realistically meets. */
+static const struct {
+    int err;
+    const char *text;
+} errno_texts[] = {
+    {ENOENT, "No such file or directory"},
+    {EACCES, "Permission denied"},
+    {EPERM, "Operation not permitted"},
+    {EEXIST, "File exists"},
+    {ENOSPC, "No space left on device"},
+    {EDQUOT, "Disk quota exceeded"},
+    {EROFS, "Read-only file system"},
+    {ENOTDIR, "Not a directory"},
+    {EISDIR, "Is a directory"},
+    {ELOOP, "Too many levels of symbolic links"},
+    {ENAMETOOLONG, "File name too long"},
+    {EMFILE, "Too many open files"},
+    {ENFILE, "Too many open files in system"},
+    {EIO, "Input/output error"},
+    {EFBIG, "File too large"},
+    {ENOMEM, "Cannot allocate memory"},
+    {EINVAL, "Invalid argument"},
+    {EBADF, "Bad file descriptor"},
+};
+
 static const char *errno_text(int err)
 {
-    switch (err) {
-    case ENOENT: return "No such file or directory";
-    case EACCES: return "Permission denied";
-    case EPERM: return "Operation not permitted";
-    case EEXIST: return "File exists";
-    case ENOSPC: return "No space left on device";
-    case EDQUOT: return "Disk quota exceeded";
-    case EROFS: return "Read-only file system";
-    case ENOTDIR: return "Not a directory";
-    case EISDIR: return "Is a directory";
-    case ELOOP: return "Too many levels of symbolic links";
-    case ENAMETOOLONG: return "File name too long";
-    case EMFILE: return "Too many open files";
-    case ENFILE: return "Too many open files in system";
-    case EIO: return "Input/output error";
-    case EFBIG: return "File too large";
-    case ENOMEM: return "Cannot allocate memory";
-    case EINVAL: return "Invalid argument";
-    case EBADF: return "Bad file descriptor";
-    default: return NULL;
-    }
+    for (size_t i = 0; i < sizeof errno_texts / sizeof errno_texts[0]; i++)
+        if (errno_texts[i].err == err)
+            return errno_texts[i].text;
+    return NULL;
 }
 
 /* One line on stderr, without stdio: "heapgrow: cannot write trace P: E". */
@@ -977,8 +984,8 @@ static void emit_snapshot(uint64_t now)
 
 typedef struct live_ctx {
     hg_enc_t e;
-    uint32_t n;        /* entries in the current chunk */
-    uintptr_t prev;    /* previous address in the chunk */
+    uint32_t n;     /* entries in the current chunk */
+    uintptr_t prev; /* previous address in the chunk */
     uint64_t written;
 } live_ctx_t;
 
@@ -1054,8 +1061,8 @@ void hg_writer_warn(int code, const char *msg)
     for (unsigned i = 0; i < MAX_WARNINGS; i++) {
         warning_slot_t *s = &w.warnings[i];
         int expect = 0;
-        if (!atomic_compare_exchange_strong_explicit(&s->state, &expect, 1,
-                                                     memory_order_acquire, memory_order_relaxed))
+        if (!atomic_compare_exchange_strong_explicit(&s->state, &expect, 1, memory_order_acquire,
+                                                     memory_order_relaxed))
             continue;
         s->code = (uint32_t)code;
         size_t n = msg ? strnlen(msg, sizeof s->msg - 1) : 0;
@@ -1228,8 +1235,8 @@ static int open_output(bool is_descendant)
 {
     const char *pattern = hg_core.cfg.output[0] ? hg_core.cfg.output : "heapgrow.%e.%p.hgt";
     long pid = (long)getpid();
-    int rc = hg_writer_format_path(w.path, sizeof w.path, pattern, exe_base_name(), pid,
-                                   is_descendant);
+    int rc =
+        hg_writer_format_path(w.path, sizeof w.path, pattern, exe_base_name(), pid, is_descendant);
     if (rc != 0) {
         memcpy(w.path, pattern, strnlen(pattern, sizeof w.path - 1) + 1);
         w.path[sizeof w.path - 1] = '\0';

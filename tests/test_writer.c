@@ -104,8 +104,8 @@ typedef struct snap_entry {
 } snap_entry_t;
 
 typedef struct snap {
-    uint64_t time_ns, rss, alloc_count, alloc_bytes, free_count, free_bytes, live_bytes,
-        live_count, peak, dropped, n;
+    uint64_t time_ns, rss, alloc_count, alloc_bytes, free_count, free_bytes, live_bytes, live_count,
+        peak, dropped, n;
     snap_entry_t e[FAKE_MAX_STACKS];
 } snap_t;
 
@@ -489,8 +489,7 @@ START_TEST(path_patterns)
     ck_assert_int_eq(hg_writer_format_path(p, sizeof p, "heapgrow.%e.%p.hgt", "prog", 42, false),
                      0);
     ck_assert_str_eq(p, "heapgrow.prog.42.hgt");
-    ck_assert_int_eq(hg_writer_format_path(p, sizeof p, "heapgrow.%e.%p.hgt", "prog", 42, true),
-                     0);
+    ck_assert_int_eq(hg_writer_format_path(p, sizeof p, "heapgrow.%e.%p.hgt", "prog", 42, true), 0);
     ck_assert_str_eq(p, "heapgrow.prog.42.hgt");
     ck_assert_int_eq(hg_writer_format_path(p, sizeof p, "out.hgt", "prog", 42, false), 0);
     ck_assert_str_eq(p, "out.hgt");
@@ -649,8 +648,8 @@ START_TEST(unwritable_path_one_message)
     hg_writer_warn(HG_WARN_ARENA, "x");
     hg_writer_finish(HG_END_EXIT, 0);
     release_stderr(err, sizeof err);
-    snprintf(expect, sizeof expect,
-             "heapgrow: cannot write trace %s: No such file or directory\n", out);
+    snprintf(expect, sizeof expect, "heapgrow: cannot write trace %s: No such file or directory\n",
+             out);
     ck_assert_str_eq(err, expect);
 }
 END_TEST
@@ -854,9 +853,9 @@ START_TEST(fork_child_writes_own_trace)
     unsetenv("HEAPGROW_ROOT_PID");
     fake_core_init(out, 60000, 0);
     setup_stacks();
-    ck_assert_int_eq(pthread_atfork(hg_writer_atfork_prepare, hg_writer_atfork_parent,
-                                    hg_writer_atfork_child),
-                     0);
+    ck_assert_int_eq(
+        pthread_atfork(hg_writer_atfork_prepare, hg_writer_atfork_parent, hg_writer_atfork_child),
+        0);
     ck_assert_int_eq(hg_writer_start(), 0);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);

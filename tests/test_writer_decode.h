@@ -17,14 +17,14 @@ typedef struct trace_rec {
 } trace_rec_t;
 
 typedef struct trace {
-    uint8_t *data;        /* decompressed bytes */
+    uint8_t *data; /* decompressed bytes */
     size_t len;
-    bool has_trailer;     /* the gzip stream ended properly (Z_STREAM_END) */
+    bool has_trailer; /* the gzip stream ended properly (Z_STREAM_END) */
     bool is_magic_ok;
     uint64_t version;
     trace_rec_t *recs;
     size_t n;
-    size_t tail_bytes;    /* bytes after the last complete record */
+    size_t tail_bytes; /* bytes after the last complete record */
 } trace_t;
 
 /* Returns 0, or -1 when the file cannot be read or is not gzip at all. */

@@ -284,8 +284,8 @@ START_TEST(unwritable_output)
     ck_assert(WIFEXITED(status));
     ck_assert_int_eq(WEXITSTATUS(status), 5);
     read_text(err, text, sizeof text);
-    snprintf(expect, sizeof expect,
-             "heapgrow: cannot write trace %s: No such file or directory\n", out);
+    snprintf(expect, sizeof expect, "heapgrow: cannot write trace %s: No such file or directory\n",
+             out);
     ck_assert_str_eq(text, expect);
 }
 END_TEST
