@@ -35,6 +35,8 @@
 
 /* Inlined frames kept per address (deeper inlining chains are cut). */
 #define MAX_INLINE 32
+/* Ids below 2 x (stacks defined) + DENSE_SLACK are looked up in an array. */
+#define DENSE_SLACK 65536
 /* Trace WARNING records kept verbatim; the rest are counted. */
 #define MAX_TRACE_WARNINGS 64
 
@@ -61,8 +63,8 @@ typedef struct ser {
 } ser_t;
 
 typedef struct grid {
-    uint64_t width;   /* snapshots per window          */
-    uint32_t nwin;    /* windows opened so far         */
+    uint64_t width; /* snapshots per window          */
+    uint32_t nwin;  /* windows opened so far         */
     double t_start[HG_SERIES_MAX_POINTS];
     double t_end[HG_SERIES_MAX_POINTS];
 } grid_t;
@@ -221,7 +223,11 @@ typedef struct loader {
     hg_sites_t *sites;
     struct addr_entry *cache;     /* current resolutions (cleared on module changes) */
     struct addr_entry *all_addrs; /* every entry ever made (stacks point to them) */
-    struct stack_entry *stacks;
+    struct stack_entry *stacks;   /* every stack, by id                       */
+    /* Fast path for the dense low ids the writer hands out: by_id[id] for id
+     * < by_id_cap, which is at most 2 x (stacks) + DENSE_SLACK. */
+    struct stack_entry **by_id;
+    size_t by_id_cap, nstacks;
     struct msite *ms;
     size_t nms, ms_cap;
     uint32_t *touched;
@@ -368,6 +374,25 @@ static int add_stack(loader_t *L, uint32_t id, const uint64_t *frames, size_t nf
     ms->stacks = st;
     ms->nstacks++;
     HASH_ADD(hh, L->stacks, id, sizeof(st->id), st);
+    L->nstacks++;
+    if (id >= L->by_id_cap && id < 2 * (uint64_t)L->nstacks + DENSE_SLACK) {
+        size_t cap = L->by_id_cap ? L->by_id_cap * 2 : DENSE_SLACK;
+        while (cap <= id)
+            cap *= 2;
+        struct stack_entry **v = realloc(L->by_id, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM; /* st stays in the hash and is freed with it */
+        memset(v + L->by_id_cap, 0, (cap - L->by_id_cap) * sizeof(*v));
+        L->by_id = v;
+        L->by_id_cap = cap;
+        struct stack_entry *e, *tmp;
+        HASH_ITER(hh, L->stacks, e, tmp) {
+            if (e->id < cap)
+                v[e->id] = e;
+        }
+    }
+    if (id < L->by_id_cap)
+        L->by_id[id] = st;
     if (out)
         *out = st;
     return 0;
@@ -377,7 +402,10 @@ static int add_stack(loader_t *L, uint32_t id, const uint64_t *frames, size_t nf
 static struct stack_entry *get_stack(loader_t *L, uint32_t id)
 {
     struct stack_entry *st;
-    HASH_FIND(hh, L->stacks, &id, sizeof(id), st);
+    if (id < L->by_id_cap)
+        st = L->by_id[id];
+    else
+        HASH_FIND(hh, L->stacks, &id, sizeof(id), st);
     if (!st && id == 0 && add_stack(L, 0, NULL, 0, &st) < 0)
         return NULL;
     return st;
@@ -391,8 +419,8 @@ static int on_header(loader_t *L, const hg_record_t *rec)
     m->pid = rec->u.header.pid;
     m->ppid = rec->u.header.ppid;
     m->start_real_ns = rec->u.header.start_real_ns;
-    m->interval_ms = rec->u.header.interval_ms > UINT32_MAX ? UINT32_MAX
-                                                             : (uint32_t)rec->u.header.interval_ms;
+    m->interval_ms =
+        rec->u.header.interval_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->u.header.interval_ms;
     m->sample_bytes = rec->u.header.sample_bytes;
     m->is_fork_child = (rec->u.header.flags & HG_HDR_FORKED) != 0;
     if (!(m->exe = strdup(rec->u.header.exe)) || !(m->wrappers = strdup(rec->u.header.wrappers)))
@@ -522,8 +550,7 @@ static int on_record(loader_t *L, const hg_record_t *rec)
             /* The last exit dump is the final live set. */
             L->has_exit_dump = false;
             struct stack_entry *st, *tmp;
-            HASH_ITER(hh, L->stacks, st, tmp)
-            {
+            HASH_ITER(hh, L->stacks, st, tmp) {
                 st->leak_bytes = 0;
                 st->leak_count = 0;
             }
@@ -714,8 +741,7 @@ static void loader_free(loader_t *L)
 {
     hg_sites_destroy(L->sites);
     struct stack_entry *st, *tmp;
-    HASH_ITER(hh, L->stacks, st, tmp)
-    {
+    HASH_ITER(hh, L->stacks, st, tmp) {
         HASH_DEL(L->stacks, st);
         free(st->raw);
         free(st);
@@ -729,6 +755,7 @@ static void loader_free(loader_t *L)
     for (size_t i = 0; i < L->nms; i++)
         free(L->ms[i].ser.w);
     free(L->ms);
+    free(L->by_id);
     free(L->touched);
     free(L->scratch);
     free(L->live_ser.w);
@@ -757,8 +784,7 @@ int hg_model_load(const char *path, const hg_model_opts_t *opts, hg_model_t **ou
         goto out;
     if ((rc = hg_sym_create(&mp->sym)) < 0)
         goto out;
-    if ((rc = hg_sites_create(opts->group_by, opts->wrappers, opts->nwrappers, NULL, &L.sites)) <
-        0)
+    if ((rc = hg_sites_create(opts->group_by, opts->wrappers, opts->nwrappers, NULL, &L.sites)) < 0)
         goto out;
     if ((rc = hg_reader_open(path, &r)) < 0) {
         snprintf(err, errlen, "%s", strerror(-rc));
@@ -771,8 +797,7 @@ int hg_model_load(const char *path, const hg_model_opts_t *opts, hg_model_t **ou
     }
     if (rc < 0) {
         if (errlen && err[0] == '\0')
-            snprintf(err, errlen, "%s",
-                     hg_reader_error(r)[0] ? hg_reader_error(r) : strerror(-rc));
+            snprintf(err, errlen, "%s", hg_reader_error(r)[0] ? hg_reader_error(r) : strerror(-rc));
         goto out;
     }
     rc = finish(&L, r);

@@ -24,8 +24,9 @@
 #include <zlib.h>
 #include "uthash.h"
 
-#define IN_CHUNK  65536
-#define OUT_CHUNK 65536
+#define IN_CHUNK    65536
+#define DENSE_SLACK 65536
+#define OUT_CHUNK   65536
 
 /* Internal results of reading a raw record. */
 enum { RAW_EOF = 0, RAW_RECORD = 1, RAW_PARTIAL = 2, RAW_SKIPPED = 3 };
@@ -45,22 +46,28 @@ struct hg_reader {
     bool is_member_done; /* inflate reported the end of a gzip member       */
     bool is_z_done;      /* no more decompressed bytes will come            */
     bool is_gzip_truncated;
-    bool is_gzip_magic;  /* the file starts with the gzip magic 1f 8b       */
-    uint64_t in_total;   /* compressed bytes read                           */
+    bool is_gzip_magic; /* the file starts with the gzip magic 1f 8b       */
+    uint64_t in_total;  /* compressed bytes read                           */
     uint8_t in[IN_CHUNK];
     uint8_t out[OUT_CHUNK];
     size_t out_pos, out_len;
-    uint64_t offset;     /* decompressed bytes consumed                     */
+    uint64_t offset; /* decompressed bytes consumed                     */
     /* stream state */
-    int err;             /* sticky error, 0 when none                        */
+    int err; /* sticky error, 0 when none                        */
     char msg[320];
-    bool is_done;        /* returned 0 once                                  */
+    bool is_done; /* returned 0 once                                  */
     bool has_preamble;
     uint64_t version;
     bool has_header, has_end, is_ended_early, has_trailing;
     bool is_in_live;
     uint64_t last_time_ns;
-    struct id_entry *stacks;  /* defined stack ids  */
+    /* Defined stack ids: a bitmap for the dense low ids the writer hands out,
+     * a hash for the rest. The bitmap covers at most 2 x (ids defined) +
+     * DENSE_SLACK ids, so its size is bounded by the input. */
+    uint64_t *stack_bits;
+    size_t stack_nbits;
+    size_t nstacks;
+    struct id_entry *stacks;
     struct id_entry *modules; /* loaded module ids  */
     /* buffers for the current record */
     uint8_t *pay;
@@ -77,11 +84,16 @@ struct hg_reader {
 };
 
 static const char *const tag_names[] = {
-    [HG_REC_HEADER] = "HEADER",           [HG_REC_MODULE_LOAD] = "MODULE_LOAD",
-    [HG_REC_MODULE_UNLOAD] = "MODULE_UNLOAD", [HG_REC_STACK] = "STACK",
-    [HG_REC_SNAPSHOT] = "SNAPSHOT",       [HG_REC_LIVE_BEGIN] = "LIVE_BEGIN",
-    [HG_REC_LIVE_CHUNK] = "LIVE_CHUNK",   [HG_REC_LIVE_END] = "LIVE_END",
-    [HG_REC_END] = "END",                 [HG_REC_WARNING] = "WARNING",
+    [HG_REC_HEADER] = "HEADER",
+    [HG_REC_MODULE_LOAD] = "MODULE_LOAD",
+    [HG_REC_MODULE_UNLOAD] = "MODULE_UNLOAD",
+    [HG_REC_STACK] = "STACK",
+    [HG_REC_SNAPSHOT] = "SNAPSHOT",
+    [HG_REC_LIVE_BEGIN] = "LIVE_BEGIN",
+    [HG_REC_LIVE_CHUNK] = "LIVE_CHUNK",
+    [HG_REC_LIVE_END] = "LIVE_END",
+    [HG_REC_END] = "END",
+    [HG_REC_WARNING] = "WARNING",
 };
 
 const char *hg_reader_tag_name(unsigned tag)
@@ -98,8 +110,8 @@ static bool is_known_tag(unsigned tag)
 
 /* ---- errors ---- */
 
-__attribute__((format(printf, 3, 4))) static int fail(hg_reader_t *r, uint64_t off,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(hg_reader_t *r, uint64_t off, const char *fmt,
+                                                      ...)
 {
     if (r->err)
         return r->err;
@@ -176,8 +188,7 @@ int hg_reader_open(const char *path, hg_reader_t **out)
 static void free_ids(struct id_entry **set)
 {
     struct id_entry *e, *tmp;
-    HASH_ITER(hh, *set, e, tmp)
-    {
+    HASH_ITER(hh, *set, e, tmp) {
         HASH_DEL(*set, e);
         free(e);
     }
@@ -192,6 +203,7 @@ void hg_reader_close(hg_reader_t *r)
     if (r->owns_fd)
         close(r->fd);
     free_ids(&r->stacks);
+    free(r->stack_bits);
     free_ids(&r->modules);
     free(r->pay);
     free(r->str);
@@ -444,8 +456,8 @@ static int cur_count(cur_t *c, uint64_t *n, uint64_t max, size_t min_bytes, cons
     if (rc < 0)
         return rc;
     if (*n > max)
-        return fail(c->r, at, "%s: %s %" PRIu64 " exceeds the limit of %" PRIu64, c->rec, field,
-                    *n, max);
+        return fail(c->r, at, "%s: %s %" PRIu64 " exceeds the limit of %" PRIu64, c->rec, field, *n,
+                    max);
     if (*n > cur_left(c) / min_bytes)
         return fail(c->r, at, "%s: %s %" PRIu64 " does not fit in the %zu bytes left in the record",
                     c->rec, field, *n, cur_left(c));
@@ -486,6 +498,44 @@ static int add_id(hg_reader_t *r, struct id_entry **set, uint32_t id)
     return 0;
 }
 
+static bool is_stack_defined(const hg_reader_t *r, uint32_t id)
+{
+    if (id < r->stack_nbits)
+        return (r->stack_bits[id / 64] >> (id % 64)) & 1;
+    return find_id(r->stacks, id) != NULL;
+}
+
+static int define_stack(hg_reader_t *r, uint32_t id)
+{
+    uint64_t bound = 2 * (uint64_t)r->nstacks + DENSE_SLACK;
+    if (id >= r->stack_nbits && id < bound) {
+        /* Grow the bitmap and move the hashed ids it now covers into it. */
+        size_t nbits = r->stack_nbits ? r->stack_nbits * 2 : DENSE_SLACK;
+        while (nbits <= id)
+            nbits *= 2;
+        uint64_t *bits = realloc(r->stack_bits, nbits / 8);
+        if (!bits)
+            return fail_errno(r, ENOMEM, "stack table");
+        memset(bits + r->stack_nbits / 64, 0, (nbits - r->stack_nbits) / 8);
+        r->stack_bits = bits;
+        r->stack_nbits = nbits;
+        struct id_entry *e, *tmp;
+        HASH_ITER(hh, r->stacks, e, tmp) {
+            if (e->id < nbits) {
+                bits[e->id / 64] |= 1ull << (e->id % 64);
+                HASH_DEL(r->stacks, e);
+                free(e);
+            }
+        }
+    }
+    r->nstacks++;
+    if (id < r->stack_nbits) {
+        r->stack_bits[id / 64] |= 1ull << (id % 64);
+        return 0;
+    }
+    return add_id(r, &r->stacks, id);
+}
+
 /* A stack id referenced by a counter or live entry: defined earlier, or 0. */
 static int cur_stack_ref(cur_t *c, uint32_t *id)
 {
@@ -495,7 +545,7 @@ static int cur_stack_ref(cur_t *c, uint32_t *id)
         return rc;
     if (v > UINT32_MAX)
         return fail(c->r, at, "%s: stack id %" PRIu64 " out of range", c->rec, v);
-    if (v != 0 && !find_id(c->r->stacks, (uint32_t)v))
+    if (v != 0 && !is_stack_defined(c->r, (uint32_t)v))
         return fail(c->r, at, "stack %" PRIu64 " referenced before it was defined", v);
     *id = (uint32_t)v;
     return 0;
@@ -550,8 +600,9 @@ static int dec_module_load(cur_t *c, hg_record_t *rec)
     TRY(cur_b(c, &rec->u.module_load.build_id, &rec->u.module_load.build_id_len, HG_MAX_BUILD_ID,
               "build_id"));
     if (rec->u.module_load.start >= rec->u.module_load.end)
-        return fail(r, at, "MODULE_LOAD: module %" PRIu64 " has start 0x%" PRIx64
-                           " not below end 0x%" PRIx64,
+        return fail(r, at,
+                    "MODULE_LOAD: module %" PRIu64 " has start 0x%" PRIx64
+                    " not below end 0x%" PRIx64,
                     id, rec->u.module_load.start, rec->u.module_load.end);
     if (find_id(r->modules, (uint32_t)id))
         return fail(r, at, "module %" PRIu64 " loaded while already loaded", id);
@@ -582,7 +633,7 @@ static int dec_stack(cur_t *c, hg_record_t *rec)
     TRY(cur_u(c, &id, "stack_id"));
     if (id == 0 || id > UINT32_MAX)
         return fail(r, at, "STACK: stack id %" PRIu64 " cannot be defined", id);
-    if (find_id(r->stacks, (uint32_t)id))
+    if (is_stack_defined(r, (uint32_t)id))
         return fail(r, at, "stack %" PRIu64 " defined twice", id);
     TRY(cur_count(c, &n, HG_MAX_FRAMES, 1, "nframes"));
     uint64_t addr = 0;
@@ -596,7 +647,7 @@ static int dec_stack(cur_t *c, hg_record_t *rec)
         }
         r->frames[i] = addr;
     }
-    TRY(add_id(r, &r->stacks, (uint32_t)id));
+    TRY(define_stack(r, (uint32_t)id));
     rec->u.stack.stack_id = (uint32_t)id;
     rec->u.stack.nframes = (size_t)n;
     rec->u.stack.frames = r->frames;

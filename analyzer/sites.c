@@ -22,44 +22,109 @@
 /* Functions on the allocation path, as fnmatch patterns on the base name. */
 static const char *const builtin_functions[] = {
     /* libc malloc family */
-    "malloc", "calloc", "realloc", "free", "reallocarray", "posix_memalign", "aligned_alloc",
-    "memalign", "valloc", "pvalloc", "__libc_*alloc*", "__libc_memalign", "__libc_free",
+    "malloc",
+    "calloc",
+    "realloc",
+    "free",
+    "reallocarray",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+    "__libc_*alloc*",
+    "__libc_memalign",
+    "__libc_free",
     "__posix_memalign",
     /* C++ allocation functions, every overload */
-    "operator new*", "__cxa_allocate_exception", "__cxa_allocate_dependent_exception",
+    "operator new*",
+    "__cxa_allocate_exception",
+    "__cxa_allocate_dependent_exception",
     /* C++ standard library (libstdc++, libc++) */
-    "std::*", "__gnu_cxx::*", "__cxxabiv1::*",
+    "std::*",
+    "__gnu_cxx::*",
+    "__cxxabiv1::*",
     /* libc string and formatting allocators */
-    "strdup", "strndup", "__strdup", "__strndup", "wcsdup", "asprintf", "vasprintf", "__asprintf",
-    "__vasprintf", "__asprintf_chk", "__vasprintf_chk", "__vasprintf_internal",
+    "strdup",
+    "strndup",
+    "__strdup",
+    "__strndup",
+    "wcsdup",
+    "asprintf",
+    "vasprintf",
+    "__asprintf",
+    "__vasprintf",
+    "__asprintf_chk",
+    "__vasprintf_chk",
+    "__vasprintf_internal",
     /* GLib */
-    "g_malloc*", "g_try_malloc*", "g_realloc*", "g_try_realloc*", "g_new*", "g_strdup*",
-    "g_strndup", "g_memdup*", "g_slice_alloc*",
+    "g_malloc*",
+    "g_try_malloc*",
+    "g_realloc*",
+    "g_try_realloc*",
+    "g_new*",
+    "g_strdup*",
+    "g_strndup",
+    "g_memdup*",
+    "g_slice_alloc*",
     /* libiberty / gnulib style wrappers */
-    "xmalloc", "xcalloc", "xrealloc", "xzalloc", "xstrdup", "xstrndup", "xmemdup",
+    "xmalloc",
+    "xcalloc",
+    "xrealloc",
+    "xzalloc",
+    "xstrdup",
+    "xstrndup",
+    "xmemdup",
     /* CPython */
-    "PyMem_*", "_PyMem_*", "PyObject_Malloc", "PyObject_Calloc", "PyObject_Realloc",
-    "_PyObject_Malloc*", "_PyObject_Calloc*", "_PyObject_Realloc*", "_PyObject_New*",
-    "_PyObject_GC_Malloc", "_PyObject_GC_Calloc", "_PyObject_GC_New*", "_PyObject_GC_Resize",
+    "PyMem_*",
+    "_PyMem_*",
+    "PyObject_Malloc",
+    "PyObject_Calloc",
+    "PyObject_Realloc",
+    "_PyObject_Malloc*",
+    "_PyObject_Calloc*",
+    "_PyObject_Realloc*",
+    "_PyObject_New*",
+    "_PyObject_GC_Malloc",
+    "_PyObject_GC_Calloc",
+    "_PyObject_GC_New*",
+    "_PyObject_GC_Resize",
     "PyObject_GC_*Alloc*",
     /* Redis */
-    "zmalloc*", "zcalloc*", "zrealloc*", "ztrymalloc*", "ztrycalloc*", "ztryrealloc*", "zstrdup",
+    "zmalloc*",
+    "zcalloc*",
+    "zrealloc*",
+    "ztrymalloc*",
+    "ztrycalloc*",
+    "ztryrealloc*",
+    "zstrdup",
     /* SQLite */
-    "sqlite3Malloc*", "sqlite3DbMalloc*", "sqlite3_malloc*", "sqlite3Realloc*",
-    "sqlite3DbRealloc*", "sqlite3_realloc*", "sqlite3DbStrDup", "sqlite3DbStrNDup",
+    "sqlite3Malloc*",
+    "sqlite3DbMalloc*",
+    "sqlite3_malloc*",
+    "sqlite3Realloc*",
+    "sqlite3DbRealloc*",
+    "sqlite3_realloc*",
+    "sqlite3DbStrDup",
+    "sqlite3DbStrNDup",
     /* jemalloc, tcmalloc entry points */
-    "je_*", "tc_*",
+    "je_*",
+    "tc_*",
 };
 
 /* Modules (fnmatch on the file name) whose every frame is on the path. */
 static const char *const builtin_modules[] = {
-    "libheapgrow.so*", "libstdc++.so*", "libc++.so*", "libc++abi.so*",
+    "libheapgrow.so*",
+    "libstdc++.so*",
+    "libc++.so*",
+    "libc++abi.so*",
 };
 
 /* Modules whose *unnamed* frames are on the path (libc/loader internals that
  * call malloc for an exported function further out, e.g. fopen). */
 static const char *const builtin_unnamed_modules[] = {
-    "libc.so*", "ld-linux*.so*",
+    "libc.so*",
+    "ld-linux*.so*",
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -77,7 +142,7 @@ struct hg_sites {
     size_t nglobs, globs_cap;
     struct site_entry *table;
     size_t nsites;
-    char *key;        /* scratch key buffer */
+    char *key; /* scratch key buffer */
     size_t key_cap, key_len;
     bool is_oom;
 };
@@ -150,8 +215,7 @@ void hg_sites_destroy(hg_sites_t *t)
     if (!t)
         return;
     struct site_entry *e, *tmp;
-    HASH_ITER(hh, t->table, e, tmp)
-    {
+    HASH_ITER(hh, t->table, e, tmp) {
         HASH_DEL(t->table, e);
         free(e->key);
         free(e);
@@ -172,8 +236,8 @@ size_t hg_sites_count(const hg_sites_t *t)
 
 static bool is_ident(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '$';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '$';
 }
 
 /* If s + i starts the keyword "operator" (as a word), returns the index just

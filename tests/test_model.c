@@ -286,7 +286,8 @@ START_TEST(test_ended_early)
     hg_model_t *m = load(&c, HG_GROUP_SITE);
     ck_assert(!m->has_end);
     ck_assert(!m->has_final_live_set);
-    ck_assert_str_eq(m->ended_early, "trace ends at 10.0 s without an end marker (process killed?)");
+    ck_assert_str_eq(m->ended_early,
+                     "trace ends at 10.0 s without an end marker (process killed?)");
     ck_assert_uint_eq(m->nsites, 2);
     for (size_t i = 0; i < m->nsites; i++) {
         ck_assert_int_eq(m->sites[i].leaked.bytes, -1);

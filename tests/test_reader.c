@@ -17,9 +17,9 @@
 /* ---- helpers ---- */
 
 typedef struct result {
-    int rc;                /* last hg_reader_next() result */
+    int rc; /* last hg_reader_next() result */
     size_t nrecords;
-    unsigned tags[64];     /* first 64 tags */
+    unsigned tags[64]; /* first 64 tags */
     char msg[320];
     bool is_ended_early;
     bool is_gzip_truncated;
@@ -473,6 +473,37 @@ START_TEST(test_stack_zero_reference_ok)
 }
 END_TEST
 
+/* Sparse and dense stack ids (the bitmap grows and takes over hashed ids). */
+START_TEST(test_stack_ids_sparse_dense)
+{
+    craft_t c;
+    start(&c);
+    uint64_t f[1] = {0x1000};
+    craft_stack(&c, 1, 1, f);
+    craft_stack(&c, 100000, 1, f);      /* beyond the bitmap: hashed */
+    craft_stack(&c, 4000000000u, 1, f); /* far beyond: stays hashed */
+    for (uint64_t id = 2; id <= 20000; id++)
+        craft_stack(&c, id, 1, f);
+    craft_stack(&c, 70000, 1, f); /* grows the bitmap over 100000 */
+    craft_counter_t k[4] = {
+        {100000, 1, 1, 1, 1}, {70000, 1, 1, 1, 1}, {4000000000u, 1, 1, 1, 1}, {20000, 1, 1, 1, 1}};
+    craft_snapshot(&c, 1, 0, totals0, 4, k);
+    size_t ok_len = c.len;
+    craft_stack(&c, 100000, 1, f);
+    result_t res = read_raw(&c);
+    ck_assert_int_eq(res.rc, -HG_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(res.msg, ": stack 100000 defined twice"));
+    ck_assert_uint_eq(res.nrecords, 1 + 3 + 19999 + 1 + 1);
+    c.len = ok_len;
+    craft_counter_t bad = {99999, 1, 1, 1, 1};
+    craft_snapshot(&c, 2, 0, totals0, 1, &bad);
+    res = read_raw(&c);
+    ck_assert_int_eq(res.rc, -HG_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(res.msg, ": stack 99999 referenced before it was defined"));
+    craft_free(&c);
+}
+END_TEST
+
 START_TEST(test_stack_defined_twice)
 {
     craft_t c;
@@ -688,7 +719,8 @@ START_TEST(test_module_errors)
     craft_module(&c, 1, 0, 0, 0x1000, 0x2000, "/x", bid, sizeof(bid));
     res = read_raw(&c);
     ck_assert_int_eq(res.rc, -HG_EFORMAT);
-    ck_assert_ptr_nonnull(strstr(res.msg, "MODULE_LOAD: build_id length 65 exceeds the limit of 64"));
+    ck_assert_ptr_nonnull(
+        strstr(res.msg, "MODULE_LOAD: build_id length 65 exceeds the limit of 64"));
     craft_free(&c);
 
     start(&c);
@@ -838,6 +870,7 @@ static Suite *reader_suite(void)
     tcase_add_test(tc, test_undefined_stack);
     tcase_add_test(tc, test_undefined_stack_in_live);
     tcase_add_test(tc, test_stack_defined_twice);
+    tcase_add_test(tc, test_stack_ids_sparse_dense);
     tcase_add_test(tc, test_stack_zero_defined);
     tcase_add_test(tc, test_stack_id_too_big);
     tcase_add_test(tc, test_too_many_frames);

@@ -9,9 +9,9 @@
 
 #include "sites.h"
 
-#define LIBC  "/usr/lib/x86_64-linux-gnu/libc.so.6"
+#define LIBC   "/usr/lib/x86_64-linux-gnu/libc.so.6"
 #define STDCXX "/usr/lib/x86_64-linux-gnu/libstdc++.so.6"
-#define PROG  "/home/u/prog"
+#define PROG   "/home/u/prog"
 
 static hg_frame_info_t fr(const char *fn, const char *file, uint32_t line, const char *module,
                           uint64_t off)
@@ -53,8 +53,8 @@ START_TEST(test_new_vector_user)
     hg_sites_t *t = mk(HG_GROUP_SITE, NULL);
     hg_frame_info_t s[6] = {
         fr("operator new(unsigned long)", NULL, 0, STDCXX, 0x10),
-        fr("__gnu_cxx::new_allocator<int>::allocate(unsigned long, void const*)",
-           "new_allocator.h", 127, PROG, 0x20),
+        fr("__gnu_cxx::new_allocator<int>::allocate(unsigned long, void const*)", "new_allocator.h",
+           127, PROG, 0x20),
         fr("void std::vector<int, std::allocator<int> >::_M_realloc_insert<int const&>("
            "__gnu_cxx::__normal_iterator<int*, std::vector<int, std::allocator<int> > >, "
            "int const&)",
@@ -135,17 +135,35 @@ END_TEST
 START_TEST(test_builtin_names)
 {
     static const char *const yes[] = {
-        "calloc", "__libc_malloc", "operator new[](unsigned long)",
+        "calloc",
+        "__libc_malloc",
+        "operator new[](unsigned long)",
         "operator new(unsigned long, std::align_val_t, std::nothrow_t const&)",
         "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >::_M_create"
         "(unsigned long&, unsigned long)",
-        "g_malloc0", "g_strdup_printf", "xstrdup", "PyMem_RawMalloc", "_PyObject_GC_New",
-        "zmalloc_usable", "ztrymalloc_usable", "sqlite3MallocZero", "sqlite3DbMallocRawNN",
-        "sqlite3_malloc64", "je_malloc", "__strdup", "asprintf",
+        "g_malloc0",
+        "g_strdup_printf",
+        "xstrdup",
+        "PyMem_RawMalloc",
+        "_PyObject_GC_New",
+        "zmalloc_usable",
+        "ztrymalloc_usable",
+        "sqlite3MallocZero",
+        "sqlite3DbMallocRawNN",
+        "sqlite3_malloc64",
+        "je_malloc",
+        "__strdup",
+        "asprintf",
     };
     static const char *const no[] = {
-        "main", "mallocate_things", "Foo::operator()(int)", "my::std::thing", "__libc_start_main",
-        "PyObject_GetAttr", "operator delete(void*)", "newfangled",
+        "main",
+        "mallocate_things",
+        "Foo::operator()(int)",
+        "my::std::thing",
+        "__libc_start_main",
+        "PyObject_GetAttr",
+        "operator delete(void*)",
+        "newfangled",
     };
     hg_sites_t *t = mk(HG_GROUP_SITE, NULL);
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
