@@ -16,9 +16,10 @@
 
 #include "heapgrow/format.h"
 
-#define SPARK_WIDTH  16
-#define FRAMES_SHOWN 3 /* frames under a site, after the site frame */
-#define BRIEF_TOP    3 /* sites per list in the brief form (heapgrow run) */
+#define SPARK_WIDTH    16
+#define FRAMES_SHOWN   3 /* frames under a site, after the site frame */
+#define BRIEF_TOP      3 /* sites per list in the brief form (heapgrow run) */
+#define BRIEF_CHILDREN 3 /* descendants shown in full in the brief form */
 
 typedef struct tx {
     FILE *f;
@@ -367,6 +368,17 @@ static void put_headline(const tx_t *t, const hg_model_t *m)
     fprintf(t->f, "%s%s%s\n", c_on(t, is_bad ? RED : BOLD), h, c_off(t));
 }
 
+/* Whether a process has growth, leaks, warnings or an early end to show. */
+static bool has_news(const hg_model_t *m)
+{
+    if (m->ended_early != NULL || m->nwarnings > 0)
+        return true;
+    for (size_t i = 0; i < m->nsites; i++)
+        if (site_grows(&m->sites[i]) || site_leaks(&m->sites[i]))
+            return true;
+    return false;
+}
+
 int hg_report_text(FILE *out, const hg_report_input_t *in, const hg_report_opts_t *opts)
 {
     tx_t t = {.f = out, .is_color = opts->is_color};
@@ -384,8 +396,21 @@ int hg_report_text(FILE *out, const hg_report_input_t *in, const hg_report_opts_
     }
     put_warnings(&t, m, in->warnings, in->nwarnings);
 
+    /* Descendants: each one with something to say in full (in the brief form
+     * only the first BRIEF_CHILDREN), the quiet ones counted on one line, so
+     * that a program which starts thousands of processes stays readable. */
+    size_t nquiet = 0, nshown = 0, nmore = 0;
     for (size_t i = 0; i < in->nchildren; i++) {
         const hg_model_t *c = in->children[i];
+        if (!has_news(c)) {
+            nquiet++;
+            continue;
+        }
+        if (opts->is_brief && nshown == BRIEF_CHILDREN) {
+            nmore++;
+            continue;
+        }
+        nshown++;
         fputc('\n', out);
         put_process_line(&t, c, true);
         put_headline(&t, c);
@@ -393,6 +418,12 @@ int hg_report_text(FILE *out, const hg_report_input_t *in, const hg_report_opts_
         put_leaked(&t, c, top, opts->is_brief);
         put_warnings(&t, c, NULL, 0);
     }
+    if (nmore > 0)
+        fprintf(out, "\n... %zu more descendant process%s with growth, leaks or warnings\n", nmore,
+                nmore == 1 ? "" : "es");
+    if (nquiet > 0)
+        fprintf(out, "\n%zu %sdescendant process%s: no growth, no leaks\n", nquiet,
+                nshown + nmore > 0 ? "other " : "", nquiet == 1 ? "" : "es");
     if (fflush(out) != 0 || ferror(out))
         return -EIO;
     return 0;

@@ -402,6 +402,37 @@ START_TEST(text_children)
 }
 END_TEST
 
+START_TEST(text_quiet_children_counted)
+{
+    build_model();
+    hg_model_t quiet = model, noisy = model;
+    quiet.pid = 1400;
+    quiet.nsites = 0;
+    quiet.nwarnings = 0;
+    noisy.pid = 1500;
+    noisy.nwarnings = 0;
+    const hg_model_t *children[] = {&quiet, &noisy, &noisy, &noisy, &noisy, &quiet};
+    hg_report_input_t in = {.main = &model, .children = children, .nchildren = 6};
+    hg_report_opts_t o = {0};
+    char *t = render(false, &in, &o);
+    ck_assert_ptr_null(strstr(t, "Process 1400"));
+    ck_assert_ptr_nonnull(strstr(t, "\n2 other descendant processes: no growth, no leaks\n"));
+    ck_assert_ptr_null(strstr(t, "more descendant"));
+    free(t);
+    o.is_brief = true;
+    t = render(false, &in, &o);
+    ck_assert_ptr_nonnull(strstr(t,
+                                 "\n... 1 more descendant process with growth, leaks or warnings\n"
+                                 "\n2 other descendant processes: no growth, no leaks\n"));
+    free(t);
+    const hg_model_t *only_quiet[] = {&quiet};
+    in = (hg_report_input_t){.main = &model, .children = only_quiet, .nchildren = 1};
+    t = render(false, &in, &o);
+    ck_assert_ptr_nonnull(strstr(t, "\n1 descendant process: no growth, no leaks\n"));
+    free(t);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -418,6 +449,7 @@ static Suite *report_suite(void)
     tcase_add_test(t, text_top_and_brief);
     tcase_add_test(t, text_colour_only_when_asked);
     tcase_add_test(t, text_children);
+    tcase_add_test(t, text_quiet_children_counted);
     suite_add_tcase(s, t);
     return s;
 }
