@@ -8,6 +8,13 @@
  * symbol whose extent contains the address (.symtab, .dynsym, MiniDebugInfo, a
  * separate debug file found by build-id) or from DWARF; otherwise function is
  * NULL and the report prints module+0xoffset.
+ *
+ * Names are stable across machines: a C function that debug information names
+ * by a reserved identifier with a public alias of the same extent is shown by
+ * the alias ("malloc", not glibc's "__libc_malloc"), as without debug files;
+ * among ELF aliases the public, then global, then shorter name wins. Debug
+ * files are found locally only (build-id under the debuginfo path, or
+ * .gnu_debuglink); debuginfod is used only with HEAPGROW_DEBUGINFOD=1.
  */
 #ifndef HEAPGROW_ANALYZER_SYMBOLIZE_H
 #define HEAPGROW_ANALYZER_SYMBOLIZE_H
