@@ -761,6 +761,52 @@ START_TEST(late_published_stack_is_defined)
 }
 END_TEST
 
+/* The size of a week-long steady run, from measured bytes per snapshot: 10 of
+ * 50 stacks change every interval (a busy service), 1,500 periodic snapshots
+ * at 1 ms (widening to 2 ms after 1,000), then the week's snapshot count at
+ * the default 100 ms from hg_writer_interval_ms(). Printed on stderr. */
+START_TEST(week_long_trace_is_bounded)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 1, 0);
+    uintptr_t fr[12];
+    for (uintptr_t st = 0; st < 50; st++) {
+        for (uintptr_t k = 0; k < 12; k++)
+            fr[k] = 0x400000 + st * 0x100 + k * 0x1000;
+        ck_assert_uint_eq(fake_stack_add(fr, 12), st + 1);
+    }
+    ck_assert_int_eq(hg_writer_start(), 0);
+    uint64_t seen = 0, n = 0;
+    while (hg_writer_snapshot_count() < 1500) {
+        uint64_t c = hg_writer_snapshot_count();
+        if (c == seen)
+            continue;
+        seen = c;
+        n++;
+        for (uint32_t st = 1; st <= 10; st++)
+            fake_stack_set(st, (int64_t)(1000 + (n * 37 + st * 11) % 500) * 16, 1000, n * 100 + st,
+                           n * 6400 + st);
+    }
+    hg_writer_finish(HG_END_EXIT, 0);
+    uint64_t snaps = hg_writer_snapshot_count();
+    struct stat st;
+    ck_assert_int_eq(stat(out, &st), 0);
+    double per_snapshot = (double)st.st_size / (double)snaps;
+
+    uint64_t t_ms = 0, week_snaps = 0;
+    while (t_ms < 7ull * 24 * 3600 * 1000)
+        t_ms += hg_writer_interval_ms(100, week_snaps++);
+    double week_mb = per_snapshot * (double)week_snaps / 1e6;
+    fprintf(stderr, "# %.1f bytes/snapshot, %llu snapshots a week: %.2f MB\n", per_snapshot,
+            (unsigned long long)week_snaps, week_mb);
+    ck_assert_uint_eq(week_snaps, 18375);
+    ck_assert(per_snapshot < 200.0);
+    ck_assert(week_mb < 4.0);
+}
+END_TEST
+
 START_TEST(fatal_finish_records_signal)
 {
     char out[256];
@@ -1045,6 +1091,7 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, modules_load_and_unload);
     tcase_add_test(tc, interval_widens_to_60s);
     tcase_add_test(tc, late_published_stack_is_defined);
+    tcase_add_test(tc, week_long_trace_is_bounded);
     tcase_add_test(tc, fatal_finish_records_signal);
     tcase_add_test(tc, live_set_spans_chunks);
     tcase_add_test(tc, warnings_bounded);
