@@ -505,10 +505,34 @@ DEFINE_DELETE(_ZdaPvSt11align_val_tRKSt9nothrow_t, size_t align, const void *nt)
 /* ------------------------------------------------------------------------ */
 /* The loader                                                                */
 
-HG_EXPORT void *dlopen(const char *file, int mode)
+/*
+ * dlopen must look as if the program called libc's dlopen itself: glibc takes
+ * the caller's return address to decide whose RUNPATH/RPATH to search, what
+ * $ORIGIN means and which namespace to load into. A C wrapper would make the
+ * tracer the caller (a program that loads plugins by bare name through its
+ * RUNPATH would fail), so on x86-64 dlopen is a trampoline: it asks
+ * hg_shim_dlopen_mode() for the flags, then jumps to the next dlopen with the
+ * caller's return address still on the stack. The module map change is
+ * signalled before the call; the writer also notices it by itself
+ * (dl_iterate_phdr's adds/subs counters), so nothing is missed.
+ */
+void *(*hg_shim_next_dlopen)(const char *, int) __attribute__((visibility("hidden")));
+int hg_shim_dlopen_mode(int mode) __attribute__((visibility("hidden"), used));
+
+static void *dlopen_unavailable(const char *file, int mode)
 {
-    if (!is_ready())
-        return NULL;
+    (void)file;
+    (void)mode;
+    return NULL;
+}
+
+/* Returns the flags to use (RTLD_DEEPBIND dropped) and sets
+ * hg_shim_next_dlopen. errno is preserved. */
+int hg_shim_dlopen_mode(int mode)
+{
+    int saved = errno;
+    hg_shim_next_dlopen = is_ready() && hg_real.dlopen != NULL ? hg_real.dlopen
+                                                               : dlopen_unavailable;
     int state = atomic_load_explicit(&hg_core.state, memory_order_acquire);
     if ((mode & RTLD_DEEPBIND) && state != HG_STATE_PASSIVE) {
         /* RTLD_DEEPBIND makes the library resolve malloc & co. in its own
@@ -519,14 +543,40 @@ HG_EXPORT void *dlopen(const char *file, int mode)
                                           "library's allocations stay traced"))
             hg_writer_warn(HG_WARN_DEEPBIND, "dlopen RTLD_DEEPBIND flag dropped");
     }
-    void *h = hg_real.dlopen(file, mode);
-    if (atomic_load_explicit(&hg_core.state, memory_order_acquire) == HG_STATE_ACTIVE) {
-        int saved = errno;
+    if (state == HG_STATE_ACTIVE)
         hg_writer_modules_changed();
-        errno = saved;
-    }
-    return h;
+    errno = saved;
+    return mode;
 }
+
+#if defined(__x86_64__)
+/* The stack is 16-byte aligned at the call after one push (entry: 8 mod 16). */
+__asm__(".text\n"
+        ".globl dlopen\n"
+        ".type dlopen, @function\n"
+        "dlopen:\n"
+        "    .cfi_startproc\n"
+#ifdef __CET__
+        "    endbr64\n"
+#endif
+        "    pushq %rdi\n"
+        "    .cfi_adjust_cfa_offset 8\n"
+        "    movl %esi, %edi\n"
+        "    call hg_shim_dlopen_mode\n"
+        "    movl %eax, %esi\n"
+        "    popq %rdi\n"
+        "    .cfi_adjust_cfa_offset -8\n"
+        "    jmp *hg_shim_next_dlopen(%rip)\n"
+        "    .cfi_endproc\n"
+        ".size dlopen, .-dlopen\n");
+#else
+/* Elsewhere a C wrapper: the caller seen by the loader is the tracer. */
+HG_EXPORT void *dlopen(const char *file, int mode)
+{
+    mode = hg_shim_dlopen_mode(mode);
+    return hg_shim_next_dlopen(file, mode);
+}
+#endif
 
 HG_EXPORT int dlclose(void *handle)
 {

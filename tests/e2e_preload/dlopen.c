@@ -3,7 +3,9 @@
  * with RTLD_DEEPBIND: the tracer drops the flag (one message on stderr, one
  * WARNING record), so the library's malloc is the interposed one. Leaks 3333
  * bytes allocated inside the library (the library stays loaded) and 4444 from
- * the first load (unloaded before exit).
+ * the first load (unloaded before exit). argv[2] is the library's bare name,
+ * found through this program's RUNPATH: dlopen must search the caller's
+ * RUNPATH, not the tracer's.
  */
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -15,8 +17,8 @@ typedef void *(*(*addr_fn)(void))(size_t);
 
 int main(int argc, char **argv)
 {
-    CHECK(argc == 2);
-    if (argc != 2)
+    CHECK(argc == 3);
+    if (argc != 3)
         return 99;
     void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
     CHECK(h != NULL);
@@ -28,6 +30,12 @@ int main(int argc, char **argv)
     CHECK(p != NULL);
     LEAK(p, 4444);
     CHECK(dlclose(h) == 0);
+
+    /* By bare name, through the caller's RUNPATH. */
+    void *b = dlopen(argv[2], RTLD_NOW | RTLD_LOCAL);
+    CHECK(b != NULL);
+    if (b != NULL)
+        CHECK(dlclose(b) == 0);
 
     /* A missing library: NULL and a dlerror() message, as without the tracer. */
     CHECK(dlopen("/nonexistent/libnothing.so", RTLD_NOW) == NULL);

@@ -219,7 +219,7 @@ if m and len(traces) == 3:
 # --- dlopen / dlclose / RTLD_DEEPBIND ----------------------------------------
 exe = CFG["dlopen"]
 lib = CFG["alloclib"]
-p, traces = run("dlopen", [exe, lib], 0)
+p, traces = run("dlopen", [exe, lib, os.path.basename(lib)], 0)
 t = one_trace("dlopen", traces)
 if t:
     leaks = leaks_of(p.stdout)
