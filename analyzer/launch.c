@@ -476,6 +476,28 @@ static int run_program(char **argv, const run_opts_t *o)
         }
     }
 
+    /* The trace's directory must exist and be writable: better said now than
+     * after a long run that leaves no trace. */
+    if ((rc = expand_output(pattern, 0, exe_name, output, sizeof(output))) != 0)
+        return 2;
+    char *slash = strrchr(output, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+        struct stat st;
+        const char *dir = output[0] != '\0' ? output : "/";
+        const char *why = NULL;
+        if (stat(dir, &st) != 0)
+            why = strerror(errno);
+        else if (!S_ISDIR(st.st_mode))
+            why = "not a directory";
+        else if (access(dir, W_OK | X_OK) != 0)
+            why = strerror(errno);
+        if (why != NULL) {
+            fprintf(stderr, "heapgrow: cannot write the trace in %s: %s\n", dir, why);
+            return 2;
+        }
+    }
+
     /* exec failure comes back through a close-on-exec pipe: EOF means the
      * exec happened. */
     int pfd[2];

@@ -119,7 +119,17 @@ def existing_output_is_refused(d):
 
 
 @case
+def missing_output_directory_refused(d):
+    r = run(["run", "--no-report", "-o", "nodir/t.hgt", "--", "sh", "-c", "echo ran"], d)
+    eq(r.returncode, 2, "status")
+    eq(r.stdout, "", "not run")
+    eq(r.stderr, f"heapgrow: cannot write the trace in {os.path.realpath(d)}/nodir: "
+       "No such file or directory\n", "message")
+
+
+@case
 def environment_of_the_program(d):
+    os.mkdir(os.path.join(d, "sub"))
     r = run(["run", "--no-report", "-o", "sub/t.hgt", "--interval", "250", "--sample", "4096",
              "--max-frames", "32", "--wrapper", "my_alloc", "--wrapper", "x*", "--", "sh", "-c",
              'printf "%s\\n" "$LD_PRELOAD" "$HEAPGROW_OUTPUT" "$HEAPGROW_ROOT_PID" "$$" '
