@@ -69,10 +69,13 @@ int hg_sym_set_debuginfo_path(hg_sym_t *s, const char *path);
 
 /* Resolves `address` into up to `max` frames, innermost first: inlined callees
  * first, then the function that contains them (all with the same address). For
- * a return address (every frame of a stack but the innermost) the lookup uses
- * address - 1, the call instruction. Always yields at least one frame when
- * max >= 1 (an unknown address gives function = NULL). Returns the number of
- * frames written. */
+ * a return address the lookup uses address - 1, the call instruction. Every
+ * frame heapgrow's tracer records is one, the innermost included (the shim's
+ * own frames are dropped, so it is where malloc returns to); looking that one
+ * up as-is can miss the inlined function that made the call. Always yields at
+ * least one frame when max >= 1 (an unknown address gives function = NULL).
+ * With fewer than the frames there are, the innermost ones are written.
+ * Returns the number of frames written. */
 size_t hg_sym_resolve(hg_sym_t *s, uint64_t address, bool is_return_address,
                       hg_frame_info_t *out, size_t max);
 
