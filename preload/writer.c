@@ -1312,8 +1312,11 @@ static int begin_trace(bool is_descendant)
     memset(&w.zs, 0, sizeof w.zs);
     w.zs.zalloc = z_alloc;
     w.zs.zfree = z_free;
-    /* windowBits 15 + 16: a gzip wrapper, so the file is readable with zcat. */
-    if (deflateInit2(&w.zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    /* windowBits 15 + 16: a gzip wrapper, so the file is readable with zcat.
+     * Level 1: a 5-million-entry live set (random addresses) is written in
+     * 1.4 s instead of 2.8 s at level 6, for a file 4% larger (36.5 MB vs
+     * 34.9 MB); the exit path waits for it. */
+    if (deflateInit2(&w.zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         report_io_error(w.path, ENOMEM);
         hg_os.close(w.fd);
         w.fd = -1;
