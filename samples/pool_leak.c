@@ -12,15 +12,24 @@
  * refactoring. So every buffer ever handed out stays parked, pool_get() always
  * allocates, and the pool grows by every buffer a request uses.
  *
- * Both programs destroy the pool at exit, retired list included: nothing leaks,
- * and a leak checker sees nothing wrong. Only the growth shows the bug.
+ * Like most servers, neither program tears its pool down at exit: the pool is
+ * a global, so its buffers are still reachable when the process ends. A leak
+ * checker that reports only unreachable memory (LeakSanitizer; valgrind's
+ * "definitely lost") sees nothing wrong in either program. Only the growth
+ * shows the bug.
  *
  * Built twice (samples/meson.build):
  *   pool_leak  the bug: pool_reclaim() is never called.
  *   pool_ok    -DFIXED: pool_reclaim() runs after every request; the pool
  *              holds at most the MAX_TOKENS buffers one request needs.
  *
- * Exact numbers (the end-to-end test asserts them): nothing leaked, in both.
+ * Exact numbers (the end-to-end test asserts them):
+ *   pool_leak: every pool_get() allocated: 19858 buffers (1 to MAX_TOKENS per
+ *     request, drawn from the fixed-seed PRNG) of sizeof(struct token_buf) =
+ *     496 bytes are live at exit: 9849568 bytes in 19858 blocks from pool_get
+ *     (the GROWS line).
+ *   pool_ok: the pool holds the MAX_TOKENS = 3 buffers the busiest request
+ *     needed: 1488 bytes in 3 blocks from pool_get.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,6 +53,7 @@ struct pool {
     size_t allocated;            /* buffers the pool owns in all      */
 };
 
+static struct pool pool; /* the process-wide pool, never torn down */
 static uint64_t rng = 0x9001ULL;
 
 /* Hands out a buffer: a reused one if any, else a new one. */
@@ -68,8 +78,9 @@ static void pool_put(struct pool *p, struct token_buf *t)
 }
 
 /* Moves every retired buffer to the free list. Safe once no reader holds
- * retired buffers: between requests. */
-static void pool_reclaim(struct pool *p)
+ * retired buffers: between requests. (pool_leak never calls it: that is the
+ * bug, hence "unused".) */
+static __attribute__((unused)) void pool_reclaim(struct pool *p)
 {
     while (p->retired) {
         struct token_buf *t = p->retired;
@@ -77,17 +88,6 @@ static void pool_reclaim(struct pool *p)
         t->next = p->free_list;
         p->free_list = t;
     }
-}
-
-static void pool_destroy(struct pool *p)
-{
-    pool_reclaim(p);
-    while (p->free_list) {
-        struct token_buf *t = p->free_list;
-        p->free_list = t->next;
-        free(t);
-    }
-    p->allocated = 0;
 }
 
 static void handle_request(struct pool *p)
@@ -121,7 +121,6 @@ static void handle_request(struct pool *p)
 int main(int argc, char **argv)
 {
     double seconds = sample_seconds(argc, argv);
-    struct pool pool = {0};
     struct pacer pacer;
     pacer_start(&pacer, REQUESTS, seconds);
     for (long n = 0; n < REQUESTS; n++) {
@@ -133,6 +132,5 @@ int main(int argc, char **argv)
     }
     sample_say("pool: %ld requests, %zu buffers owned by the pool at exit", REQUESTS,
                pool.allocated);
-    pool_destroy(&pool);
     return 0;
 }

@@ -19,12 +19,19 @@
  *              then a plateau. (The window bounds the entries in both
  *              programs: only the hash differs, so the hash is the cause.)
  *
- * Both programs free everything at exit: this growth is invisible to a leak
- * checker, and heapgrow must still see it.
+ * The table lives as long as the process, in a static variable: neither
+ * program tears it down, and a leak checker that reports only unreachable
+ * memory sees nothing wrong in either.
  *
- * Exact numbers (the end-to-end test asserts them): nothing leaked, in both.
- * weak_hash's bucket array ends at INITIAL_BUCKETS + 692 * GROW_STEP buckets
- * (one resize per new id once the single chain holds MAX_CHAIN ids).
+ * Exact numbers (the end-to-end test asserts them): at exit both hold the
+ * WINDOW = 256 entries of sizeof(struct seen) = 48 bytes (12288 bytes in 256
+ * blocks, from dedup_check) and one bucket array, from dedup_resize (the GROWS
+ * line):
+ *   weak_hash: INITIAL_BUCKETS + 692 * GROW_STEP = 177216 buckets (one resize
+ *     per new id once the single chain holds MAX_CHAIN ids): 1417728 bytes in
+ *     1 block. In all 1430016 bytes in 257 blocks.
+ *   good_hash: 320 buckets after 1 resize while warming up: 2560 bytes in 1
+ *     block. In all 14848 bytes in 257 blocks.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -140,14 +147,6 @@ static int dedup_check(struct dedup *d, const char *id, uint64_t now)
     return 0;
 }
 
-static void dedup_destroy(struct dedup *d)
-{
-    for (size_t i = 0; i < WINDOW; i++)
-        if (d->window[i])
-            dedup_forget(d, d->window[i]);
-    free(d->buckets);
-}
-
 static void handle_message(struct dedup *d, uint64_t n, uint64_t *next_id)
 {
     /* The message is decoded into a temporary buffer. */
@@ -190,6 +189,5 @@ int main(int argc, char **argv)
     }
     sample_say("dedup: %ld messages, %llu ids, %zu buckets after %zu resizes", REQUESTS,
                (unsigned long long)next_id, dedup.nbuckets, dedup.resizes);
-    dedup_destroy(&dedup);
     return 0;
 }
