@@ -241,18 +241,12 @@ static const char *die_function_name(hg_sym_t *s, Dwarf_Die *die)
         dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr) != NULL)
         linkage = dwarf_formstring(&attr);
     if (linkage != NULL && linkage[0] == '_' && linkage[1] == 'Z') {
-        size_t len = name_len_without_clone(linkage);
-        char buf[4096];
-        if (len < sizeof(buf)) {
-            memcpy(buf, linkage, len);
-            buf[len] = '\0';
-            char *demangled = hg_demangle(buf);
-            if (demangled != NULL) {
-                const char *out = intern(s, demangled);
-                free(demangled);
-                return out;
-            }
-        }
+        /* A C++ name: demangled it says more than DW_AT_name (namespace,
+         * class, parameters). clean_name returns it as is if it does not
+         * demangle, in which case DW_AT_name is better. */
+        const char *out = clean_name(s, linkage);
+        if (out != NULL && !(out[0] == '_' && out[1] == 'Z'))
+            return out;
     }
     const char *name = NULL;
     if (dwarf_attr_integrate(die, DW_AT_name, &attr) != NULL)
