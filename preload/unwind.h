@@ -31,6 +31,10 @@ uint32_t hg_unwind_capture(uintptr_t *frames, uint32_t max);
 int hg_unwind_libunwind(uintptr_t *frames, int max);
 int hg_unwind_fp(uintptr_t *frames, int max);
 
+/* Records libc's address range and the tracer's [lo, hi) for hg_unwind_fp
+ * (called by hg_unwind_init). */
+void hg_unwind_fp_init(uintptr_t tracer_lo, uintptr_t tracer_hi);
+
 /* Number of times the frame-pointer walk fell back to libunwind (tests). */
 uint64_t hg_unwind_fallback_count(void);
 

@@ -9,6 +9,7 @@
  */
 #include "unwind.h"
 
+#include <link.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <sys/syscall.h>
@@ -21,6 +22,60 @@
 
 /* Set by ld.so: the stack pointer at process start (top of the main stack). */
 extern void *__libc_stack_end;
+
+/* [lo, hi) of libc's segments: the outermost frames (__libc_start_call_main,
+ * start_thread) are libc code built without frame pointers, so a chain that
+ * breaks right after a return address into libc has simply reached its end.
+ * Written once by hg_unwind_fp_init (before the tracer turns ACTIVE). */
+static uintptr_t libc_lo, libc_hi;
+static uintptr_t self_lo, self_hi; /* libheapgrow.so */
+
+static int find_range(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uintptr_t probe = (uintptr_t)arg;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (start < lo)
+            lo = start;
+        if (start + ph->p_memsz > hi)
+            hi = start + ph->p_memsz;
+    }
+    if (probe < lo || probe >= hi)
+        return 0;
+    libc_lo = lo;
+    libc_hi = hi;
+    return 1;
+}
+
+void hg_unwind_fp_init(uintptr_t tracer_lo, uintptr_t tracer_hi)
+{
+    self_lo = tracer_lo;
+    self_hi = tracer_hi;
+    /* getpid's address is libc's own (taken through the GOT). */
+    dl_iterate_phdr(find_range, (void *)(uintptr_t)&getpid);
+}
+
+static bool in_libc(uintptr_t a)
+{
+    return a >= libc_lo && a < libc_hi;
+}
+
+/* A chain that breaks just after a return into libc ends normally when the
+ * frame before it is the program's (main or a thread function called from
+ * libc's start code); when it is the tracer's, libc itself called malloc and
+ * the walk lost the program's frames. */
+static bool is_natural_end(const uintptr_t *frames, int n)
+{
+    if (n < 2 || !in_libc(frames[n - 1]))
+        return false;
+    uintptr_t prev = frames[n - 2];
+    return !in_libc(prev) && !(prev >= self_lo && prev < self_hi);
+}
 
 /* Top of this thread's stack, computed once per thread (0 = not yet). Static
  * initial-exec TLS: nothing registered, nothing to free when the thread ends. */
@@ -55,8 +110,13 @@ __attribute__((noinline)) int hg_unwind_fp(uintptr_t *frames, int max)
     if (top == 0)
         return -1;
     while (n < max) {
-        if ((fp & (sizeof(uintptr_t) - 1)) != 0 || fp < lo || fp > top - 2 * sizeof(uintptr_t))
-            return -1; /* left the stack */
+        if ((fp & (sizeof(uintptr_t) - 1)) != 0 || fp < lo || fp > top - 2 * sizeof(uintptr_t)) {
+            /* Left the stack: the end when the last frame was libc's start
+             * code, a broken chain otherwise. */
+            if (is_natural_end(frames, n))
+                break;
+            return -1;
+        }
         const uintptr_t *link = (const uintptr_t *)fp;
         uintptr_t next = link[0];
         uintptr_t ret = link[1];
@@ -65,8 +125,11 @@ __attribute__((noinline)) int hg_unwind_fp(uintptr_t *frames, int max)
         frames[n++] = ret;
         if (next == 0)
             break; /* the outermost frame (_start, clone) clears the chain */
-        if (next <= fp)
+        if (next <= fp) {
+            if (is_natural_end(frames, n))
+                break;
             return -1;
+        }
         fp = next;
     }
     /* A chain that ends right away means the frames above us lack frame

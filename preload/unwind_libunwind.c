@@ -57,6 +57,8 @@ void hg_unwind_init(uint32_t unwinder)
 {
     chosen_unwinder = unwinder;
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&hg_unwind_init);
+    if (unwinder == HG_UNWIND_FP)
+        hg_unwind_fp_init(self_lo, self_hi);
 }
 
 int hg_unwind_libunwind(uintptr_t *frames, int max)
