@@ -194,6 +194,7 @@ static struct {
     char exe[HG_PATH_MAX];
     bool is_fork_child;
     int dump_signal; /* installed handler's signal, 0 = none */
+    int owner_pid;   /* the process this trace belongs to */
 
     pthread_mutex_t io_lock;
     pthread_t thread;
@@ -1301,6 +1302,7 @@ static int begin_trace(bool is_descendant)
 {
     w.is_broken = false;
     w.out.len = 0;
+    w.owner_pid = (int)syscall(SYS_getpid);
     ssize_t n = readlink("/proc/self/exe", w.exe, sizeof w.exe - 1);
     w.exe[n > 0 ? n : 0] = '\0';
 
@@ -1419,6 +1421,10 @@ static bool lock_bounded(uint64_t wait_ns)
 
 void hg_writer_finish(int reason, int status)
 {
+    /* A vfork child shares our memory and file: it must not end our trace
+     * (nor mark it finished). The raw syscall: no cached pid. */
+    if ((int)syscall(SYS_getpid) != w.owner_pid)
+        return;
     if (atomic_exchange_explicit(&w.is_finished, true, memory_order_acq_rel))
         return;
     if (!atomic_load_explicit(&w.is_active, memory_order_acquire))

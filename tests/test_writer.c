@@ -891,6 +891,38 @@ START_TEST(warnings_bounded)
 }
 END_TEST
 
+/* A vfork child (shared memory, no fork handlers) that reaches the exit path
+ * must not end the parent's trace. */
+START_TEST(vfork_child_cannot_finish_parent_trace)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, 0);
+    setup_stacks();
+    ck_assert_int_eq(hg_writer_start(), 0);
+    pid_t pid = vfork();
+    if (pid == 0) {
+        hg_writer_finish(HG_END_UEXIT, 9);
+        _exit(0);
+    }
+    ck_assert_int_gt(pid, 0);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    hg_writer_finish(HG_END_EXIT, 4);
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert(t.has_trailer);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_END), 1);
+    cur_t c = cur_of(&t.recs[t.n - 1]);
+    ck_assert_uint_eq(t.recs[t.n - 1].tag, HG_REC_END);
+    cur_u(&c);
+    ck_assert_uint_eq(cur_u(&c), HG_END_EXIT);
+    ck_assert_int_eq(cur_s(&c), 4);
+    trace_free(&t);
+}
+END_TEST
+
 START_TEST(fork_child_writes_own_trace)
 {
     char out[256], child_out[256];
@@ -1117,6 +1149,7 @@ static Suite *writer_suite(void)
     tc = tcase_create("process");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, fork_child_writes_own_trace);
+    tcase_add_test(tc, vfork_child_cannot_finish_parent_trace);
     tcase_add_test(tc, sigkill_leaves_readable_prefix);
     suite_add_tcase(s, tc);
     return s;
