@@ -13,11 +13,15 @@
  * Naming rule (DESIGN.md "Symbols"): a frame is named by DWARF, or else by an
  * ELF symbol (.symtab, .dynsym, MiniDebugInfo) whose [value, value + size)
  * contains the address. Never by the nearest symbol before it.
+ *
+ * Speed: libdw's own per-address lookups (dwarf_getscopes, addrinfo) scan a
+ * whole CU or symbol table each time; each module instead gets two indexes
+ * built on first use, one of its ELF function symbols and one per CU of its
+ * function DIEs (see elf_syms_build and cu_index_get).
  */
 #include "symbolize.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +41,7 @@
 #define MAX_FRAMES_PER_ADDRESS 64
 
 /* ------------------------------------------------------------------------ */
-/* Interned strings                                                           */
+/* State                                                                      */
 
 typedef struct intern {
     UT_hash_handle hh;
@@ -100,6 +104,9 @@ struct hg_sym {
     char *debuginfo_path; /* NULL: libdwfl's default */
     Dwfl_Callbacks callbacks;
 };
+
+/* ------------------------------------------------------------------------ */
+/* Interned strings, warnings                                                 */
 
 static const char *intern_n(hg_sym_t *s, const char *str, size_t len)
 {
