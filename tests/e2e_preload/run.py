@@ -44,8 +44,10 @@ def parse_dump(path):
         if line.startswith("HEADER "):
             d["header"] = line
         elif line.startswith("MODULE_LOAD "):
-            m = re.search(r"start=0x([0-9a-f]+) end=0x([0-9a-f]+) path=(\S*)", line)
-            d["modules"][(int(m.group(1), 16), int(m.group(2), 16))] = m.group(3)
+            m = re.search(r"bias=0x([0-9a-f]+) start=0x([0-9a-f]+) end=0x([0-9a-f]+) path=(\S*)",
+                          line)
+            d["modules"][(int(m.group(2), 16), int(m.group(3), 16))] = m.group(4)
+            d.setdefault("bias", {})[m.group(4)] = int(m.group(1), 16)
         elif line.startswith("STACK "):
             m = re.match(r"STACK id=(\d+) frames=(\S*)", line)
             d["stacks"][int(m.group(1))] = [int(x, 16) for x in m.group(2).split(",") if x]
@@ -233,6 +235,43 @@ if t:
     live = d["live"] or {}
     x = [a for a, s in leaks if s == 4444]
     ok(x and live.get(x[0], (0,))[0] == 4444, "dlopen: block from the unloaded library is live")
+
+# --- whole stacks: libunwind and the frame-pointer walk agree ---------------
+exe = CFG["fpstack"]
+syms = []
+for line in subprocess.run(["nm", "-S", "--defined-only", exe], capture_output=True,
+                           text=True).stdout.splitlines():
+    f = line.split()
+    if len(f) == 4 and f[2] in "tT":
+        syms.append((int(f[0], 16), int(f[1], 16), f[3]))
+
+
+def sym_at(d, addr):
+    """Name of the function of exe containing the runtime address addr."""
+    real = os.path.realpath(exe)
+    bias = [b for path, b in d.get("bias", {}).items() if os.path.realpath(path) == real]
+    if not bias:
+        return None
+    off = addr - bias[0]
+    for start, size, name in syms:
+        if start <= off < start + size:
+            return name.split(".")[0]  # leaf.constprop.0 is leaf
+    return None
+
+
+for unwinder in ("libunwind", "fp"):
+    name = f"stack {unwinder}"
+    p, traces = run(name, [exe], 0, env_extra={"HEAPGROW_UNWIND": unwinder})
+    t = one_trace(name, traces)
+    if not t:
+        continue
+    d = check_trace(name, t, ("exit", 0), leaks_of(p.stdout), exe)
+    live = d["live"] or {}
+    for addr, size in leaks_of(p.stdout):
+        frames = d["stacks"].get(live.get(addr, (0, -1))[1], [])
+        got = [sym_at(d, f) for f in frames]
+        want = ["leaf", "mid", "main"] if size == 7777 else ["worker"]
+        ok(got[:len(want)] == want, f"{name}: {size}-byte block's stack starts {want}", f"{got}")
 
 # --- how processes end ---------------------------------------------------------
 exe = CFG["ending"]
