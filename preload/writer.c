@@ -75,6 +75,7 @@
 #define ZLIB_OUT_STEP          (64u * 1024u)
 #define FINISH_WAIT_NS         (3ull * 1000000000ull)
 #define FATAL_WAIT_NS          (300ull * 1000000ull)
+#define FORK_WAIT_NS           (5ull * 1000000000ull)
 #define STACK_RETRIES          8u /* ticks an id without frames is retried */
 #define MAX_WARNINGS           8u
 #define MAX_NAME_TRIES         100u /* pid-suffixed names tried on EEXIST  */
@@ -1483,9 +1484,12 @@ void hg_writer_atfork_prepare(void)
 {
     if (!atomic_load_explicit(&w.is_active, memory_order_acquire))
         return;
-    /* Waits for the current tick: no zlib state is mid-write in the child. */
-    pthread_mutex_lock(&w.io_lock);
-    atomic_store_explicit(&is_fork_locked, true, memory_order_relaxed);
+    /* Waits for the current tick: no zlib state is mid-write in the child.
+     * Bounded, so that a stuck writer (or a fork from a signal handler that
+     * interrupted our own exit path) cannot hang fork(); the child of such a
+     * fork is not traced (see hg_writer_atfork_child). */
+    if (lock_bounded(FORK_WAIT_NS))
+        atomic_store_explicit(&is_fork_locked, true, memory_order_relaxed);
 }
 
 void hg_writer_atfork_parent(void)
@@ -1501,9 +1505,20 @@ void hg_writer_atfork_child(void)
      * that does not exist in the child): start from a fresh one. */
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     memcpy(&w.io_lock, &fresh, sizeof fresh);
-    if (!was_locked || !atomic_load_explicit(&w.is_active, memory_order_relaxed) ||
+    if (!atomic_load_explicit(&w.is_active, memory_order_relaxed) ||
         atomic_load_explicit(&w.is_finished, memory_order_relaxed))
         return;
+    if (!was_locked) {
+        /* The writer's state may be mid-change: trust none of it. The
+         * inherited descriptor is closed (ours only; the parent keeps its). */
+        if (w.fd >= 0)
+            hg_os.close(w.fd);
+        w.fd = -1;
+        atomic_store_explicit(&w.is_active, false, memory_order_relaxed);
+        /* release: pairs with the shim's acquire load of hg_core.state. */
+        atomic_store_explicit(&hg_core.state, HG_STATE_PASSIVE, memory_order_release);
+        return;
+    }
     bool was = guard_set();
     /* Drop the inherited stream without writing a byte to the parent's file:
      * deflateEnd only unmaps our copies of zlib's state. */
