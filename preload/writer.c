@@ -327,6 +327,7 @@ static void futex_wait(_Atomic uint32_t *word, uint32_t seen, uint64_t timeout_n
 
 static void wake_thread(void)
 {
+    /* release: pairs with the acquire load of wake_word in writer_main(). */
     atomic_fetch_add_explicit(&w.wake_word, 1, memory_order_release);
     futex_wake(&w.wake_word);
 }
@@ -1143,6 +1144,7 @@ static void *writer_main(void *arg)
     prctl(PR_SET_NAME, "heapgrow-writer", 0, 0, 0);
     uint64_t next = mono_ns() + (uint64_t)w.spacing_ms * 1000000u;
     for (;;) {
+        /* acquire: pairs with the release fetch_add in wake_thread(). */
         uint32_t seen = atomic_load_explicit(&w.wake_word, memory_order_acquire);
         if (atomic_load_explicit(&w.is_stopping, memory_order_acquire))
             break;
@@ -1160,6 +1162,7 @@ static void *writer_main(void *arg)
             break;
         }
         atomic_store_explicit(&w.is_in_tick, true, memory_order_relaxed);
+        /* acquire: pairs with the release fetch_or in hg_writer_request_dump(). */
         dumps = atomic_exchange_explicit(&w.dump_mask, 0, memory_order_acquire);
         tick(dumps, is_due);
         atomic_store_explicit(&w.is_in_tick, false, memory_order_relaxed);
@@ -1365,6 +1368,7 @@ int hg_writer_start(void)
     w.is_fork_child = false;
     int rc = begin_trace(is_exec_descendant());
     if (rc == 0) {
+        /* release: publishes the open trace to hg_writer_finish/atfork (acquire). */
         atomic_store_explicit(&w.is_active, true, memory_order_release);
         rc = start_thread();
         if (rc != 0) {
@@ -1383,6 +1387,7 @@ void hg_writer_request_dump(int reason)
         reason = HG_DUMP_API;
     if (!atomic_load_explicit(&w.is_active, memory_order_relaxed))
         return;
+    /* release: pairs with the acquire exchange of dump_mask in writer_main(). */
     atomic_fetch_or_explicit(&w.dump_mask, 1u << reason, memory_order_release);
     wake_thread();
 }
@@ -1426,12 +1431,15 @@ void hg_writer_finish(int reason, int status)
      * (nor mark it finished). The raw syscall: no cached pid. */
     if ((int)syscall(SYS_getpid) != w.owner_pid)
         return;
+    /* acq_rel: the first caller wins; later callers see its claim. */
     if (atomic_exchange_explicit(&w.is_finished, true, memory_order_acq_rel))
         return;
+    /* acquire: pairs with the release store of is_active in hg_writer_start(). */
     if (!atomic_load_explicit(&w.is_active, memory_order_acquire))
         return;
     bool was = guard_set();
     bool is_fatal = reason == HG_END_SIGNAL;
+    /* release: pairs with the acquire loads of is_stopping in writer_main(). */
     atomic_store_explicit(&w.is_stopping, true, memory_order_release);
     wake_thread();
     /* A fatal signal raised by the writer thread itself, mid-tick: the zlib
@@ -1482,6 +1490,7 @@ static _Atomic bool is_fork_locked;
 
 void hg_writer_atfork_prepare(void)
 {
+    /* acquire: pairs with the release store of is_active in hg_writer_start(). */
     if (!atomic_load_explicit(&w.is_active, memory_order_acquire))
         return;
     /* Waits for the current tick: no zlib state is mid-write in the child.
