@@ -742,6 +742,14 @@ static size_t dwarf_frames(hg_sym_t *s, sym_module_t *m, uint64_t addr, const ch
     if (cudie == NULL)
         return 0;
     uint64_t pc = addr - dbias;
+    /* Split DWARF (-gsplit-dwarf): the skeleton unit holds the line table
+     * and ranges but no DIEs; the functions are in the split unit (.dwo or
+     * .dwp), which libdw finds and returns as the "subdie". */
+    uint8_t unit_type = 0;
+    Dwarf_Die split;
+    if (dwarf_cu_info(cudie->cu, NULL, &unit_type, NULL, &split, NULL, NULL, NULL) == 0 &&
+        unit_type == DW_UT_skeleton && split.cu != NULL)
+        cudie = &split;
 
     Dwarf_Die local[MAX_FRAMES_PER_ADDRESS];
     Dwarf_Die *chain = local;

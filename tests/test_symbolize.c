@@ -37,6 +37,7 @@
 #define FIX_DBGLINK   HG_SYMFIX_DIR "/libhgsymfix-dbglink.so"
 #define FIX_DEBUG     HG_SYMFIX_DIR "/libhgsymfix.debug"
 #define FIX_MINIDEBUG HG_SYMFIX_DIR "/libhgsymfix-minidebug.so"
+#define FIX_SPLIT     HG_SYMFIX_DIR "/libhgsymfix_split.so"
 #define FIX_C         HG_SYMFIX_SRCDIR "/fix.c"
 #define FIX_CLONE_C   HG_SYMFIX_SRCDIR "/fix_clone.c"
 #define FIX_CXX       HG_SYMFIX_SRCDIR "/fix_cxx.cc"
@@ -530,6 +531,36 @@ START_TEST(test_debuglink)
 }
 END_TEST
 
+/* Split DWARF (-gsplit-dwarf): names and inlined frames come from the .dwo
+ * file the skeleton unit points to. */
+START_TEST(test_split_dwarf)
+{
+    void *h = dlopen(FIX_SPLIT, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(h != NULL, "dlopen: %s", dlerror());
+    void (*outer)(void) = (void (*)(void))dlsym(h, "hg_fix_outer");
+    void (*exported_after)(int) = (void (*)(int))dlsym(h, "hg_fix_exported_after");
+    uintptr_t *ret = dlsym(h, "hg_fix_ret");
+    ck_assert(outer && exported_after && ret);
+    outer();
+    exported_after(2);
+    loaded_t mod = find_loaded(FIX_SPLIT);
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_int_eq(hg_sym_add_module(s, 1, FIX_SPLIT, mod.bias, mod.start, mod.end, mod.build_id,
+                                       mod.build_id_len),
+                     0);
+    hg_frame_info_t f[8];
+    ck_assert_uint_eq(hg_sym_resolve(s, ret[SLOT_INLINED], true, f, 8), 2);
+    check_frame(&f[0], "inlined_fn", "fix.c", mark_line(FIX_C, "inlined_fn"), FIX_SPLIT, true);
+    check_frame(&f[1], "hg_fix_outer", "fix.c", mark_line(FIX_C, "outer_fn"), FIX_SPLIT, false);
+    ck_assert_uint_eq(hg_sym_resolve(s, ret[SLOT_STATIC], true, f, 8), 1);
+    check_frame(&f[0], "static_fn", "fix.c", mark_line(FIX_C, "static_fn"), FIX_SPLIT, false);
+    ck_assert_uint_eq(nwarnings(s), 0);
+    hg_sym_destroy(s);
+    dlclose(h);
+}
+END_TEST
+
 static void copy_file(const char *from, const char *to)
 {
     FILE *in = fopen(from, "rb");
@@ -877,6 +908,7 @@ static Suite *symbolize_suite(void)
 
     tc = tcase_create("debug_files");
     tcase_add_test(tc, test_debuglink);
+    tcase_add_test(tc, test_split_dwarf);
     tcase_add_test(tc, test_build_id_debug_dir);
     suite_add_tcase(suite, tc);
 
