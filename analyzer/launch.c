@@ -8,6 +8,7 @@
  */
 #include "launch.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -26,6 +27,7 @@
 #include <libelf.h>
 
 #include "family.h"
+#include "gate.h"
 #include "report.h"
 
 #ifndef HG_LIBDIR
@@ -403,9 +405,13 @@ static void summarize(const char *output, const run_opts_t *o)
     hg_report_set_free(&set);
 }
 
-static int run_program(char **argv, const run_opts_t *o)
+/* Runs the program traced. Returns its exit status (shell-style), or 2, 126,
+ * 127 when it did not run; `traced` gets the main trace's path when it ran,
+ * "" otherwise. */
+static int run_program(char **argv, const run_opts_t *o, char *traced, size_t traced_len)
 {
     char lib[PATH_MAX + 256], exe[PATH_MAX], output[PATH_MAX];
+    traced[0] = '\0';
     const char *pattern = o->output != NULL ? o->output : "heapgrow.%e.%p.hgt";
     int rc;
 
@@ -571,7 +577,7 @@ static int run_program(char **argv, const run_opts_t *o)
                : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
                                      : 2;
     expand_output(pattern, (long)pid, exe_name, output, sizeof(output));
-    summarize(output, o);
+    snprintf(traced, traced_len, "%s", output);
     return code;
 }
 
@@ -661,8 +667,207 @@ int hg_launch_run_main(int argc, char **argv)
         fprintf(stderr, "heapgrow: -o: empty file name\n");
         goto out;
     }
-    rc = run_program(argv + optind, &o);
+    char traced[PATH_MAX];
+    rc = run_program(argv + optind, &o, traced, sizeof(traced));
+    if (traced[0] != '\0')
+        summarize(traced, &o);
 out:
+    free(o.wrappers);
+    free(o.wrapper_v);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* heapgrow check                                                            */
+
+static void check_usage(FILE *f)
+{
+    fputs("usage: heapgrow check [--error-exitcode N] [--max-leak-bytes N] [--fail-on-growth]\n"
+          "                      [--suppressions FILE]... [--wrapper GLOB]... [-o FILE] [--force]\n"
+          "                      [--interval MS] [--sample BYTES] [--max-frames N]\n"
+          "                      -- PROGRAM [ARGS...]\n",
+          f);
+}
+
+/* Removes the temporary trace directory of a check and what is in it (the
+ * traces of the program and its descendants, nothing else is written
+ * there). */
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d != NULL) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char p[PATH_MAX];
+            snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+int hg_launch_check_main(int argc, char **argv)
+{
+    enum {
+        OPT_INTERVAL = 256,
+        OPT_SAMPLE,
+        OPT_MAX_FRAMES,
+        OPT_WRAPPER,
+        OPT_FORCE,
+        OPT_EXITCODE,
+        OPT_MAX_LEAK,
+        OPT_GROWTH,
+        OPT_SUPPRESSIONS
+    };
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"interval", required_argument, NULL, OPT_INTERVAL},
+        {"sample", required_argument, NULL, OPT_SAMPLE},
+        {"max-frames", required_argument, NULL, OPT_MAX_FRAMES},
+        {"wrapper", required_argument, NULL, OPT_WRAPPER},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"error-exitcode", required_argument, NULL, OPT_EXITCODE},
+        {"max-leak-bytes", required_argument, NULL, OPT_MAX_LEAK},
+        {"fail-on-growth", no_argument, NULL, OPT_GROWTH},
+        {"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    run_opts_t o = {0};
+    hg_gate_t gate;
+    hg_report_set_t set = {0};
+    int rc = 2, c, error_exitcode = 23;
+    char tmpdir[PATH_MAX] = "", pattern[PATH_MAX], err[512];
+    bool has_set = false;
+
+    if (hg_gate_init(&gate) != 0) {
+        fprintf(stderr, "heapgrow: check: %s\n", strerror(ENOMEM));
+        return 2;
+    }
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            o.output = optarg;
+            break;
+        case OPT_INTERVAL:
+            if (parse_number("--interval", optarg, 1, 3600000) != 0)
+                goto out;
+            o.interval = optarg;
+            break;
+        case OPT_SAMPLE:
+            if (parse_number("--sample", optarg, 0, UINT64_MAX) != 0)
+                goto out;
+            o.sample = optarg;
+            break;
+        case OPT_MAX_FRAMES:
+            if (parse_number("--max-frames", optarg, 1, 256) != 0)
+                goto out;
+            o.max_frames = optarg;
+            break;
+        case OPT_FORCE:
+            o.is_force = true;
+            break;
+        case OPT_WRAPPER:
+            if (optarg[0] == '\0' || strchr(optarg, ',') != NULL) {
+                fprintf(stderr, "heapgrow: --wrapper: one non-empty name or glob, no ','\n");
+                goto out;
+            }
+            if (append_wrapper(&o, optarg) != 0)
+                goto out;
+            break;
+        case OPT_EXITCODE:
+            if (parse_number("--error-exitcode", optarg, 1, 255) != 0)
+                goto out;
+            error_exitcode = atoi(optarg);
+            break;
+        case OPT_MAX_LEAK:
+            if (parse_number("--max-leak-bytes", optarg, 0, UINT64_MAX) != 0)
+                goto out;
+            gate.max_leak_bytes = strtoull(optarg, NULL, 10);
+            break;
+        case OPT_GROWTH:
+            gate.is_fail_on_growth = true;
+            break;
+        case OPT_SUPPRESSIONS:
+            if (hg_gate_load_suppressions(&gate, optarg, err, sizeof(err)) != 0) {
+                fprintf(stderr, "heapgrow: %s\n", err);
+                goto out;
+            }
+            break;
+        case 'h':
+            check_usage(stdout);
+            rc = 0;
+            goto out;
+        default:
+            fprintf(stderr, "heapgrow: check: unknown or incomplete option '%s'\n",
+                    argv[optind - 1]);
+            check_usage(stderr);
+            goto out;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "heapgrow: check: no program given\n");
+        check_usage(stderr);
+        goto out;
+    }
+    if (o.output == NULL) {
+        /* No -o: the traces go to a directory of their own, removed when
+         * the check passes and kept (and named) when it fails. */
+        const char *t = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof(tmpdir), "%s/heapgrow-check.XXXXXX",
+                 t != NULL && t[0] != '\0' ? t : "/tmp");
+        if (mkdtemp(tmpdir) == NULL) {
+            fprintf(stderr, "heapgrow: %s: %s\n", tmpdir, strerror(errno));
+            tmpdir[0] = '\0';
+            goto out;
+        }
+        snprintf(pattern, sizeof(pattern), "%s/%%e.hgt", tmpdir);
+        o.output = pattern;
+    }
+
+    char traced[PATH_MAX];
+    int code = run_program(argv + optind, &o, traced, sizeof(traced));
+    if (traced[0] == '\0') {
+        rc = code;
+        goto out;
+    }
+    if (access(traced, F_OK) != 0) {
+        fprintf(stderr, "heapgrow: check: no trace was written to %s: nothing to check\n", traced);
+        rc = code != 0 ? code : 2;
+        goto out;
+    }
+    hg_report_load_opts_t lo = {.wrappers = o.wrapper_v, .nwrappers = o.nwrappers};
+    if (hg_report_load(traced, &lo, &set, err, sizeof(err)) != 0) {
+        fprintf(stderr, "heapgrow: %s: %s\n", traced, err);
+        rc = code != 0 ? code : 2;
+        goto out;
+    }
+    has_set = true;
+    hg_report_input_t in = {.main = set.main,
+                            .children = (const hg_model_t *const *)set.children,
+                            .nchildren = set.nchildren,
+                            .warnings = (const char *const *)set.warnings,
+                            .nwarnings = set.nwarnings};
+    hg_gate_result_t res;
+    fflush(stdout);
+    hg_gate_evaluate(stderr, &gate, &in, &res);
+    /* The program's own failure comes first; then the gate's. */
+    rc = code != 0 ? code : res.is_failed ? error_exitcode : 0;
+    if (rc != 0 && tmpdir[0] != '\0') {
+        fprintf(stderr, "heapgrow: traces kept in %s (heapgrow report %s)\n", tmpdir, traced);
+        tmpdir[0] = '\0';
+    }
+out:
+    if (tmpdir[0] != '\0')
+        remove_tree(tmpdir);
+    if (has_set)
+        hg_report_set_free(&set);
+    hg_gate_free(&gate);
     free(o.wrappers);
     free(o.wrapper_v);
     return rc;

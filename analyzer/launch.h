@@ -30,4 +30,9 @@ int hg_launch_find_library(char *buf, size_t len);
 /* `heapgrow run`: argv[0] is "run". Returns the exit status. */
 int hg_launch_run_main(int argc, char **argv);
 
+/* `heapgrow check`: argv[0] is "check". Returns the program's failing exit
+ * status, else --error-exitcode (23) when the gate fails, else 0; 2 for
+ * usage errors and when there is nothing to check. */
+int hg_launch_check_main(int argc, char **argv);
+
 #endif /* HEAPGROW_ANALYZER_LAUNCH_H */

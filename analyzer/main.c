@@ -17,9 +17,9 @@ static void usage(FILE *f)
 {
     fputs("usage: heapgrow run [options] -- PROGRAM [ARGS...]   run PROGRAM traced\n"
           "       heapgrow report [options] TRACE               what grows, what leaks\n"
-          "       heapgrow check [options] -- PROGRAM [ARGS...] CI gate (not implemented yet)\n"
+          "       heapgrow check [options] -- PROGRAM [ARGS...] CI gate: fails on leaks\n"
           "       heapgrow --help | --version\n"
-          "'heapgrow run --help' and 'heapgrow report --help' list the options;\n"
+          "'heapgrow run|report|check --help' list the options;\n"
           "docs/USAGE.md has the details.\n",
           f);
 }
@@ -35,10 +35,8 @@ int main(int argc, char **argv)
         return hg_launch_run_main(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0)
         return hg_report_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "check") == 0) {
-        fputs("heapgrow: check: not implemented yet\n", stderr);
-        return 2;
-    }
+    if (strcmp(cmd, "check") == 0)
+        return hg_launch_check_main(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;

@@ -151,6 +151,78 @@ def killed_program_ends_early(d):
     eq(g["growth"]["growing"], True, "still growing: " + str(g["growth"]["reason"]))
 
 
+def check(args, d):
+    env = {"TMPDIR": d}
+    e = dict(os.environ, NO_COLOR="1", **env)
+    for k in ("HEAPGROW_LIB", "LD_PRELOAD", "HEAPGROW_WRAPPERS", "HEAPGROW_OUTPUT"):
+        e.pop(k, None)
+    return subprocess.run([HEAPGROW, "check"] + args, cwd=d, env=e, capture_output=True,
+                          text=True, timeout=300)
+
+
+def leak_block(function, line, nbytes, count):
+    return (f"Leak of {nbytes} byte(s) in {count} object(s) allocated from:\n"
+            f"    #0 0x", f" in {function} ", f"e2e_grow.c:{line} (e2e_grow)\n")
+
+
+@case
+def check_fails_on_leaks(d):
+    r = check(["--", PROG], d)
+    eq(r.returncode, 23, "status: " + r.stderr)
+    for block, (fn, site, nbytes, count) in [
+            (0, ("grow_step", "grow", STEPS * 4096, STEPS)), (1, ("leak_once", "leak", 3000, 3))]:
+        head, mid, tail = leak_block(fn, LINES[site], nbytes, count)
+        i = r.stderr.find(head)
+        assert i >= 0, f"{fn} block: " + r.stderr
+        first = r.stderr[i:].split("\n")[1] + "\n"
+        assert mid in first and first.endswith(tail), first
+    assert r.stderr.find("grow_step") < r.stderr.find("leak_once"), "largest leak first"
+    assert "\nSUMMARY: heapgrow: 248760 byte(s) leaked in 63 allocation(s).\n" in r.stderr, \
+        r.stderr
+    kept = [n for n in os.listdir(d) if n.startswith("heapgrow-check.")]
+    eq(len(kept), 1, "traces kept when the check fails")
+    assert f"heapgrow: traces kept in {os.path.join(d, kept[0])} " in r.stderr, r.stderr
+
+
+@case
+def check_suppressions_and_limits(d):
+    supp = os.path.join(d, "supp.txt")
+    with open(supp, "w") as f:
+        f.write("# ours\nleak:grow_step\n\n  leak:e2e_grow.c  \n")
+    r = check(["--suppressions", supp, "--", PROG], d)
+    eq(r.returncode, 0, "status: " + r.stderr)
+    eq(r.stderr, "SUMMARY: heapgrow: 0 byte(s) leaked in 0 allocation(s); 2 sites suppressed.\n",
+       "report")
+    eq([n for n in os.listdir(d) if n.startswith("heapgrow-check.")], [],
+       "traces removed when the check passes")
+    eq(check(["--max-leak-bytes", "248760", "--", PROG], d).returncode, 0, "at the limit")
+    eq(check(["--max-leak-bytes", "248759", "--error-exitcode", "7", "--", PROG], d).returncode,
+       7, "over the limit, own exit code")
+    r = check(["--suppressions", supp, "--fail-on-growth", "--", PROG], d)
+    eq(r.returncode, 23, "growth fails")
+    assert "\nGrowth of " in r.stderr and " in grow_step " in r.stderr, r.stderr
+    assert "; 1 growing site; 2 sites suppressed.\n" in r.stderr, r.stderr
+    with open(supp, "a") as f:
+        f.write("growth:grow_step\n")
+    eq(check(["--suppressions", supp, "--fail-on-growth", "--", PROG], d).returncode, 0,
+       "growth suppressed")
+    with open(supp, "a") as f:
+        f.write("grow_step\n")
+    r = check(["--suppressions", supp, "--", PROG], d)
+    eq((r.returncode, r.stderr),
+       (2, f"heapgrow: {supp}:6: expected leak:PATTERN or growth:PATTERN\n"), "malformed")
+
+
+@case
+def check_program_failure_comes_first(d):
+    r = check(["--", PROG, "kill"], d)
+    eq(r.returncode, 137, "the program's status: " + r.stderr)
+    assert "leaks unknown" in r.stderr, r.stderr
+    r = check(["-o", "kept.hgt", "--", "sh", "-c", "exit 3"], d)
+    eq(r.returncode, 3, "exit 3")
+    assert os.path.exists(os.path.join(d, "kept.hgt")), "-o keeps the trace"
+
+
 def report_on_terminal(d, trace, no_color):
     """Runs `heapgrow report TRACE` with stdout on a pseudo-terminal."""
     import pty

@@ -223,8 +223,12 @@ def usage_errors(d):
     eq(run(["run", "--bogus", "--", "true"], d).returncode, 2, "unknown option")
     eq(run(["frobnicate"], d).returncode, 2, "unknown command")
     eq(run([], d).returncode, 2, "no command")
-    r = run(["check", "--", "true"], d)
-    eq((r.returncode, r.stderr), (2, "heapgrow: check: not implemented yet\n"), "check")
+    r = run(["check"], d)
+    eq(r.returncode, 2, "check without program")
+    assert r.stderr.startswith("heapgrow: check: no program given\nusage: heapgrow check"), r.stderr
+    eq(run(["check", "--error-exitcode", "0", "--", "true"], d).returncode, 2,
+       "--error-exitcode 0")
+    eq(run(["check", "--help"], d).returncode, 0, "check --help")
     r = run(["--version"], d)
     eq(r.returncode, 0, "--version")
     assert r.stdout.startswith("heapgrow "), r.stdout

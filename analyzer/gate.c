@@ -1,0 +1,295 @@
+/*
+ * The CI gate (gate.h): suppressions, the decision, and the report in the
+ * shape developers know from LeakSanitizer. It reads models only; the command
+ * line (`heapgrow check`) is in launch.c.
+ */
+#include "gate.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Built-in suppressions: allocations the C and C++ runtimes make once per
+ * process and never free by design (they stay reachable from the runtime's
+ * globals until exit; valgrind and LeakSanitizer call them "still reachable"
+ * and do not fail on them). Each applies only when it names the site frame
+ * itself (the innermost frame outside the allocator), never a caller, so a
+ * leak of the program's own that merely passes through these functions is
+ * still reported.
+ */
+static const struct builtin {
+    const char *rule;
+    const char *reason;
+} builtins[] = {
+    {"leak:_nl_*", "glibc locale data, loaded once by setlocale()"},
+    {"leak:setlocale", "glibc's current locale names"},
+    {"leak:read_alias_file", "glibc locale alias table"},
+    {"leak:extend_alias_table", "glibc locale alias table"},
+    {"leak:new_composite_name", "glibc locale names"},
+    {"leak:_IO_file_doallocate", "stdio stream buffers, kept until exit"},
+    {"leak:set_binding_values", "gettext domain bindings (bindtextdomain)"},
+    {"leak:__textdomain", "gettext's current domain (textdomain)"},
+    {"leak:__tzfile_read", "glibc time zone data, loaded once"},
+    {"leak:tzset_internal", "glibc time zone name"},
+    {"leak:_dl_*", "the dynamic loader's own data"},
+    {"leak:ld-linux*.so*", "the dynamic loader's own data"},
+    {"leak:*pool::pool*", "libstdc++'s emergency pool for exceptions"},
+};
+
+int hg_gate_add_rule(hg_gate_t *g, const char *line)
+{
+    enum hg_gate_kind kind;
+    const char *pat;
+    if (strncmp(line, "leak:", 5) == 0) {
+        kind = HG_GATE_LEAK;
+        pat = line + 5;
+    } else if (strncmp(line, "growth:", 7) == 0) {
+        kind = HG_GATE_GROWTH;
+        pat = line + 7;
+    } else {
+        return -EINVAL;
+    }
+    if (pat[0] == '\0')
+        return -EINVAL;
+    hg_gate_rule_t *r = realloc(g->rules, (g->nrules + 1) * sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    g->rules = r;
+    r = &g->rules[g->nrules];
+    r->kind = kind;
+    r->is_builtin = false;
+    r->pattern = strdup(pat);
+    if (r->pattern == NULL)
+        return -ENOMEM;
+    g->nrules++;
+    return 0;
+}
+
+int hg_gate_init(hg_gate_t *g)
+{
+    memset(g, 0, sizeof(*g));
+    for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
+        int rc = hg_gate_add_rule(g, builtins[i].rule);
+        if (rc != 0)
+            return rc;
+        g->rules[g->nrules - 1].is_builtin = true;
+    }
+    return 0;
+}
+
+void hg_gate_free(hg_gate_t *g)
+{
+    for (size_t i = 0; i < g->nrules; i++)
+        free(g->rules[i].pattern);
+    free(g->rules);
+    memset(g, 0, sizeof(*g));
+}
+
+int hg_gate_load_suppressions(hg_gate_t *g, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    for (size_t no = 1; getline(&line, &cap, f) >= 0; no++) {
+        char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        size_t n = strlen(s);
+        while (n > 0 &&
+               (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+            s[--n] = '\0';
+        if (n == 0 || s[0] == '#')
+            continue;
+        rc = hg_gate_add_rule(g, s);
+        if (rc != 0) {
+            snprintf(err, errlen, "%s:%zu: %s", path, no,
+                     rc == -EINVAL ? "expected leak:PATTERN or growth:PATTERN" : strerror(-rc));
+            break;
+        }
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s != NULL ? s + 1 : path;
+}
+
+static bool match_str(const char *pat, const char *s)
+{
+    if (s == NULL)
+        return false;
+    return fnmatch(pat, s, 0) == 0 || fnmatch(pat, base_name(s), 0) == 0;
+}
+
+static bool match_frame(const char *pat, const hg_frame_info_t *fr, bool is_site_only)
+{
+    if (match_str(pat, fr->function))
+        return true;
+    if (is_site_only)
+        return match_str(pat, fr->module);
+    return match_str(pat, fr->file) || match_str(pat, fr->module);
+}
+
+/* Whether a rule of `kind` matches the site: built-in rules on its site
+ * frame, the user's on any frame of its stacks. */
+static bool is_suppressed(const hg_gate_t *g, enum hg_gate_kind kind, const hg_site_t *s)
+{
+    for (size_t i = 0; i < g->nrules; i++) {
+        const hg_gate_rule_t *r = &g->rules[i];
+        if (r->kind != kind)
+            continue;
+        if (match_frame(r->pattern, &s->frame, r->is_builtin))
+            return true;
+        if (r->is_builtin)
+            continue;
+        for (size_t k = 0; k < s->nstacks_shown && k < HG_SITE_TOP_STACKS; k++)
+            for (size_t j = 0; j < s->stacks[k].nframes; j++)
+                if (match_frame(r->pattern, &s->stacks[k].frames[j], false))
+                    return true;
+    }
+    return false;
+}
+
+static void put_frames(FILE *out, const hg_site_t *s)
+{
+    const hg_frame_info_t *frames = &s->frame;
+    size_t n = 1;
+    if (s->nstacks_shown > 0 && s->stacks[0].nframes > 0) {
+        frames = s->stacks[0].frames;
+        n = s->stacks[0].nframes;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const hg_frame_info_t *fr = &frames[i];
+        fprintf(out, "    #%zu 0x%" PRIx64 " in ", i, fr->address);
+        if (fr->function != NULL)
+            fputs(fr->function, out);
+        else if (fr->module != NULL)
+            fprintf(out, "%s+0x%" PRIx64, base_name(fr->module), fr->module_offset);
+        else
+            fputs("??", out);
+        if (fr->file != NULL) {
+            fprintf(out, " %s", fr->file);
+            if (fr->line != 0)
+                fprintf(out, ":%" PRIu32, fr->line);
+        }
+        if (fr->module != NULL && fr->function != NULL)
+            fprintf(out, " (%s)", base_name(fr->module));
+        fputc('\n', out);
+    }
+    if (s->nstacks_total > 1)
+        fprintf(out, "    (and %zu more distinct stack%s)\n", s->nstacks_total - 1,
+                s->nstacks_total == 2 ? "" : "s");
+}
+
+static int cmp_leak(const void *a, const void *b)
+{
+    const hg_site_t *x = *(const hg_site_t *const *)a, *y = *(const hg_site_t *const *)b;
+    if (x->leaked.bytes != y->leaked.bytes)
+        return x->leaked.bytes > y->leaked.bytes ? -1 : 1;
+    return 0;
+}
+
+static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m, bool is_child,
+                             hg_gate_result_t *res)
+{
+    const hg_site_t **leaks = calloc(m->nsites + 1, sizeof(*leaks));
+    const hg_site_t **grows = calloc(m->nsites + 1, sizeof(*grows));
+    size_t nleaks = 0, ngrows = 0;
+    if (leaks == NULL || grows == NULL) {
+        free(leaks);
+        free(grows);
+        res->is_failed = true; /* cannot say it passed */
+        return;
+    }
+    if (!m->has_final_live_set)
+        res->is_leak_unknown = true;
+    for (size_t i = 0; i < m->nsites; i++) {
+        const hg_site_t *s = &m->sites[i];
+        bool is_counted = false;
+        if (s->leaked.bytes > 0) {
+            if (is_suppressed(g, HG_GATE_LEAK, s)) {
+                res->nsuppressed++;
+                is_counted = true;
+            } else {
+                leaks[nleaks++] = s;
+            }
+        }
+        if (g->is_fail_on_growth && s->growth.is_growing) {
+            if (is_suppressed(g, HG_GATE_GROWTH, s))
+                res->nsuppressed += !is_counted;
+            else
+                grows[ngrows++] = s;
+        }
+    }
+    qsort(leaks, nleaks, sizeof(*leaks), cmp_leak);
+    if (nleaks + ngrows > 0) {
+        if (is_child)
+            fprintf(out,
+                    "heapgrow check: descendant process %" PRIu64 " (child of %" PRIu64 ") %s\n",
+                    m->pid, m->ppid, m->exe != NULL ? m->exe : "?");
+        else
+            fprintf(out, "heapgrow check: process %" PRIu64 " %s\n", m->pid,
+                    m->exe != NULL ? m->exe : "?");
+    }
+    for (size_t i = 0; i < nleaks; i++) {
+        const hg_site_t *s = leaks[i];
+        fprintf(out, "\nLeak of %" PRId64 " byte(s) in %" PRId64 " object(s) allocated from:\n",
+                s->leaked.bytes, s->leaked.count);
+        put_frames(out, s);
+        res->leak_bytes += (uint64_t)s->leaked.bytes;
+        res->leak_count += s->leaked.count > 0 ? (uint64_t)s->leaked.count : 0;
+        res->nleak_sites++;
+    }
+    for (size_t i = 0; i < ngrows; i++) {
+        const hg_site_t *s = grows[i];
+        double c = s->growth.confidence;
+        fprintf(out,
+                "\nGrowth of %.0f byte(s)/s (confidence %.0f%%, %.0f byte(s) gained) "
+                "allocated from:\n",
+                s->growth.slope_bytes_per_s, isfinite(c) ? c * 100 : 0.0, s->growth.net_gain_bytes);
+        put_frames(out, s);
+        res->ngrowing_sites++;
+    }
+    if (nleaks + ngrows > 0)
+        fputc('\n', out);
+    free(leaks);
+    free(grows);
+}
+
+void hg_gate_evaluate(FILE *out, const hg_gate_t *g, const hg_report_input_t *in,
+                      hg_gate_result_t *res)
+{
+    memset(res, 0, sizeof(*res));
+    evaluate_process(out, g, in->main, false, res);
+    for (size_t i = 0; i < in->nchildren; i++)
+        evaluate_process(out, g, in->children[i], true, res);
+    if (res->leak_bytes > g->max_leak_bytes || res->ngrowing_sites > 0)
+        res->is_failed = true;
+
+    fprintf(out, "SUMMARY: heapgrow: %" PRIu64 " byte(s) leaked in %" PRIu64 " allocation(s)",
+            res->leak_bytes, res->leak_count);
+    if (g->is_fail_on_growth)
+        fprintf(out, "; %zu growing site%s", res->ngrowing_sites,
+                res->ngrowing_sites == 1 ? "" : "s");
+    if (res->nsuppressed > 0)
+        fprintf(out, "; %zu site%s suppressed", res->nsuppressed, res->nsuppressed == 1 ? "" : "s");
+    if (g->max_leak_bytes > 0)
+        fprintf(out, "; limit %" PRIu64 " byte(s)", g->max_leak_bytes);
+    fputs(res->is_leak_unknown ? "; leaks unknown for a process that did not exit normally" : "",
+          out);
+    fputs(".\n", out);
+}
