@@ -22,6 +22,7 @@
 #define REASON_FLAT     "floor is flat: no significant trend"
 #define REASON_FALLS    "floor falls"
 #define REASON_FALLBACK "sawtooth: the floor falls back in the later part"
+#define REASON_ONE_JUMP "one jump, not a trend: the floor rose once and held"
 #define REASON_SMALL    "gain too small"
 
 hg_growth_params_t hg_growth_default_params(void)
@@ -387,6 +388,8 @@ int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_pa
     out->reason = REASON_TOO_FEW;
     out->p_value = 1.0;
     out->late_p_value = 1.0;
+    if (n > HG_GROWTH_MAX_WINDOWS)
+        return -E2BIG;
     int rc = check_input(pts, n);
     if (rc < 0)
         return rc;
@@ -489,6 +492,32 @@ int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_pa
     }
     if (fallback >= 0.5 * out->net_gain_bytes) {
         out->reason = REASON_FALLBACK;
+        goto out;
+    }
+
+    /*
+     * One jump is not a trend. A buffer allocated once, late in the run, and
+     * kept (or a site born late with one allocation) makes every floor after
+     * it higher than every floor before: rank tests read that as a strong
+     * trend, and if it happened in the later part, as a sustained one. Growth
+     * rises more than once: take away the largest rise across any point of
+     * the run (median of the bsz windows after it minus median of the bsz
+     * windows before it; medians, so that noise does not make the rise) and
+     * what is left of the net gain must still matter by the same thresholds.
+     * A doubling series keeps its earlier steps (1 -> 8 MiB in three steps
+     * leaves 3 MiB); a single step leaves nothing.
+     */
+    double max_rise = 0.0;
+    size_t h = bsz < n / 2 ? bsz : n / 2;
+    for (size_t i = h; i + h <= n; i++) {
+        memcpy(tmp, y + i - h, h * sizeof tmp[0]);
+        double before = median_inplace(tmp, h);
+        memcpy(tmp, y + i, h * sizeof tmp[0]);
+        double after = median_inplace(tmp, h);
+        max_rise = after - before > max_rise ? after - before : max_rise;
+    }
+    if (!(out->net_gain_bytes - max_rise >= min_gain)) {
+        out->reason = REASON_ONE_JUMP;
         goto out;
     }
 

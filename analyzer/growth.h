@@ -20,19 +20,29 @@ typedef struct hg_series_point {
     double last;      /* value at t_end_s                                    */
 } hg_series_point_t;
 
-/* The verdict and the statistics behind it. */
+/* The verdict and the statistics behind it (docs/GROWTH.md explains each).
+ * All statistics are of the window floors (hg_series_point_t.min). */
 typedef struct hg_growth {
     bool is_growing;
     const char *reason;            /* static one-line explanation of the verdict */
     size_t n_windows;              /* windows the test used                      */
-    double slope_bytes_per_s;      /* Theil-Sen slope of the floors, whole run   */
+    double slope_bytes_per_s;      /* Theil-Sen slope of the floors, whole run;
+                                      for a growing site whose Theil-Sen median
+                                      is 0 (long flat steps), the average rate
+                                      between the start and end floors         */
     double mk_z;                   /* Mann-Kendall statistic (normal approx.)    */
     double mk_s;                   /* Mann-Kendall S (rising minus falling pairs) */
     double p_value;                /* one-sided, whole run                       */
     double late_slope_bytes_per_s; /* Theil-Sen slope over the later part        */
-    double late_p_value;           /* Mann-Kendall one-sided p, later part       */
-    double net_gain_bytes;         /* floor at the end minus floor at the start  */
-    double confidence;             /* 1 - max(p_value, late_p_value), 0..1       */
+    double late_p_value;           /* Mann-Kendall one-sided p, later part,
+                                      corrected for serial correlation; for a
+                                      step verdict, the smaller of that and a
+                                      Mann-Whitney p (floors before the later
+                                      part against the last floors)            */
+    double net_gain_bytes;         /* floor at the end minus floor at the start
+                                      (medians of a few floors at each end)     */
+    double confidence;             /* 1 - max(p_value, late_p_value), 0..1;
+                                      0 when there are too few windows          */
 } hg_growth_t;
 
 /* Thresholds; hg_growth_default_params() gives the documented defaults. */
@@ -48,9 +58,13 @@ typedef struct hg_growth_params {
 
 hg_growth_params_t hg_growth_default_params(void);
 
+/* The analyzer keeps 256 windows per series; this is a generous ceiling. */
+#define HG_GROWTH_MAX_WINDOWS 65536
+
 /* Analyses pts[0..n) (in time order). Returns 0, or -EINVAL for NULL
- * arguments / unordered times / non-finite values, -ENOMEM if scratch memory
- * cannot be had; on n < min_windows the verdict is "not growing" with reason
+ * arguments / unordered times / non-finite values, -E2BIG for more than
+ * HG_GROWTH_MAX_WINDOWS windows (the cost is O(n^2)), -ENOMEM if scratch
+ * memory cannot be had; on n < min_windows the verdict is "not growing" with reason
  * "too few snapshots" (the statistics that n allows are still filled in,
  * confidence is 0). params == NULL means hg_growth_default_params(). A last
  * window much shorter than the others (a partial merge) is left out; n_windows
