@@ -226,6 +226,13 @@ int hg_config_load(hg_config_t *cfg)
         envp = read_proc_environ();
     int invalid_count = hg_config_parse(cfg, envp);
     hg_log_set_quiet(cfg->is_quiet);
+    if (cfg->sample_bytes != 0) {
+        /* The shim does not sample (yet): say so, and let the header tell the
+         * truth (every allocation traced) rather than the request. */
+        cfg->sample_bytes = 0;
+        hg_log_once(HG_LOG_CONFIG_SAMPLE, "HEAPGROW_SAMPLE_BYTES is not supported yet; "
+                                          "tracing every allocation");
+    }
     if (invalid_count > 0)
         hg_log_once(HG_LOG_CONFIG, "invalid HEAPGROW_* value ignored (default kept)");
     return invalid_count;

@@ -7,7 +7,9 @@
  *                         default "heapgrow.%e.%p.hgt"; at most 4095 bytes
  *   HEAPGROW_INTERVAL_MS  snapshot interval, 1..3600000, default 100
  *   HEAPGROW_MAX_FRAMES   deepest frames kept per stack, 1..256, default 64
- *   HEAPGROW_SAMPLE_BYTES 0 = every allocation (default); recorded in the header
+ *   HEAPGROW_SAMPLE_BYTES 0 = every allocation (default). Sampling is not
+ *                         implemented: hg_config_load() turns any other value
+ *                         into 0 (so the header tells the truth) and says so
  *   HEAPGROW_UNWIND       "libunwind" or "fp" (default: the meson option)
  *   HEAPGROW_SIGNAL       dump signal: number, "USR2"/"SIGUSR2"-style name, or
  *                         "0"/"off"/"none"; default SIGUSR2

@@ -291,6 +291,15 @@ for how, rc, end in [("return", 0, ("exit", 0)), ("exit", 12, ("exit", 12)),
     if t:
         check_trace(f"ending {how}", t, end, leaks_of(p.stdout), exe)
 
+# --- HEAPGROW_SAMPLE_BYTES is not implemented: the header says 0, and why ----
+p, traces = run("sample", [CFG["ending"], "return"], 0, env_extra={"HEAPGROW_SAMPLE_BYTES": "4096"})
+t = one_trace("sample", traces)
+if t:
+    d = check_trace("sample", t, ("exit", 0), leaks_of(p.stdout), CFG["ending"])
+    ok(" sample_bytes=0 " in (d["header"] or ""), "sample: header records sample_bytes=0",
+       d["header"])
+    ok(p.stderr.count("HEAPGROW_SAMPLE_BYTES") == 1, "sample: one message", p.stderr)
+
 # --- secure-execution mode is not testable without setuid; HEAPGROW_OUTPUT
 # unwritable: the program runs untraced with its status and one message.
 p = subprocess.run([CFG["ending"], "exit"], capture_output=True, text=True,
