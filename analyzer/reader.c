@@ -848,16 +848,16 @@ int hg_reader_next(hg_reader_t *r, hg_record_t *rec)
         memset(rec, 0, sizeof(*rec));
         rec->tag = (enum hg_record_tag)tag;
         rec->offset = start;
+        /* An empty payload may have no buffer at all: point at "" then. */
+        const uint8_t *pay = len ? r->pay : (const uint8_t *)"";
         cur_t c = {
             .r = r,
-            .p = r->pay,
-            .end = r->pay + len,
-            .base = r->pay,
+            .p = pay,
+            .end = pay + len,
+            .base = pay,
             .base_off = r->offset - len,
             .rec = hg_reader_tag_name(tag),
         };
-        if (len == 0)
-            c.p = c.end = c.base = (const uint8_t *)"";
         /* Strings: at most len bytes of text plus one NUL per length prefix. */
         if (tag == HG_REC_HEADER || tag == HG_REC_MODULE_LOAD || tag == HG_REC_WARNING) {
             if (reserve((void **)&r->str, &r->str_cap, (size_t)len * 2 + 1, 1) < 0)

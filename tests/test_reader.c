@@ -617,6 +617,18 @@ START_TEST(test_payload_too_short)
 }
 END_TEST
 
+/* Found by fuzzing: a known record with an empty payload (no buffer yet). */
+START_TEST(test_empty_payload)
+{
+    craft_t c;
+    craft_init(&c);
+    craft_preamble(&c);
+    craft_record(&c, HG_REC_HEADER, NULL, 0);
+    expect_error(&c, "offset 11: HEADER record too short for its pid field");
+    craft_free(&c);
+}
+END_TEST
+
 START_TEST(test_string_exceeds_payload)
 {
     craft_t c;
@@ -879,6 +891,7 @@ static Suite *reader_suite(void)
     tcase_add_test(tc, test_live_chunk_limit);
     tcase_add_test(tc, test_payload_too_short);
     tcase_add_test(tc, test_string_exceeds_payload);
+    tcase_add_test(tc, test_empty_payload);
     tcase_add_test(tc, test_live_chunk_outside);
     tcase_add_test(tc, test_live_end_outside);
     tcase_add_test(tc, test_nested_live_begin);
