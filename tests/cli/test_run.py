@@ -16,6 +16,10 @@ import tempfile
 HEAPGROW = os.path.abspath(sys.argv[1])
 STATIC_EXE_ARG = sys.argv[2] if len(sys.argv) > 2 else ""
 STATIC_EXE = os.path.abspath(STATIC_EXE_ARG) if STATIC_EXE_ARG else ""
+# Programs that carry Go's .go.buildinfo section (tests/cli/fake_go.c), linked
+# dynamically and statically; "" when not built.
+FAKE_GO_DYN = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] else ""
+FAKE_GO_STATIC = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] else ""
 LIB_DIR = os.path.join(os.path.dirname(os.path.dirname(HEAPGROW)), "preload")
 LIB = os.path.realpath(os.path.join(LIB_DIR, "libheapgrow.so"))
 
@@ -194,6 +198,22 @@ def setuid_program_runs_untraced_with_a_warning(d):
     assert r.stderr.startswith(f"heapgrow: warning: {prog} is set-user/group-ID: the loader "
                                "ignores LD_PRELOAD in secure-execution mode, so it runs "
                                "untraced\n"), r.stderr
+
+
+@case
+def go_programs(d):
+    if not FAKE_GO_DYN:
+        raise Skip("fake Go programs not built")
+    r = run(["run", "--no-report", "-o", "g.hgt", "--", FAKE_GO_DYN], d)
+    eq((r.returncode, r.stdout), (0, "fake go\n"), "a dynamic Go program runs")
+    assert r.stderr.startswith(f"heapgrow: warning: {FAKE_GO_DYN} is a Go program: only its C "
+                               "allocations (cgo) are traced, not Go's own heap\n"), r.stderr
+    if not FAKE_GO_STATIC:
+        raise Skip("no static libc for the static one")
+    r = run(["run", "--no-report", "--", FAKE_GO_STATIC], d)
+    eq((r.returncode, r.stdout), (2, ""), "a static Go program is refused")
+    eq(r.stderr, f"heapgrow: {FAKE_GO_STATIC} is a statically linked Go program: LD_PRELOAD "
+       "cannot trace it, and Go's heap does not use malloc (use Go's pprof)\n", "message")
 
 
 @case
