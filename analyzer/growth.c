@@ -411,9 +411,18 @@ int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_pa
     out->n_windows = n;
     if (n < 2)
         goto out;
+    bool is_constant = true;
     for (size_t i = 0; i < n; i++) {
         x[i] = (pts[i].t_start_s + pts[i].t_end_s) / 2.0;
         y[i] = pts[i].min;
+        is_constant = is_constant && y[i] == y[0];
+    }
+    if (is_constant) {
+        /* Most sites of a real program: every statistic is known (S = 0,
+         * Var(S) = 0 so p = 1, slopes and gain 0); skip the O(n^2) work. */
+        is_too_few = n < prm.min_windows || n < 4;
+        out->reason = has_churn(pts, n) ? REASON_CHURN : REASON_FLAT;
+        goto out;
     }
 
     /* Whole run: trend test, slope, net gain between robust ends. */
