@@ -19,7 +19,9 @@ For each sample (and its fixed twin):
   - a fixed twin (and churn, the clean case) has no growing site at all;
   - leaked-at-exit bytes and counts are exact: at the GROWS line, and summed
     over every site of the sample's own code (sites inside libc, the loader or
-    libstdc++'s own start-up are not the sample's and are not counted).
+    libstdc++'s own start-up are not the sample's and are not counted);
+  - the trace ended cleanly, and the number of allocations the sample's own
+    sites made is exact (the tracer missed none).
 
 Sites of C++ code: the site frame may be a frame of the standard library's
 templates (std::__new_allocator<...>::allocate), so a site is attributed to
@@ -42,47 +44,56 @@ import tempfile
 
 class Case:
     def __init__(self, exe, source, grows=None, site_leak=None, total_leak=(0, 0),
-                 wrapper=None):
+                 allocs=None, wrapper=None):
         self.exe = exe              # executable name
         self.source = source        # its source file in samples/
         self.grows = grows          # function holding the GROWS line, or None (clean)
         self.site_leak = site_leak  # (bytes, count) leaked at the GROWS line
         self.total_leak = total_leak  # (bytes, count) leaked by all the sample's sites
+        self.allocs = allocs        # allocations by all the sample's sites, or None
         self.wrapper = wrapper      # --wrapper argument for the report
 
 
-# The numbers are the ones documented at the top of each sample (and checked
-# with valgrind --leak-check=full, which counts the same blocks).
+# The leaks are the ones documented at the top of each sample, and checked with
+# valgrind --leak-check=full --show-leak-kinds=all, which counts the same
+# blocks. The allocation counts are valgrind's "total heap usage" allocs, less
+# the few that are not the sample's (glibc's thread TLS, libstdc++'s emergency
+# pool). shared_map_bounded has none: whether an evicted regular client comes
+# back (one more allocation) depends on how its threads interleave.
 CASES = [
     Case('session_table', 'session_table.c', 'session_table_insert',
-         (784000, 3500), (816768, 3501)),
-    Case('session_table_ttl', 'session_table.c'),
+         (784000, 3500), (816768, 3501), allocs=45501),
+    Case('session_table_ttl', 'session_table.c', allocs=45501),
     Case('cache_noevict', 'cache_noevict.c', 'cache_insert',
-         (7838400, 7100), (7854784, 7101)),
-    Case('cache_lru', 'cache_noevict.c'),
+         (7838400, 7100), (7854784, 7101), allocs=42201),
+    Case('cache_lru', 'cache_noevict.c', allocs=43881),
     Case('shared_map', 'shared_map.c', 'client_map_insert',
-         (1040384, 4064), (1048576, 4065)),
+         (1040384, 4064), (1048576, 4065), allocs=28065),
     Case('shared_map_bounded', 'shared_map.c'),
     Case('listeners', 'listeners.c', 'request_watch_config',
-         (2000000, 10000), (2000000, 10000)),
-    Case('listeners_unregister', 'listeners.c'),
+         (2000000, 10000), (2000000, 10000), allocs=30000),
+    Case('listeners_unregister', 'listeners.c', allocs=30000),
     Case('high_cardinality_keys', 'high_cardinality_keys.c', 'metrics_series_get',
-         (1536000, 12000), (1544192, 12001)),
-    Case('normalized_keys', 'high_cardinality_keys.c'),
-    Case('weak_hash', 'weak_hash.c', 'dedup_resize', (1417728, 1), (1430016, 257)),
-    Case('good_hash', 'weak_hash.c', total_leak=(14848, 257)),
-    Case('churn', 'churn.c'),
-    Case('pool_leak', 'pool_leak.c', 'pool_get', (9849568, 19858), (9849568, 19858)),
-    Case('pool_ok', 'pool_leak.c', total_leak=(1488, 3)),
+         (1536000, 12000), (1544192, 12001), allocs=48001),
+    Case('normalized_keys', 'high_cardinality_keys.c', allocs=36193),
+    Case('weak_hash', 'weak_hash.c', 'dedup_resize', (1417728, 1), (1430016, 257),
+         allocs=30093),
+    Case('good_hash', 'weak_hash.c', total_leak=(14848, 257), allocs=29402),
+    Case('churn', 'churn.c', allocs=131018),
+    Case('pool_leak', 'pool_leak.c', 'pool_get', (9849568, 19858), (9849568, 19858),
+         allocs=39858),
+    Case('pool_ok', 'pool_leak.c', total_leak=(1488, 3), allocs=20003),
     # GCC 12 libstdc++ on x86-64: 5050 x (72-byte node + 40-byte key + 700-byte
     # vector) + 40696-byte bucket array at the GROWS line; + the 56-byte map.
-    Case('cpp_cache', 'cpp_cache.cc', 'cache_put', (4141296, 15151), (4141352, 15152)),
-    Case('cpp_cache_bounded', 'cpp_cache.cc'),
+    Case('cpp_cache', 'cpp_cache.cc', 'cache_put', (4141296, 15151), (4141352, 15152),
+         allocs=30210),
+    Case('cpp_cache_bounded', 'cpp_cache.cc', allocs=40181),
     Case('wrapper', 'wrapper.c', 'audit_log_append', (1680000, 10000), (1680000, 10000),
-         wrapper='my_alloc'),
-    Case('wrapper_fixed', 'wrapper.c', wrapper='my_alloc'),
-    Case('uthash_map', 'uthash_map.c', 'user_touch', (436800, 4200), (453248, 4202)),
-    Case('uthash_map_delete', 'uthash_map.c'),
+         allocs=40000, wrapper='my_alloc'),
+    Case('wrapper_fixed', 'wrapper.c', allocs=40000, wrapper='my_alloc'),
+    Case('uthash_map', 'uthash_map.c', 'user_touch', (436800, 4200), (453248, 4202),
+         allocs=40207),
+    Case('uthash_map_delete', 'uthash_map.c', allocs=40228),
 ]
 
 # Frames that are not the sample's own code but may sit between the allocator
@@ -197,6 +208,11 @@ def check_case(tap, case, src_dir, status, err, reports):
     rep = reports[label]
     tap.check(rep.get('format') == 'heapgrow-report', '%s: JSON format is heapgrow-report' % name,
               ['format: %r' % rep.get('format')])
+    proc = rep.get('process') or {}
+    tap.check(proc.get('ended_cleanly') is True and proc.get('exit_status') == 0,
+              '%s: the trace ended cleanly, with exit status 0' % name,
+              ['process: ended_cleanly %r, exit_status %r, end_reason %r' % (
+                  proc.get('ended_cleanly'), proc.get('exit_status'), proc.get('end_reason'))])
     sites = rep.get('sites') or []
     grows_line, also_lines = markers(os.path.join(src_dir, case.source))
     flagged = [s for s in sites if (s.get('growth') or {}).get('growing') is True]
@@ -245,6 +261,11 @@ def check_case(tap, case, src_dir, status, err, reports):
         tap.check(got == case.site_leak,
                   '%s: leaked at %s: %d bytes in %d blocks' % ((name, where) + case.site_leak),
                   ['got %r from %d site(s)' % (got, len(at_grows))])
+    if case.allocs is not None:
+        got = sum(s.get('alloc_count') or 0 for s in own)
+        tap.check(got == case.allocs,
+                  '%s: every allocation of the sample seen: %d' % (name, case.allocs),
+                  ['got %d' % got])
     got = leaked(own)
     tap.check(got == case.total_leak,
               '%s: leaked by the sample: %d bytes in %d blocks' % ((name,) + case.total_leak),
