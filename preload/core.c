@@ -145,18 +145,35 @@ __attribute__((destructor(101))) static void core_destructor(void)
 static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT,
                                     SIGTRAP, SIGSYS, SIGTERM};
 
+/*
+ * Stands in for the default action: finish the trace, then perform the
+ * default action for real. It may also be reached by chaining: a program that
+ * installed its own handler later and calls the previous one (ours) for
+ * signals it does not want. So SIG_DFL is set explicitly (not only through
+ * SA_RESETHAND, which the program's sigaction replaced) and the signal is
+ * unblocked before it is raised again; raising it with the program's handler
+ * still in place would recurse.
+ */
 static void fatal_handler(int signo)
 {
     int saved = errno;
-    /* SA_RESETHAND already restored SIG_DFL. */
     if (is_active() && is_owner()) {
         bool was = hg_guard_enter();
         hg_writer_finish(HG_END_SIGNAL, signo);
         hg_guard_leave(was);
     }
-    /* Re-raise: with SA_NODEFER the signal is not blocked, so the default
-     * action happens now (a fault would also recur on return). */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(signo, &dfl, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     raise(signo);
+    /* Still here: the signal is ignored or blocked by other means (a fault
+     * recurs on return and then takes the default action). */
     errno = saved;
 }
 

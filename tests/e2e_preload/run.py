@@ -291,6 +291,13 @@ for how, rc, end in [("return", 0, ("exit", 0)), ("exit", 12, ("exit", 12)),
     if t:
         check_trace(f"ending {how}", t, end, leaks_of(p.stdout), exe)
 
+# --- a program's own handler chaining to the tracer's ------------------------
+exe = CFG["chain"]
+p, traces = run("chain", [exe], -15)
+t = one_trace("chain", traces)
+if t:
+    check_trace("chain", t, ("signal", 15), leaks_of(p.stdout), exe)
+
 # --- HEAPGROW_SAMPLE_BYTES is not implemented: the header says 0, and why ----
 p, traces = run("sample", [CFG["ending"], "return"], 0, env_extra={"HEAPGROW_SAMPLE_BYTES": "4096"})
 t = one_trace("sample", traces)
