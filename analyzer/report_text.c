@@ -123,6 +123,10 @@ static void put_callers(const tx_t *t, const hg_site_t *s, size_t nframes)
         return;
     const hg_stack_view_t *sv = &s->stacks[0];
     for (size_t i = 1; i < sv->nframes && i <= nframes; i++) {
+        /* What calls main (libc's start-up code) says nothing. */
+        const char *prev = sv->frames[i - 1].function;
+        if (prev != NULL && strcmp(prev, "main") == 0)
+            break;
         fputs("         from ", t->f);
         put_frame(t, &sv->frames[i], false);
     }

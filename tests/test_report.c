@@ -23,10 +23,11 @@ static hg_series_point_t grow_pts[4] = {
     {2.0, 3.0, 300, 330, 300},
     {3.0, 4.0, 400, 450, 410},
 };
-static hg_frame_info_t grow_frames[3] = {
+static hg_frame_info_t grow_frames[4] = {
     {"cache_put", "cache.c", 42, "/opt/app/bin/server", 0x401234, 0x1234, false, false},
     {"handle_request", "server.c", 88, "/opt/app/bin/server", 0x402000, 0x2000, true, false},
     {"main", "server.c", 120, "/opt/app/bin/server", 0x403000, 0x3000, false, false},
+    {"__libc_start_call_main", NULL, 0, "/lib/libc.so.6", 0x7f00, 0x7f00, false, false},
 };
 static hg_frame_info_t leak_frames[2] = {
     {NULL, NULL, 0, "/usr/lib/libfoo.so.1", 0x7f0000001000, 0xabc, false, false},
@@ -47,7 +48,7 @@ static void build_model(void)
     hg_site_t *g = &sites[0];
     g->frame = grow_frames[0];
     g->stacks[0].frames = grow_frames;
-    g->stacks[0].nframes = 3;
+    g->stacks[0].nframes = 4;
     g->stacks[0].end_live_bytes = 410;
     g->stacks[0].alloc_bytes = 5000;
     g->nstacks_shown = 1;
@@ -244,7 +245,8 @@ START_TEST(json_parses_with_values)
             "s=d[\"sites\"][0]\n"
             "assert (s[\"function\"],s[\"file\"],s[\"line\"])==(\"cache_put\",\"cache.c\",42)\n"
             "assert [f[\"function\"] for f in "
-            "s[\"stack\"]]==[\"cache_put\",\"handle_request\",\"main\"]\n"
+            "s[\"stack\"]]==[\"cache_put\",\"handle_request\",\"main\",\"__libc_start_call_main\"]"
+            "\n"
             "assert s[\"stack\"][1][\"inlined\"] is True\n"
             "assert s[\"leaked\"]=={\"bytes\":410,\"count\":41}\n"
             "assert s[\"growth\"][\"growing\"] is True and "
@@ -331,7 +333,8 @@ START_TEST(text_lines)
                                  "\xe2\x96\x81\xe2\x96\x83\xe2\x96\x86\xe2\x96\x88\n"
                                  "     cache_put at cache.c:42 (server)\n"
                                  "         from handle_request at server.c:88 (server) [inlined]\n"
-                                 "         from main at server.c:120 (server)\n"));
+                                 "         from main at server.c:120 (server)\n"
+                                 "\nLeaked at exit"));
     ck_assert_ptr_nonnull(strstr(t, "\nLeaked at exit (by bytes)\n"
                                     "  1. 3.0 KiB in 3 blocks  libfoo.so.1+0xabc\n"
                                     "         from main at server.c:130 (server)\n"
