@@ -1,6 +1,7 @@
 /*
- * `heapgrow run`: runs a program with libheapgrow.so preloaded and says where
- * its trace went. It owns the child's environment (LD_PRELOAD, HEAPGROW_*),
+ * `heapgrow run` and `heapgrow check`: run a program with libheapgrow.so
+ * preloaded; run says where its trace went and summarizes it, check applies
+ * the CI gate (gate.c) to it. It owns the child's environment (LD_PRELOAD, HEAPGROW_*),
  * signal forwarding and the shell-like exit status; it never touches the trace
  * except to read it afterwards for the short report. It refuses programs the
  * loader cannot preload into (static executables) rather than run them

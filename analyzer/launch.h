@@ -1,7 +1,8 @@
 /*
- * The launcher: `heapgrow run` (and later `heapgrow check`) start a program
- * with libheapgrow.so preloaded, forward signals to it, wait for it and exit
- * with its status. Command line and environment: docs/USAGE.md.
+ * The launcher: `heapgrow run` and `heapgrow check` start a program with
+ * libheapgrow.so preloaded, forward signals to it, wait for it and exit with
+ * its status (check: or the gate's, gate.h). Command line and environment:
+ * docs/USAGE.md.
  */
 #ifndef HEAPGROW_ANALYZER_LAUNCH_H
 #define HEAPGROW_ANALYZER_LAUNCH_H
