@@ -516,7 +516,11 @@ DEFINE_DELETE(_ZdaPvSt11align_val_tRKSt9nothrow_t, size_t align, const void *nt)
  * signalled before the call; the writer also notices it by itself
  * (dl_iterate_phdr's adds/subs counters), so nothing is missed.
  */
-void *(*hg_shim_next_dlopen)(const char *, int) __attribute__((visibility("hidden")));
+typedef void *(*dlopen_fn)(const char *, int);
+/* Where the trampoline jumps. Every dlopen stores the same value once the
+ * next allocator is known; relaxed atomics keep concurrent calls well
+ * defined (the trampoline's plain 8-byte load is atomic on x86-64). */
+_Atomic(dlopen_fn) hg_shim_next_dlopen __attribute__((visibility("hidden")));
 int hg_shim_dlopen_mode(int mode) __attribute__((visibility("hidden"), used));
 
 static void *dlopen_unavailable(const char *file, int mode)
@@ -531,8 +535,8 @@ static void *dlopen_unavailable(const char *file, int mode)
 int hg_shim_dlopen_mode(int mode)
 {
     int saved = errno;
-    hg_shim_next_dlopen = is_ready() && hg_real.dlopen != NULL ? hg_real.dlopen
-                                                               : dlopen_unavailable;
+    dlopen_fn next = is_ready() && hg_real.dlopen != NULL ? hg_real.dlopen : dlopen_unavailable;
+    atomic_store_explicit(&hg_shim_next_dlopen, next, memory_order_relaxed);
     int state = atomic_load_explicit(&hg_core.state, memory_order_acquire);
     if ((mode & RTLD_DEEPBIND) && state != HG_STATE_PASSIVE) {
         /* RTLD_DEEPBIND makes the library resolve malloc & co. in its own
@@ -574,7 +578,7 @@ __asm__(".text\n"
 HG_EXPORT void *dlopen(const char *file, int mode)
 {
     mode = hg_shim_dlopen_mode(mode);
-    return hg_shim_next_dlopen(file, mode);
+    return atomic_load_explicit(&hg_shim_next_dlopen, memory_order_relaxed)(file, mode);
 }
 #endif
 
