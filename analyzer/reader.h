@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "heapgrow/format.h"
 
@@ -146,5 +147,19 @@ uint64_t hg_reader_version(const hg_reader_t *r);
 
 /* Printable name of a record tag ("SNAPSHOT"), "?" for unknown ones. */
 const char *hg_reader_tag_name(unsigned tag);
+
+/* Prints one record as one line of text ("SNAPSHOT t=... stacks=2 [id:live_bytes/
+ * live_count/alloc_count/alloc_bytes ...]", "STACK id=5 frames=0x..,0x..",
+ * "LIVE id=.. size=..", "END t=.. reason=exit status=0"); a LIVE_CHUNK prints
+ * one LIVE line per entry after its own. A debugging aid whose lines tests
+ * compare. */
+void hg_reader_print_record(FILE *f, const hg_record_t *rec);
+
+/* Prints every record of the trace at `path` to `out`, then "ENDED_EARLY
+ * offset=N [gzip_truncated]" or "TRAILING_BYTES" when so. Returns 0, or the
+ * negative error of hg_reader_open/hg_reader_next with its message in err
+ * (the records before the error are printed). Backs tests/hgdump and a
+ * hidden `heapgrow dump`. */
+int hg_reader_dump(const char *path, FILE *out, char *err, size_t errlen);
 
 #endif /* HEAPGROW_ANALYZER_READER_H */
