@@ -185,6 +185,19 @@ int hg_launch_find_library(char *buf, size_t len)
             }
         }
     }
+#ifdef HG_LIBDIR_FROM_BINDIR
+    /* An install moved as a whole (or staged with DESTDIR): the library
+     * directory relative to this executable's. */
+    if (n > 0 && self[0] == '/') {
+        char cand[PATH_MAX + 64];
+        snprintf(cand, sizeof(cand), "%s/" HG_LIBDIR_FROM_BINDIR "/" LIB_NAME, self);
+        char real[PATH_MAX];
+        if (is_file(cand) && realpath(cand, real) != NULL && strlen(real) < len) {
+            snprintf(buf, len, "%s", real);
+            return 0;
+        }
+    }
+#endif
     if (is_file(HG_LIBDIR "/" LIB_NAME)) {
         snprintf(buf, len, "%s", HG_LIBDIR "/" LIB_NAME);
         return 0;
