@@ -525,10 +525,9 @@ int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_pa
         double after = median_inplace(tmp, h);
         max_rise = after - before > max_rise ? after - before : max_rise;
     }
-    if (!(out->net_gain_bytes - max_rise >= min_gain)) {
-        out->reason = REASON_ONE_JUMP;
-        goto out;
-    }
+    /* A veto on the growing verdicts below; a series that is not sustained
+     * anyway keeps the plainer "warm-up then plateau" reason. */
+    bool is_one_jump = !(out->net_gain_bytes - max_rise >= min_gain);
 
     /*
      * Sustained, gradually: the trend test on the later part alone is
@@ -539,8 +538,8 @@ int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_pa
     size_t lk = k < late_n ? k : late_n;
     double late_start_floor = median_small(y + ls, lk);
     if (late.p_up < prm.alpha && end_floor - late_start_floor >= min_late_gain) {
-        out->is_growing = true;
-        out->reason = REASON_GRADUAL;
+        out->is_growing = !is_one_jump;
+        out->reason = is_one_jump ? REASON_ONE_JUMP : REASON_GRADUAL;
         goto out;
     }
 
@@ -577,6 +576,10 @@ int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_pa
     }
     if (ls > 0 && end_floor > before_max && end_floor - before_max >= min_late_gain &&
         drawdown < end_floor - before_max) {
+        if (is_one_jump) {
+            out->reason = REASON_ONE_JUMP;
+            goto out;
+        }
         out->is_growing = true;
         out->reason = REASON_STEPS;
         size_t sk = k < ls ? k : ls;
