@@ -12,6 +12,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -77,38 +78,54 @@ static bool is_natural_end(const uintptr_t *frames, int n)
     return !in_libc(prev) && !(prev >= self_lo && prev < self_hi);
 }
 
-/* Top of this thread's stack, computed once per thread (0 = not yet). Static
- * initial-exec TLS: nothing registered, nothing to free when the thread ends. */
-static __thread uintptr_t stack_top __attribute__((tls_model("initial-exec")));
+/* This thread's stack [stack_lo, stack_hi), computed once per thread
+ * (stack_hi == 0: not yet). Static initial-exec TLS: nothing registered,
+ * nothing to free when the thread ends. A walk starts only from a frame inside
+ * it (not on a signal stack, not on a fiber's stack) and never reads past
+ * stack_hi; everything between the current frame and stack_hi is mapped. */
+static __thread uintptr_t stack_lo __attribute__((tls_model("initial-exec")));
+static __thread uintptr_t stack_hi __attribute__((tls_model("initial-exec")));
 
-static uintptr_t thread_stack_top(void)
+static bool thread_stack(uintptr_t *lo, uintptr_t *hi)
 {
-    if (stack_top != 0)
-        return stack_top;
-    if (syscall(SYS_gettid) == getpid()) {
-        /* The main thread: pthread_getattr_np would parse /proc/self/maps. */
-        stack_top = (uintptr_t)__libc_stack_end + 4096u;
-        return stack_top;
+    if (stack_hi == 0) {
+        if (syscall(SYS_gettid) == getpid()) {
+            /* The main thread (pthread_getattr_np would parse /proc/self/maps):
+             * every frame lies below the stack pointer _start received. */
+            struct rlimit rl;
+            uintptr_t top = (uintptr_t)__libc_stack_end;
+            uintptr_t span = (uintptr_t)1 << 30;
+            if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+                rl.rlim_cur < span)
+                span = (uintptr_t)rl.rlim_cur;
+            stack_lo = top > span ? top - span : 0;
+            stack_hi = top;
+        } else {
+            pthread_attr_t attr;
+            void *addr;
+            size_t size;
+            if (pthread_getattr_np(pthread_self(), &attr) != 0)
+                return false;
+            if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+                stack_lo = (uintptr_t)addr;
+                stack_hi = (uintptr_t)addr + size;
+            }
+            pthread_attr_destroy(&attr);
+        }
     }
-    pthread_attr_t attr;
-    void *addr;
-    size_t size;
-    if (pthread_getattr_np(pthread_self(), &attr) != 0)
-        return 0;
-    if (pthread_attr_getstack(&attr, &addr, &size) == 0)
-        stack_top = (uintptr_t)addr + size;
-    pthread_attr_destroy(&attr);
-    return stack_top;
+    *lo = stack_lo;
+    *hi = stack_hi;
+    return stack_hi != 0;
 }
 
 __attribute__((noinline)) int hg_unwind_fp(uintptr_t *frames, int max)
 {
-    uintptr_t top = thread_stack_top();
+    uintptr_t bottom, top;
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     uintptr_t lo = fp;
     int n = 0;
-    if (top == 0)
-        return -1;
+    if (!thread_stack(&bottom, &top) || fp < bottom || fp >= top)
+        return -1; /* not on this thread's stack: libunwind knows better */
     while (n < max) {
         if ((fp & (sizeof(uintptr_t) - 1)) != 0 || fp < lo || fp > top - 2 * sizeof(uintptr_t)) {
             /* Left the stack: the end when the last frame was libc's start
