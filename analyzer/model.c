@@ -677,6 +677,11 @@ static int finish(loader_t *L, hg_reader_t *r)
         if ((rc = add_warning(m, "the gzip stream ends without its trailer")) < 0)
             return rc;
     }
+    if (hg_reader_skipped_count(r) &&
+        (rc = add_warning(
+             m, "%" PRIu64 " record(s) of unknown type skipped (written by a newer tracer?)",
+             hg_reader_skipped_count(r))) < 0)
+        return rc;
     if (hg_reader_has_trailing_bytes(r) &&
         (rc = add_warning(m, "bytes after the end of the trace were ignored")) < 0)
         return rc;

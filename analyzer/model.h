@@ -67,7 +67,9 @@ typedef struct hg_totals {
     uint64_t alloc_bytes;
     uint64_t free_count;
     uint64_t free_bytes;
-    uint64_t peak_live_bytes; /* highest total live bytes at any snapshot */
+    uint64_t peak_live_bytes; /* highest total live bytes: the tracer's running
+                                 peak (exact between snapshots too), or the
+                                 highest seen at a snapshot if larger */
     uint64_t end_live_bytes;
     uint64_t end_live_count;
     uint64_t end_rss_bytes;

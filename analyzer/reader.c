@@ -61,6 +61,7 @@ struct hg_reader {
     bool has_header, has_end, is_ended_early, has_trailing;
     bool is_in_live;
     uint64_t last_time_ns;
+    uint64_t nskipped; /* records of unknown types */
     /* Defined stack ids: a bitmap for the dense low ids the writer hands out,
      * a hash for the rest. The bitmap covers at most 2 x (ids defined) +
      * DENSE_SLACK ids, so its size is bounded by the input. */
@@ -842,8 +843,10 @@ int hg_reader_next(hg_reader_t *r, hg_record_t *rec)
         if (!r->has_header && tag != HG_REC_HEADER)
             return fail(r, start, "first record is %s (tag %u), not HEADER",
                         hg_reader_tag_name(tag), tag);
-        if (rc == RAW_SKIPPED)
+        if (rc == RAW_SKIPPED) {
+            r->nskipped++;
             continue;
+        }
 
         memset(rec, 0, sizeof(*rec));
         rec->tag = (enum hg_record_tag)tag;
@@ -925,6 +928,11 @@ bool hg_reader_is_gzip_truncated(const hg_reader_t *r)
 bool hg_reader_has_trailing_bytes(const hg_reader_t *r)
 {
     return r->has_trailing;
+}
+
+uint64_t hg_reader_skipped_count(const hg_reader_t *r)
+{
+    return r->nskipped;
 }
 
 uint64_t hg_reader_offset(const hg_reader_t *r)

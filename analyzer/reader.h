@@ -139,6 +139,9 @@ bool hg_reader_is_gzip_truncated(const hg_reader_t *r);
 /* True when bytes followed the END record (they are ignored). */
 bool hg_reader_has_trailing_bytes(const hg_reader_t *r);
 
+/* Records of unknown types skipped so far (a newer tracer's additions). */
+uint64_t hg_reader_skipped_count(const hg_reader_t *r);
+
 /* Decompressed bytes consumed so far (the offset of the next record). */
 uint64_t hg_reader_offset(const hg_reader_t *r);
 

@@ -77,6 +77,17 @@ try:
 except (ValueError, KeyError) as e:
     check("report small: json", False, repr(e))
 
+# heapgrow report: skipped unknown records are counted, not silent.
+rc, out, err = run(heapgrow, "report", "--format", "json", os.path.join(data, "unknown.hgt"))
+check("report unknown: exit 0", rc == 0, "rc=%d %s" % (rc, err))
+try:
+    d = json.loads(out)
+    check("report unknown: skipped records counted",
+          "1 record(s) of unknown type skipped (written by a newer tracer?)" in d["warnings"],
+          str(d.get("warnings")))
+except (ValueError, KeyError) as e:
+    check("report unknown: json", False, repr(e))
+
 print("1..%d" % len(results))
 for i, (name, ok, detail) in enumerate(results, 1):
     print("%s %d - %s" % ("ok" if ok else "not ok", i, name))

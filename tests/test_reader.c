@@ -24,6 +24,7 @@ typedef struct result {
     bool is_ended_early;
     bool is_gzip_truncated;
     bool has_trailing;
+    uint64_t nskipped;
 } result_t;
 
 /* Reads a compressed buffer to its end. */
@@ -52,6 +53,7 @@ static result_t read_gz(const uint8_t *gz, size_t n)
     res.is_ended_early = hg_reader_ended_early(r);
     res.is_gzip_truncated = hg_reader_is_gzip_truncated(r);
     res.has_trailing = hg_reader_has_trailing_bytes(r);
+    res.nskipped = hg_reader_skipped_count(r);
     hg_reader_close(r);
     close(fd);
     return res;
@@ -249,6 +251,7 @@ START_TEST(test_unknown_tag_and_extra_fields)
     ck_assert_uint_eq(res.tags[0], HG_REC_HEADER);
     ck_assert_uint_eq(res.tags[1], HG_REC_END);
     ck_assert(!res.is_ended_early);
+    ck_assert_uint_eq(res.nskipped, 2);
     craft_free(&c);
 }
 END_TEST
