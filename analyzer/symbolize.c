@@ -468,6 +468,49 @@ static uint32_t clamp_line(int line)
     return line > 0 ? (uint32_t)line : 0;
 }
 
+/* A source path as the user knows it: DWARF may name a file relative to the
+ * compilation directory (meson builds say "../src/x.c"); join it with comp_dir
+ * and fold "." and ".." lexically, so reports show one absolute path per file. */
+static const char *source_path(hg_sym_t *s, const char *name, const char *comp_dir)
+{
+    if (name == NULL)
+        return NULL;
+    if (name[0] == '/' || comp_dir == NULL || comp_dir[0] != '/')
+        return intern(s, name);
+    size_t len = strlen(comp_dir) + 1 + strlen(name) + 1;
+    char *joined = malloc(len);
+    if (joined == NULL)
+        return intern(s, name);
+    snprintf(joined, len, "%s/%s", comp_dir, name);
+    /* Fold in place: out never overtakes in. */
+    char *out = joined;
+    const char *in = joined;
+    while (*in != '\0') {
+        while (*in == '/')
+            in++;
+        const char *seg = in;
+        while (*in != '\0' && *in != '/')
+            in++;
+        size_t seglen = (size_t)(in - seg);
+        if (seglen == 0 || (seglen == 1 && seg[0] == '.'))
+            continue;
+        if (seglen == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (out > joined && *--out != '/')
+                ;
+            continue;
+        }
+        *out++ = '/';
+        memmove(out, seg, seglen);
+        out += seglen;
+    }
+    if (out == joined)
+        *out++ = '/';
+    *out = '\0';
+    const char *r = intern(s, joined);
+    free(joined);
+    return r;
+}
+
 /* File named by DW_AT_call_file of an inlined subroutine, from its CU's file
  * table; NULL when absent. */
 static const char *call_file(hg_sym_t *s, Dwarf_Die *die)
@@ -483,7 +526,9 @@ static const char *call_file(hg_sym_t *s, Dwarf_Die *die)
     size_t nfiles;
     if (dwarf_getsrcfiles(&cu, &files, &nfiles) != 0 || idx >= nfiles)
         return NULL;
-    return intern(s, dwarf_filesrc(files, idx, NULL, NULL));
+    Dwarf_Attribute cattr;
+    const char *comp_dir = dwarf_formstring(dwarf_attr(&cu, DW_AT_comp_dir, &cattr));
+    return source_path(s, dwarf_filesrc(files, idx, NULL, NULL), comp_dir);
 }
 
 static uint32_t call_line(Dwarf_Die *die)
@@ -814,7 +859,8 @@ static size_t resolve_frames(hg_sym_t *s, sym_module_t *m, uint64_t address, uin
         Dwfl_Line *dl = dwfl_module_getsrc(m->mod, lookup);
         if (dl != NULL) {
             int lineno = 0;
-            file = intern(s, dwfl_lineinfo(dl, NULL, &lineno, NULL, NULL, NULL));
+            file = source_path(s, dwfl_lineinfo(dl, NULL, &lineno, NULL, NULL, NULL),
+                               dwfl_line_comp_dir(dl));
             line = file != NULL ? clamp_line(lineno) : 0;
         }
         n = dwarf_frames(s, m, lookup, file, line, out, max);
