@@ -24,12 +24,10 @@
 #include "sites.h"
 
 /*
- * Every frame the tracer records is a return address: the unwinders capture
- * the shim's own frames too and drop them (preload/unwind_libunwind.c), so
- * even the innermost recorded frame is the address after a call in the
- * function that called the allocator. Looking it up as address - 1 names the
- * call's line rather than the next one. (docs/FORMAT.md says "every frame but
- * the innermost"; that holds only for a tracer that records its caller's pc.)
+ * Every frame the tracer records is a return address (docs/FORMAT.md, STACK):
+ * the unwinders capture the shim's own frames too and drop them, so even the
+ * innermost recorded frame is the address after the call into the allocator.
+ * Looking it up as address - 1 names the call's line rather than the next one.
  */
 #define INNERMOST_IS_RETURN_ADDRESS true
 
