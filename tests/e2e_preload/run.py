@@ -38,7 +38,7 @@ def parse_dump(path):
     end, warnings, ended_early, rc."""
     p = subprocess.run([HGDUMP, path], capture_output=True, text=True)
     d = {"rc": p.returncode, "stderr": p.stderr, "modules": {}, "stacks": {}, "live": None,
-         "live_reasons": [], "end": None, "warnings": [], "ended_early": False, "header": None}
+         "live_reasons": [], "end": None, "counters": {}, "warnings": [], "ended_early": False, "header": None}
     cur = None
     for line in p.stdout.splitlines():
         if line.startswith("HEADER "):
@@ -51,6 +51,10 @@ def parse_dump(path):
         elif line.startswith("STACK "):
             m = re.match(r"STACK id=(\d+) frames=(\S*)", line)
             d["stacks"][int(m.group(1))] = [int(x, 16) for x in m.group(2).split(",") if x]
+        elif line.startswith("SNAPSHOT "):
+            # Absolute counters of the stacks that changed; others keep theirs.
+            for k in re.findall(r"(\d+):(\d+)/(\d+)/(\d+)/(\d+)", line.split("[", 1)[1]):
+                d["counters"][int(k[0])] = tuple(int(x) for x in k[1:])
         elif line.startswith("LIVE_BEGIN "):
             cur = {}
             d["live_reasons"].append(int(re.search(r"reason=(\d+)", line).group(1)))
@@ -200,6 +204,18 @@ if t:
     d = check_trace("threads", t, ("exit", 0), leaks, exe)
     n777 = sum(1 for s, _ in (d["live"] or {}).values() if s == 777)
     ok(n777 == 500, "threads: exactly 500 live blocks of 777 bytes", f"{n777}")
+    # The program's own totals against the trace's counters of its own sites.
+    m = re.search(r"TOTALS (\d+) (\d+)", p.stdout)
+    own = [c for sid, c in d["counters"].items()
+           if d["stacks"].get(sid) and module_of(d, d["stacks"][sid][0]) is not None
+           and os.path.realpath(module_of(d, d["stacks"][sid][0])) == os.path.realpath(exe)]
+    got = (sum(c[2] for c in own), sum(c[3] for c in own))
+    ok(m is not None and got == (int(m.group(1)), int(m.group(2))),
+       "threads: alloc_count and alloc_bytes of the program's sites equal its own totals",
+       f"trace {got}, program {m.group(0) if m else None}")
+    live = (sum(c[0] for c in own), sum(c[1] for c in own))
+    ok(live == (500 * 777, 500), "threads: live bytes/count of the program's sites at exit "
+       "= the 500 leaked blocks", f"{live}")
 
 # --- fork: three processes, three traces -------------------------------------
 exe = CFG["fork"]

@@ -2,7 +2,10 @@
  * Threads under LD_PRELOAD: 4 workers allocate and free with cross-thread
  * frees (blocks handed over through a shared ring), then 500 short-lived
  * threads each leak one 777-byte block (run.py counts exactly 500 in the
- * final live set). Payloads carry a cookie that is checked before free.
+ * final live set). Payloads carry a cookie that is checked before free. At the
+ * end it prints "TOTALS <allocations> <bytes>": every successful malloc and
+ * realloc it made and the bytes it asked for, which run.py compares exactly
+ * with the counters of the stacks whose innermost frame is in this program.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,6 +21,13 @@
 
 static _Atomic(unsigned char *) ring[RING];
 static _Atomic int bad_cookies;
+static _Atomic unsigned long long alloc_count, alloc_bytes;
+
+static void count(size_t size)
+{
+    atomic_fetch_add(&alloc_count, 1);
+    atomic_fetch_add(&alloc_bytes, size);
+}
 
 static void *worker(void *arg)
 {
@@ -28,6 +38,7 @@ static void *worker(void *arg)
         unsigned char *p = malloc(size);
         if (p == NULL)
             continue;
+        count(size);
         memset(p, (int)(size & 0xff), size);
         p[0] = (unsigned char)(size & 0xff);
         memcpy(p + 1, &size, sizeof size);
@@ -41,6 +52,8 @@ static void *worker(void *arg)
                 free(old);
             } else {
                 unsigned char *r = realloc(old, osize + 8);
+                if (r != NULL)
+                    count(osize + 8);
                 free(r);
             }
         }
@@ -53,8 +66,10 @@ static void *short_lived(void *arg)
     (void)arg;
     char *p = malloc(777);
     /* Not a tail call: the innermost frame must be in this function. */
-    if (p != NULL)
+    if (p != NULL) {
         p[0] = 1;
+        count(777);
+    }
     return p;
 }
 
@@ -77,5 +92,6 @@ int main(void)
         CHECK(leaked != NULL);
         LEAK(leaked, 777);
     }
+    printf("TOTALS %llu %llu\n", atomic_load(&alloc_count), atomic_load(&alloc_bytes));
     return E2E_STATUS(0);
 }
