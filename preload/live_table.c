@@ -2,7 +2,7 @@
  * The live table (contract in live_table.h): pointer -> (size, stack id, time)
  * for every live traced allocation. Lock-free open addressing with linear
  * probing and incremental, cooperative growth. Pure data structure: no stdio,
- * no locks, no syscall except hg_os mmap/munmap for a generation's slots.
+ * no locks, no syscall except hg_os mmap/munmap/madvise for generations.
  * It must never allocate through malloc (it runs inside the shim).
  *
  * ======================================================================
@@ -29,74 +29,83 @@
  *   a|3     FROZEN      LIVE entry being copied to the next generation
  *   a|4     MOVED       copy done; the entry lives in the next generation
  *
- * Transitions and who makes them (every one is a CAS or a store by the one
- * thread that owns the slot in that state):
+ * Transitions and who makes them:
  *   EMPTY|TOMB -> a|BUSY      insert (CAS); BUSY is invisible to lookups
  *   a|BUSY -> a               insert (CAS, release): LINEARIZATION of insert
- *   a|BUSY -> a|BUSYREQ       migrator (CAS)
- *   a|BUSYREQ -> a|FROZEN     insert (store, release), then it copies itself
+ *   a|BUSY -> a|BUSYREQ       migrator (CAS); final for the migration: the
+ *                             inserter's publishing CAS then fails, it turns
+ *                             the slot DEAD and inserts into the newest
+ *                             generation instead (its linearization moves
+ *                             there), so a migration never waits for it
  *   a -> TOMB                 erase (CAS, acq_rel): LINEARIZATION of erase
- *   a -> a|FROZEN             migrator (CAS)
- *   a|FROZEN -> a|MOVED       the thread that froze it, after the copy is LIVE
- *                             in the next generation (store, release)
+ *   a -> a|FROZEN             migrator (CAS); the payload of a published slot
+ *                             never changes, so the freezer copies it freely
+ *   a|FROZEN -> a|MOVED       the freezer, once its copy is LIVE in the next
+ *                             generation (store, release)
  *   EMPTY -> SEALED, TOMB -> DEAD    migrator (CAS)
  * find() linearizes at its acquire load of the key that shows `a` LIVE (or at
- * the load that ends its search). Erase and find meeting a|FROZEN wait for
- * the copier (a few stores by one thread) and then continue in the next
- * generation: this per-key wait is the one place that is not lock-free;
- * inserts, erases of other keys and migration of other slots never wait.
+ * the load that ends its search). Erase and find meeting a|FROZEN wait for the
+ * freezer (a claim and three stores) and then continue in the next generation:
+ * this per-key wait is the one place that is not lock-free (copies are not
+ * helped: a helper writing the payload could hit a slot that was erased and
+ * reused meanwhile). Inserts, erases of other keys and the migration of other
+ * slots never wait.
  *
  * ======================================================================
  * Growth protocol
  * ======================================================================
  * Each generation estimates its non-EMPTY slot count (`used`) by sampling 1/8
- * of the claims by hash bits (an exact shared counter would be a hot line).
- * When `used` passes 3/4 of cap, the inserter that sees it CASes next from
- * NULL to CREATING, maps the next generation with
- *     new_cap = max(min_cap, 2 * live, cap / 4)
- * (load 1/2 after migration: growth by <= 1.5x since used <= 3/4 cap, a
- * same-size or smaller rebuild when tombstones dominate) and publishes it
+ * of the claims by hash bits (an exact shared counter would be a hot line; the
+ * exact live count is 16 cache-line shards indexed by hash). When `used`
+ * passes 3/4 of cap, the inserter that sees it CASes next from NULL to
+ * CREATING, maps the next generation with
+ *     new_cap = max(min_cap, 2 * live + 8192, cap / 4)
+ * (load ~1/2 after migration: growth by <= 1.5x since live <= used <= 3/4 cap,
+ * a same-size or smaller rebuild when tombstones dominate; the 8192 slots of
+ * headroom absorb inserts while a helper is descheduled) and publishes it
  * (release). From then on inserts go to the newest generation, and every
  * insert and erase that sees a migration in flight migrates one chunk of 64
- * source slots (claimed with fetch_add on a cursor), so a call does O(64)
- * extra work at most. hg_live_maintain() (writer thread) migrates the rest.
- * A `remaining` counter of unfinalized source slots reaches 0 exactly when
- * every slot is SEALED/DEAD/MOVED (a BUSYREQ slot is finalized by its
- * inserter), which makes the migration done: `cur` moves to the next
- * generation. Inflow during a migration is at most cap/64 inserts, which the
- * cap/4 floor and the 3/4 trigger keep below the new generation's capacity.
- * Only one migration runs at a time: a generation starts its own only once it
- * is `cur`.
+ * source slots (claimed by fetch_add on a cursor): O(64) extra work per call.
+ * hg_live_maintain() (writer thread) migrates whatever is left.
+ * `remaining` counts source slots not yet final; each slot is counted by the
+ * one CAS that makes it final (SEALED, DEAD, BUSYREQ, MOVED), so helpers may
+ * overlap. When the chunks run out but a claimer was descheduled mid-chunk,
+ * sweep() (one thread at a time, only when the new generation runs short, in
+ * foreach and in maintain) finishes its slots. remaining == 0 makes the
+ * migration done: `cur` moves to the next generation. Only one migration runs
+ * at a time: a generation starts its own once it is `cur`. If the mapping
+ * fails, inserts continue up to 15/16 of cap and then return -ENOSPC.
  *
  * Lookups start at `cur` and follow `next`: found LIVE -> done; MOVED or end
  * of probe -> continue in next (if any), else absent.
  *
- * Retirement: once a generation's migration is done nothing can write it any
- * more except a CAS that is bound to fail, and every reader treats a slot of
- * it as "go to next". So its memory is replaced at once (or by maintain when a
+ * Retirement: once a generation's migration is done nothing writes it any
+ * more except CASes bound to fail, and every reader treats any of its slots as
+ * "go on to next". So its memory is replaced at once (or by maintain when a
  * foreach walk holds it) by a fresh MAP_FIXED|MAP_NORESERVE zero mapping, read
- * write so a late CAS never faults: a late reader sees EMPTY and moves on to
- * next; a late inserter that claims a zero slot checks `done` after its claim
- * and goes on to the next generation. Headers live in a ring of 1024; a
- * header is reused only after its generation was retired, which assumes no
- * thread sleeps inside one table call across 1023 generations.
+ * write so a late CAS never faults: a late reader sees EMPTY and moves on; a
+ * late inserter that claims a zero slot sees `state` DONE right after its
+ * claim, turns it TOMB and goes on to the next generation. Hence no grace
+ * period is needed. Headers live in a ring of 1024 and one is reused only
+ * after its generation was retired, which assumes no thread sleeps inside one
+ * table call across 1023 generations.
  *
- * foreach: finishes any migration, walks the one generation it finds (a
- * `walkers` count defers its retirement) and reports LIVE and FROZEN slots;
- * a slot found MOVED (migrated during the walk) is looked up in the newer
- * generations and reported from there iff its payload is unchanged. Each
- * source slot is visited once, so an entry present for the whole walk is
+ * foreach: finishes any migration, walks the one generation it then finds (a
+ * `walkers` count defers that generation's retirement) and reports LIVE and
+ * FROZEN slots; a slot found MOVED (migrated during the walk) is looked up in
+ * the newer generations and reported from there iff its payload is unchanged.
+ * Each source slot is visited once, so an entry present for the whole walk is
  * reported exactly once.
  *
  * ======================================================================
  * Memory bound
  * ======================================================================
- * 24 bytes per slot, load between 1/2 (just after a migration) and 3/4:
+ * 24 bytes per slot, load between ~1/2 (just after a migration) and 3/4:
  * 32..48 bytes per live entry in steady state; during a migration both
  * generations exist (the old one is released when it ends). Measured with
- * tests/stress_tables (hg_live_memory_bytes / count):
- *   10M live entries: 30.2 bytes/entry; 50M live entries: 30.2 bytes/entry
- *   (these two happened to sit near load 0.8 of the grown table; see report).
+ * `stress_tables --scale N` (hg_live_memory_bytes / count, table struct and
+ * headers included): 10M live entries: 43.5 bytes/entry; 50M live entries:
+ * 44.0 bytes/entry.
  */
 #include "live_table.h"
 
@@ -118,12 +127,24 @@
 #define TAG_FROZEN  ((uintptr_t)3)
 #define TAG_MOVED   ((uintptr_t)4)
 
-#define RING_COUNT   1024u
-#define CHUNK_SLOTS  64u
-#define MIN_CAP      1024u
+#define RING_COUNT     1024u
+#define CHUNK_SLOTS    64u
+#define MIN_CAP        1024u
 #define HEADROOM_SLOTS 8192u
-#define COUNT_SHARDS 16u
-#define SAMPLE_SHIFT 3u /* 1/8 of claims are counted, by weight 8 */
+#define HUGE_MIN_BYTES ((size_t)4 << 20)
+#define COUNT_SHARDS   16u
+#define SAMPLE_SHIFT   3u /* 1/8 of claims are counted, by weight 8 */
+
+#if defined(__SANITIZE_THREAD__)
+#define HG_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HG_TSAN 1
+#endif
+#endif
+#ifndef HG_TSAN
+#define HG_TSAN 0
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #define cpu_relax() __builtin_ia32_pause()
@@ -156,6 +177,7 @@ typedef struct gen {
     _Alignas(64) _Atomic uint64_t used; /* sampled non-EMPTY slot estimate */
     _Alignas(64) _Atomic size_t cursor; /* next source slot to migrate */
     _Atomic size_t remaining;           /* source slots not yet final */
+    _Atomic bool is_sweeping;           /* one sweep() at a time */
 } gen_t;
 
 struct hg_live_table {
@@ -230,6 +252,10 @@ static int gen_init(hg_live_table_t *t, gen_t *g, uint64_t id, size_t cap)
     void *p = hg_os_map(bytes);
     if (p == NULL)
         return -ENOSPC;
+    /* Big generations are touched at random: huge pages save most of the
+     * page faults and TLB misses (a hint; failure is harmless). */
+    if (bytes >= HUGE_MIN_BYTES)
+        hg_os.madvise(p, bytes, MADV_HUGEPAGE);
     g->slots = p;
     g->cap = cap;
     g->map_bytes = bytes;
@@ -238,6 +264,7 @@ static int gen_init(hg_live_table_t *t, gen_t *g, uint64_t id, size_t cap)
     atomic_store_explicit(&g->used, 0, memory_order_relaxed);
     atomic_store_explicit(&g->cursor, 0, memory_order_relaxed);
     atomic_store_explicit(&g->remaining, cap, memory_order_relaxed);
+    atomic_store_explicit(&g->is_sweeping, false, memory_order_relaxed);
     atomic_store_explicit(&g->state, GEN_ACTIVE, memory_order_relaxed);
     atomic_fetch_add_explicit(&t->memory_bytes, bytes, memory_order_relaxed);
     return 0;
@@ -251,7 +278,7 @@ static int64_t live_estimate(const hg_live_table_t *t)
     return n < 0 ? 0 : n;
 }
 
-/* Starts the migration of g (which must be cur) into a new generation.
+/* Starts the migration of g (the newest generation) into a new one.
  * Returns 0 when a migration is running or was started, -ENOSPC when the
  * next generation could not be mapped. */
 static int start_migration(hg_live_table_t *t, gen_t *g)
@@ -294,11 +321,18 @@ static void retire_gen(hg_live_table_t *t, gen_t *g)
     if (!atomic_compare_exchange_strong_explicit(&g->state, &expected, GEN_RETIRED,
                                                  memory_order_seq_cst, memory_order_seq_cst))
         return;
-    /* Replace (not unmap) the slots: late readers see EMPTY, late CASes fail
-     * harmlessly, and nothing faults. If the kernel refuses, keep the memory
-     * (still correct, just not released). */
+        /* Replace (not unmap) the slots: late readers see EMPTY, late CASes fail
+         * harmlessly, and nothing faults. If the kernel refuses, keep the memory
+         * (still correct, just not released). */
+#if HG_TSAN
+    /* ThreadSanitizer models the mmap as a plain write racing with the late
+     * readers' atomic loads (that race is the design: the kernel swaps the
+     * pages whole). Keep the memory under TSan so it checks everything else. */
+    void *p = MAP_FAILED;
+#else
     void *p = hg_os.mmap(g->slots, g->map_bytes, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+#endif
     if (p != MAP_FAILED)
         atomic_fetch_sub_explicit(&t->memory_bytes, g->map_bytes, memory_order_relaxed);
 }
@@ -312,6 +346,23 @@ static void retire_or_defer(hg_live_table_t *t, gen_t *g)
         retire_gen(t, g);
 }
 
+/* Moves cur past every generation whose migration is done, in order (a
+ * nested migration may finish before the one ahead of it). */
+static void advance_cur(hg_live_table_t *t)
+{
+    for (;;) {
+        /* seq_cst: see retire_or_defer() */
+        gen_t *c = atomic_load_explicit(&t->cur, memory_order_seq_cst);
+        if (atomic_load_explicit(&c->state, memory_order_seq_cst) < GEN_DONE)
+            return;
+        gen_t *nx = gen_next(c);
+        if (nx == NULL)
+            return;
+        atomic_compare_exchange_strong_explicit(&t->cur, &c, nx, memory_order_seq_cst,
+                                                memory_order_seq_cst);
+    }
+}
+
 static void finish_slots(hg_live_table_t *t, gen_t *g, size_t n)
 {
     if (n == 0)
@@ -319,137 +370,15 @@ static void finish_slots(hg_live_table_t *t, gen_t *g, size_t n)
     size_t left = atomic_fetch_sub_explicit(&g->remaining, n, memory_order_acq_rel) - n;
     if (left != 0)
         return;
-    gen_t *nx = gen_next(g);
-    /* seq_cst: done must be visible before cur moves and before retirement,
+    /* seq_cst: DONE must be visible before cur moves and before retirement,
      * see the late-inserter check in insert_into(). */
     atomic_store_explicit(&g->state, GEN_DONE, memory_order_seq_cst);
-    gen_t *expected = g;
-    atomic_compare_exchange_strong_explicit(&t->cur, &expected, nx, memory_order_seq_cst,
-                                            memory_order_seq_cst);
+    advance_cur(t);
     retire_or_defer(t, g);
 }
 
-/* Copies the FROZEN slot s (owned by the caller) into generation dst, which
- * is not migrating (only one migration runs at a time), then marks s MOVED. */
-static void copy_frozen(gen_t *dst, slot_t *s, uintptr_t a, uint64_t h)
-{
-    uint64_t size = atomic_load_explicit(&s->size, memory_order_relaxed);
-    uint64_t meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
-    size_t cap = dst->cap;
-    size_t i = home_of(h, cap);
-    for (size_t n = 0; n < cap; n++) {
-        slot_t *d = &dst->slots[i];
-        uintptr_t k = atomic_load_explicit(&d->key, memory_order_relaxed);
-        if ((k == ST_EMPTY || k == ST_TOMB) &&
-            atomic_compare_exchange_strong_explicit(&d->key, &k, a | TAG_BUSY,
-                                                    memory_order_relaxed, memory_order_relaxed)) {
-            if (k == ST_EMPTY && is_sampled(h))
-                atomic_fetch_add_explicit(&dst->used, 1u << SAMPLE_SHIFT, memory_order_relaxed);
-            atomic_store_explicit(&d->size, size, memory_order_relaxed);
-            atomic_store_explicit(&d->meta, meta, memory_order_relaxed);
-            /* release: publishes size/meta; pairs with acquire loads of key
-             * in lookup(). */
-            atomic_store_explicit(&d->key, a, memory_order_release);
-            /* release: the copy is LIVE before anyone sees MOVED; pairs with
-             * the acquire in lookup() that then searches dst. */
-            atomic_store_explicit(&s->key, a | TAG_MOVED, memory_order_release);
-            return;
-        }
-        if (++i == cap)
-            i = 0;
-    }
-    /* Unreachable by sizing (new cap >= 2 * live + inflow). */
-    __builtin_trap();
-}
-
-/* Moves source slot i of g one step towards a final state (SEALED, DEAD,
- * BUSYREQ, MOVED). Idempotent and safe for several helpers at once: only the
- * CAS into a final state counts, so each slot is counted exactly once.
- * Returns 1 when this call made the slot final. */
-static size_t migrate_slot(gen_t *g, gen_t *dst, size_t i)
-{
-    slot_t *s = &g->slots[i];
-    /* acquire: pairs with the release publishing a LIVE key in insert */
-    uintptr_t k = atomic_load_explicit(&s->key, memory_order_acquire);
-    for (;;) {
-        uintptr_t to;
-        if (k == ST_SEALED || k == ST_DEAD)
-            return 0;
-        if (k == ST_EMPTY)
-            to = ST_SEALED;
-        else if (k == ST_TOMB)
-            to = ST_DEAD;
-        else if ((k & TAG_MASK) == TAG_LIVE)
-            to = k | TAG_FROZEN;
-        else if ((k & TAG_MASK) == TAG_BUSY)
-            to = (k & ~TAG_MASK) | TAG_BUSYREQ;
-        else
-            return 0; /* BUSYREQ/MOVED final; FROZEN: its freezer copies it */
-        /* acq_rel: acquire the LIVE publication (payload), release our
-         * state to the inserter/eraser that races on this key. */
-        if (!atomic_compare_exchange_weak_explicit(&s->key, &k, to, memory_order_acq_rel,
-                                                   memory_order_acquire))
-            continue;
-        if (k > ST_DEAD && (k & TAG_MASK) == TAG_LIVE)
-            copy_frozen(dst, s, k, hash_addr(k));
-        /* BUSY -> BUSYREQ is final here: the inserter re-inserts its
-         * entry into the newest generation itself. */
-        return 1;
-    }
-}
-
-/* Migrates one chunk of g if g is migrating. Returns false when there is
- * nothing left to claim. */
-static bool help_chunk(hg_live_table_t *t, gen_t *g)
-{
-    gen_t *dst = gen_next(g);
-    if (dst == NULL)
-        return false;
-    if (atomic_load_explicit(&g->cursor, memory_order_relaxed) >= g->cap)
-        return false;
-    size_t lo = atomic_fetch_add_explicit(&g->cursor, CHUNK_SLOTS, memory_order_relaxed);
-    if (lo >= g->cap)
-        return false;
-    size_t hi = lo + CHUNK_SLOTS < g->cap ? lo + CHUNK_SLOTS : g->cap;
-    /* Counted slot by slot, not per chunk: a claimer descheduled mid-chunk
-     * must not hold back the end of the migration (sweep() finishes the rest
-     * of its chunk). */
-    for (size_t i = lo; i < hi; i++)
-        finish_slots(t, g, migrate_slot(g, dst, i));
-    return true;
-}
-
-/* All chunks are claimed but some claimer was descheduled mid-chunk: finish
- * its slots for it (O(cap); only when the new generation runs short). */
-static void sweep(hg_live_table_t *t, gen_t *g)
-{
-    gen_t *dst = gen_next(g);
-    if (dst == NULL)
-        return;
-    for (size_t i = 0; i < g->cap; i++) {
-        if (atomic_load_explicit(&g->state, memory_order_acquire) != GEN_ACTIVE)
-            return;
-        finish_slots(t, g, migrate_slot(g, dst, i));
-    }
-}
-
-/* Helps the migration out of g: a chunk, or a sweep once chunks run out. */
-static void help_hard(hg_live_table_t *t, gen_t *g)
-{
-    if (!help_chunk(t, g))
-        sweep(t, g);
-}
-
-static inline void help_if_migrating(hg_live_table_t *t)
-{
-    /* acquire: pairs with the seq_cst store of cur in finish_slots() */
-    gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
-    if (atomic_load_explicit(&g->next, memory_order_relaxed) != NULL)
-        help_chunk(t, g);
-}
-
 /* ---------------------------------------------------------------------- */
-/* Insert                                                                  */
+/* Insert (also used to place the copies a migration makes)                */
 /* ---------------------------------------------------------------------- */
 
 /* Result of trying to insert into one generation. */
@@ -467,8 +396,7 @@ static int insert_into(gen_t *g, const hg_live_entry_t *e, uint64_t h)
             /* seq_cst: ordered before the load of g->state below (late
              * inserter vs. retirement, see the essay). */
             if (!atomic_compare_exchange_weak_explicit(&s->key, &k, a | TAG_BUSY,
-                                                       memory_order_seq_cst,
-                                                       memory_order_relaxed))
+                                                       memory_order_seq_cst, memory_order_relaxed))
                 continue;
             if (atomic_load_explicit(&g->state, memory_order_seq_cst) >= GEN_DONE) {
                 /* Claimed a zero slot of a retired generation: abandon it as
@@ -501,12 +429,15 @@ static int insert_into(gen_t *g, const hg_live_entry_t *e, uint64_t h)
     return INS_FULL;
 }
 
-int hg_live_insert(hg_live_table_t *t, const hg_live_entry_t *e)
+/* Inserts e into the newest generation, starting the growth of that
+ * generation when it passes 3/4 (even while an older migration still runs:
+ * a descheduled copier must not stop inserts). A copy (is_copy) ignores the
+ * 15/16 limit that protects fresh inserts and keeps trying until it lands:
+ * it cannot be dropped, and the 1/16 reserve is there for it. */
+static int place(hg_live_table_t *t, const hg_live_entry_t *e, uint64_t h, bool is_copy)
 {
-    uint64_t h = hash_addr(e->address);
-    help_if_migrating(t);
+    /* acquire: pairs with the seq_cst CAS of cur in advance_cur() */
     gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
-    unsigned tries = 0;
     for (;;) {
         gen_t *n = gen_next(g);
         if (n != NULL) {
@@ -515,32 +446,155 @@ int hg_live_insert(hg_live_table_t *t, const hg_live_entry_t *e)
         }
         uint64_t used = atomic_load_explicit(&g->used, memory_order_relaxed);
         if (used >= g->cap - g->cap / 4) {
-            /* Growth: only the current generation may start a migration. */
-            gen_t *cur = atomic_load_explicit(&t->cur, memory_order_acquire);
-            int rc = 0;
-            if (cur == g)
-                rc = start_migration(t, g);
-            else
-                help_hard(t, cur);
-            if (rc == 0 && gen_next(g) != NULL)
+            int rc = start_migration(t, g);
+            if (gen_next(g) != NULL)
                 continue;
+            /* rc == 0: another thread is mapping the next generation: keep
+             * filling g up to 15/16, then wait for it. Else no memory: drop
+             * past 15/16. */
             if (used >= g->cap - g->cap / 16) {
-                /* No memory to grow, or the migration into g waits for a
-                 * descheduled copier: give up rather than wait. */
-                if (++tries < 8)
+                if (rc == 0) {
+                    cpu_relax();
                     continue;
-                return -ENOSPC;
+                }
+                if (!is_copy)
+                    return -ENOSPC;
             }
         }
         int r = insert_into(g, e, h);
         if (r == INS_DONE)
-            break;
-        if (r == INS_FULL)
+            return 0;
+        if (r == INS_FULL && !is_copy &&
+            atomic_load_explicit(&g->next, memory_order_relaxed) != NEXT_CREATING)
             return -ENOSPC;
-        /* INS_NEXT: g sealed or retired; its next exists. */
+        /* INS_NEXT: g sealed or retired, its next exists. INS_FULL for a
+         * copy: retry (growth) until memory comes back. */
     }
-    atomic_fetch_add_explicit(&t->live[shard_of(h)].n, 1, memory_order_relaxed);
-    return 0;
+}
+
+/* Copies the FROZEN slot s (owned by the caller: only the freezer copies)
+ * into the newest generation, then marks s MOVED. */
+static void copy_frozen(hg_live_table_t *t, slot_t *s, uintptr_t a, uint64_t h)
+{
+    hg_live_entry_t e;
+    unpack(a, atomic_load_explicit(&s->size, memory_order_relaxed),
+           atomic_load_explicit(&s->meta, memory_order_relaxed), &e);
+    place(t, &e, h, true);
+    /* release: the copy is LIVE before anyone sees MOVED; pairs with the
+     * acquire in lookup() that then searches the newer generations. */
+    atomic_store_explicit(&s->key, a | TAG_MOVED, memory_order_release);
+}
+
+/* Moves source slot i of g one step towards a final state (SEALED, DEAD,
+ * BUSYREQ, MOVED). Idempotent and safe for several helpers at once: only the
+ * CAS into a final state counts, so each slot is counted exactly once.
+ * Returns 1 when this call made the slot final. */
+static size_t migrate_slot(hg_live_table_t *t, gen_t *g, size_t i)
+{
+    slot_t *s = &g->slots[i];
+    /* acquire: pairs with the release publishing a LIVE key in insert */
+    uintptr_t k = atomic_load_explicit(&s->key, memory_order_acquire);
+    for (;;) {
+        uintptr_t to;
+        if (k == ST_SEALED || k == ST_DEAD)
+            return 0;
+        if (k == ST_EMPTY)
+            to = ST_SEALED;
+        else if (k == ST_TOMB)
+            to = ST_DEAD;
+        else if ((k & TAG_MASK) == TAG_LIVE)
+            to = k | TAG_FROZEN;
+        else if ((k & TAG_MASK) == TAG_BUSY)
+            to = (k & ~TAG_MASK) | TAG_BUSYREQ;
+        else
+            return 0; /* BUSYREQ/MOVED final; FROZEN: its freezer copies it */
+        /* acq_rel: acquire the LIVE publication (payload), release our
+         * state to the inserter/eraser that races on this key. */
+        if (!atomic_compare_exchange_weak_explicit(&s->key, &k, to, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        if (k > ST_DEAD && (k & TAG_MASK) == TAG_LIVE)
+            copy_frozen(t, s, k, hash_addr(k));
+        /* BUSY -> BUSYREQ is final here: the inserter re-inserts its
+         * entry into the newest generation itself. */
+        return 1;
+    }
+}
+
+/* Migrates one chunk of g if g is migrating. Returns false when there is
+ * nothing left to claim. */
+static bool help_chunk(hg_live_table_t *t, gen_t *g)
+{
+    if (gen_next(g) == NULL)
+        return false;
+    if (atomic_load_explicit(&g->cursor, memory_order_relaxed) >= g->cap)
+        return false;
+    size_t lo = atomic_fetch_add_explicit(&g->cursor, CHUNK_SLOTS, memory_order_relaxed);
+    if (lo >= g->cap)
+        return false;
+    size_t hi = lo + CHUNK_SLOTS < g->cap ? lo + CHUNK_SLOTS : g->cap;
+    /* Counted slot by slot, not per chunk: a claimer descheduled mid-chunk
+     * must not hold back the end of the migration (sweep() finishes the rest
+     * of its chunk). */
+    for (size_t i = lo; i < hi; i++)
+        finish_slots(t, g, migrate_slot(t, g, i));
+    return true;
+}
+
+/* All chunks are claimed but some claimer was descheduled mid-chunk: finish
+ * its slots for it (O(cap)). */
+static void sweep(hg_live_table_t *t, gen_t *g)
+{
+    if (gen_next(g) == NULL)
+        return;
+    /* One sweeper at a time: more would only repeat the same O(cap) scan. */
+    if (atomic_exchange_explicit(&g->is_sweeping, true, memory_order_acquire))
+        return;
+    for (size_t i = 0; i < g->cap; i++) {
+        if (atomic_load_explicit(&g->state, memory_order_acquire) != GEN_ACTIVE)
+            break;
+        finish_slots(t, g, migrate_slot(t, g, i));
+    }
+    /* release: pairs with the acquire exchange above */
+    atomic_store_explicit(&g->is_sweeping, false, memory_order_release);
+}
+
+/* Migrates one chunk of the oldest migration that has chunks left. Returns
+ * false when no migration has chunks left to claim. */
+static bool help_some(hg_live_table_t *t)
+{
+    /* acquire: pairs with the seq_cst CAS of cur in advance_cur() */
+    gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
+    for (gen_t *n = gen_next(g); n != NULL; g = n, n = gen_next(n))
+        if (help_chunk(t, g))
+            return true;
+    return false;
+}
+
+/* Finishes what chunks cannot: the slots of descheduled claimers. */
+static void sweep_all(hg_live_table_t *t)
+{
+    gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
+    for (gen_t *n = gen_next(g); n != NULL; g = n, n = gen_next(n))
+        sweep(t, g);
+}
+
+static inline void help_if_migrating(hg_live_table_t *t)
+{
+    /* acquire: pairs with the seq_cst CAS of cur in advance_cur() */
+    gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
+    if (atomic_load_explicit(&g->next, memory_order_relaxed) != NULL)
+        help_some(t);
+}
+
+int hg_live_insert(hg_live_table_t *t, const hg_live_entry_t *e)
+{
+    uint64_t h = hash_addr(e->address);
+    help_if_migrating(t);
+    int rc = place(t, e, h, false);
+    if (rc == 0)
+        atomic_fetch_add_explicit(&t->live[shard_of(h)].n, 1, memory_order_relaxed);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -566,9 +620,8 @@ static bool lookup(hg_live_table_t *t, uintptr_t a, hg_live_entry_t *out, bool i
                 if (is_erase) {
                     /* acq_rel: the CAS is the linearization point of erase;
                      * success proves size/meta above belong to this entry. */
-                    if (!atomic_compare_exchange_strong_explicit(&s->key, &k, ST_TOMB,
-                                                                 memory_order_acq_rel,
-                                                                 memory_order_acquire))
+                    if (!atomic_compare_exchange_strong_explicit(
+                            &s->key, &k, ST_TOMB, memory_order_acq_rel, memory_order_acquire))
                         continue; /* frozen or moved under us: re-read */
                     atomic_fetch_sub_explicit(&t->live[shard_of(h)].n, 1, memory_order_relaxed);
                 } else {
@@ -655,10 +708,9 @@ static void finish_migration(hg_live_table_t *t)
         gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
         if (gen_next(g) == NULL)
             return;
-        if (!help_chunk(t, g)) {
-            sweep(t, g);
-            if (atomic_load_explicit(&t->cur, memory_order_acquire) == g)
-                cpu_relax(); /* a FROZEN slot's copier is finishing */
+        if (!help_some(t)) {
+            sweep_all(t);
+            cpu_relax(); /* a FROZEN slot's copier is finishing */
         }
     }
 }
@@ -716,12 +768,9 @@ int hg_live_foreach(hg_live_table_t *t, int (*fn)(const hg_live_entry_t *e, void
 void hg_live_maintain(hg_live_table_t *t, uint64_t now_ms)
 {
     (void)now_ms; /* retirement needs no grace period, see the essay */
-    gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
-    if (gen_next(g) != NULL) {
-        while (help_chunk(t, g))
-            ;
-        sweep(t, g);
-    }
+    while (help_some(t))
+        ;
+    sweep_all(t);
     if (atomic_load_explicit(&t->walkers, memory_order_seq_cst) != 0)
         return;
     for (unsigned i = 0; i < RING_COUNT; i++)

@@ -171,8 +171,8 @@ static int on_entry(const hg_live_entry_t *e, void *arg)
     unsigned t = (unsigned)(e->address >> 40) - 1;
     uint64_t i = (e->address & (((uintptr_t)1 << 40) - 1)) >> 4;
     hg_live_entry_t want = entry_for(e->address);
-    if (t >= s->nthreads || i >= s->ops || e->size != want.size ||
-        e->stack_id != want.stack_id || e->alloc_time_ms != want.alloc_time_ms) {
+    if (t >= s->nthreads || i >= s->ops || e->size != want.size || e->stack_id != want.stack_id ||
+        e->alloc_time_ms != want.alloc_time_ms) {
         s->bad++;
         return 0;
     }
@@ -204,8 +204,13 @@ static void stress_live(unsigned nthreads, uint64_t ops, uint64_t seed)
         seen.bits[i] = calloc(ops / 8 + 1, 1);
     atomic_store(&running_workers, (int)nthreads);
     for (unsigned i = 0; i < nthreads; i++) {
-        w[i] = (worker_t){.id = i, .nthreads = nthreads, .ops = ops, .seed = seed * 1000 + i,
-                          .t = t, .rings = rings, .mine = malloc(ops * sizeof(uintptr_t))};
+        w[i] = (worker_t){.id = i,
+                          .nthreads = nthreads,
+                          .ops = ops,
+                          .seed = seed * 1000 + i,
+                          .t = t,
+                          .rings = rings,
+                          .mine = malloc(ops * sizeof(uintptr_t))};
         pthread_create(&w[i].th, NULL, live_worker, &w[i]);
     }
     /* Meanwhile: walks (no duplicate within one walk, payloads exact) and
@@ -260,8 +265,8 @@ static void stress_live(unsigned nthreads, uint64_t ops, uint64_t seed)
     printf("# live: %zu entries live at the end, %zu bytes (%.1f bytes/entry)\n", expect,
            hg_live_memory_bytes(t), (double)hg_live_memory_bytes(t) / (double)(expect + 1));
     if (missing || seen.count != expect || seen.dup || seen.bad)
-        printf("# live: %zu missing, walk saw %zu (%zu duplicates, %zu bad)\n", missing,
-               seen.count, seen.dup, seen.bad);
+        printf("# live: %zu missing, walk saw %zu (%zu duplicates, %zu bad)\n", missing, seen.count,
+               seen.dup, seen.bad);
     tap(missing == 0 && seen.count == expect && seen.dup == 0 && seen.bad == 0,
         "live: final content exact (find and foreach, once each)");
     for (unsigned i = 0; i < nthreads; i++) {
@@ -328,8 +333,8 @@ static void stress_stacks(unsigned nthreads, uint32_t nstacks)
     }
     sworker_t *w = calloc(nthreads, sizeof(sworker_t));
     for (unsigned i = 0; i < nthreads; i++) {
-        w[i] = (sworker_t){.id = i, .nstacks = nstacks, .t = t,
-                           .ids = calloc(nstacks, sizeof(uint32_t))};
+        w[i] = (sworker_t){
+            .id = i, .nstacks = nstacks, .t = t, .ids = calloc(nstacks, sizeof(uint32_t))};
         pthread_create(&w[i].th, NULL, stack_worker, &w[i]);
     }
     for (unsigned i = 0; i < nthreads; i++)
@@ -401,8 +406,7 @@ static void bench(void)
         hg_stack_intern(s, f, n8);
     }
     t1 = now_ns();
-    printf("# bench: intern of a known stack (1..24 frames): %.1f ns\n",
-           (double)(t1 - t0) / 1e6);
+    printf("# bench: intern of a known stack (1..24 frames): %.1f ns\n", (double)(t1 - t0) / 1e6);
 }
 
 static int scale(uint64_t n)
