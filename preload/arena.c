@@ -49,8 +49,8 @@ static void *carve(chunk_t *c, size_t size, size_t align)
         size_t off = round_up(used, align);
         if (off > c->cap || c->cap - off < size)
             return NULL;
-        if (atomic_compare_exchange_weak_explicit(&c->used, &used, off + size,
-                                                  memory_order_relaxed, memory_order_relaxed))
+        if (atomic_compare_exchange_weak_explicit(&c->used, &used, off + size, memory_order_relaxed,
+                                                  memory_order_relaxed))
             return (unsigned char *)c + off;
     }
 }

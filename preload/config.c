@@ -56,7 +56,7 @@ static const struct {
     const char *name;
     int signo;
 } signal_names[] = {
-    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"HUP", SIGHUP},   {"QUIT", SIGQUIT},
+    {"USR1", SIGUSR1}, {"USR2", SIGUSR2},   {"HUP", SIGHUP}, {"QUIT", SIGQUIT},
     {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"URG", SIGURG}, {"PWR", SIGPWR},
 };
 

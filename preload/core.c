@@ -142,8 +142,8 @@ __attribute__((destructor(101))) static void core_destructor(void)
  * handler only when the disposition they find is SIG_DFL, so a handler of ours
  * would change the program's behaviour (no KeyboardInterrupt).
  */
-static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT,
-                                    SIGTRAP, SIGSYS, SIGTERM};
+static const int fatal_signals[] = {SIGSEGV, SIGBUS,  SIGFPE, SIGILL,
+                                    SIGABRT, SIGTRAP, SIGSYS, SIGTERM};
 
 /*
  * Stands in for the default action: finish the trace, then perform the

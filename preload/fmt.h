@@ -23,9 +23,9 @@ void hg_fmt_init(hg_fmt_t *f, char *buf, size_t cap);
 void hg_fmt_str(hg_fmt_t *f, const char *s);
 void hg_fmt_strn(hg_fmt_t *f, const char *s, size_t n);
 void hg_fmt_char(hg_fmt_t *f, char c);
-void hg_fmt_u64(hg_fmt_t *f, uint64_t v);   /* decimal */
-void hg_fmt_i64(hg_fmt_t *f, int64_t v);    /* decimal, '-' when negative */
-void hg_fmt_hex(hg_fmt_t *f, uint64_t v);   /* "0x" + lowercase hex, no padding */
+void hg_fmt_u64(hg_fmt_t *f, uint64_t v); /* decimal */
+void hg_fmt_i64(hg_fmt_t *f, int64_t v);  /* decimal, '-' when negative */
+void hg_fmt_hex(hg_fmt_t *f, uint64_t v); /* "0x" + lowercase hex, no padding */
 size_t hg_fmt_len(const hg_fmt_t *f);
 
 /* Writes v in decimal into buf (no NUL) and returns the digit count; buf must

@@ -25,8 +25,8 @@ typedef struct hg_real {
     size_t (*malloc_usable_size)(void *);
     void *(*dlopen)(const char *, int);
     int (*dlclose)(void *);
-    void (*exit_)(int);  /* _exit */
-    void (*Exit_)(int);  /* _Exit */
+    void (*exit_)(int); /* _exit */
+    void (*Exit_)(int); /* _Exit */
 } hg_real_t;
 
 /* Filled once by hg_real_resolve(); read-only afterwards. Read a pointer only

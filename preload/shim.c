@@ -419,48 +419,48 @@ static void *new_aligned(size_t size, size_t align)
     return p;
 }
 
-#define DEFINE_NEW(sym)                                                                        \
-    HG_EXPORT void *sym(size_t size);                                                          \
-    HG_EXPORT void *sym(size_t size)                                                           \
-    {                                                                                          \
-        void *p = new_plain(size);                                                             \
-        if (__builtin_expect(p != NULL, 1))                                                    \
-            return p;                                                                          \
-        new_fn next = (new_fn)next_op(#sym);                                                   \
-        return next != NULL ? next(size) : NULL;                                               \
+#define DEFINE_NEW(sym)                                                                            \
+    HG_EXPORT void *sym(size_t size);                                                              \
+    HG_EXPORT void *sym(size_t size)                                                               \
+    {                                                                                              \
+        void *p = new_plain(size);                                                                 \
+        if (__builtin_expect(p != NULL, 1))                                                        \
+            return p;                                                                              \
+        new_fn next = (new_fn)next_op(#sym);                                                       \
+        return next != NULL ? next(size) : NULL;                                                   \
     }
 
-#define DEFINE_NEW_NOTHROW(sym)                                                                \
-    HG_EXPORT void *sym(size_t size, const void *nt);                                          \
-    HG_EXPORT void *sym(size_t size, const void *nt)                                           \
-    {                                                                                          \
-        void *p = new_plain(size);                                                             \
-        if (__builtin_expect(p != NULL, 1))                                                    \
-            return p;                                                                          \
-        new_nt_fn next = (new_nt_fn)next_op(#sym);                                             \
-        return next != NULL ? next(size, nt) : NULL;                                           \
+#define DEFINE_NEW_NOTHROW(sym)                                                                    \
+    HG_EXPORT void *sym(size_t size, const void *nt);                                              \
+    HG_EXPORT void *sym(size_t size, const void *nt)                                               \
+    {                                                                                              \
+        void *p = new_plain(size);                                                                 \
+        if (__builtin_expect(p != NULL, 1))                                                        \
+            return p;                                                                              \
+        new_nt_fn next = (new_nt_fn)next_op(#sym);                                                 \
+        return next != NULL ? next(size, nt) : NULL;                                               \
     }
 
-#define DEFINE_NEW_ALIGNED(sym)                                                                \
-    HG_EXPORT void *sym(size_t size, size_t align);                                            \
-    HG_EXPORT void *sym(size_t size, size_t align)                                             \
-    {                                                                                          \
-        void *p = new_aligned(size, align);                                                    \
-        if (__builtin_expect(p != NULL, 1))                                                    \
-            return p;                                                                          \
-        new_al_fn next = (new_al_fn)next_op(#sym);                                             \
-        return next != NULL ? next(size, align) : NULL;                                        \
+#define DEFINE_NEW_ALIGNED(sym)                                                                    \
+    HG_EXPORT void *sym(size_t size, size_t align);                                                \
+    HG_EXPORT void *sym(size_t size, size_t align)                                                 \
+    {                                                                                              \
+        void *p = new_aligned(size, align);                                                        \
+        if (__builtin_expect(p != NULL, 1))                                                        \
+            return p;                                                                              \
+        new_al_fn next = (new_al_fn)next_op(#sym);                                                 \
+        return next != NULL ? next(size, align) : NULL;                                            \
     }
 
-#define DEFINE_NEW_ALIGNED_NOTHROW(sym)                                                        \
-    HG_EXPORT void *sym(size_t size, size_t align, const void *nt);                            \
-    HG_EXPORT void *sym(size_t size, size_t align, const void *nt)                             \
-    {                                                                                          \
-        void *p = new_aligned(size, align);                                                    \
-        if (__builtin_expect(p != NULL, 1))                                                    \
-            return p;                                                                          \
-        new_al_nt_fn next = (new_al_nt_fn)next_op(#sym);                                       \
-        return next != NULL ? next(size, align, nt) : NULL;                                    \
+#define DEFINE_NEW_ALIGNED_NOTHROW(sym)                                                            \
+    HG_EXPORT void *sym(size_t size, size_t align, const void *nt);                                \
+    HG_EXPORT void *sym(size_t size, size_t align, const void *nt)                                 \
+    {                                                                                              \
+        void *p = new_aligned(size, align);                                                        \
+        if (__builtin_expect(p != NULL, 1))                                                        \
+            return p;                                                                              \
+        new_al_nt_fn next = (new_al_nt_fn)next_op(#sym);                                           \
+        return next != NULL ? next(size, align, nt) : NULL;                                        \
     }
 
 /* new(size_t), new[](size_t) */
@@ -478,25 +478,25 @@ DEFINE_NEW_ALIGNED_NOTHROW(_ZnamSt11align_val_tRKSt9nothrow_t)
 
 /* Every delete form frees: sizes and alignments are hints to the allocator,
  * and free() accepts memory from memalign/posix_memalign. */
-#define DEFINE_DELETE(sym, ...)                                                                \
-    HG_EXPORT void sym(void *p, ##__VA_ARGS__);                                                \
-    HG_EXPORT void sym(void *p, ##__VA_ARGS__)                                                 \
-    {                                                                                          \
-        do_free(p);                                                                            \
+#define DEFINE_DELETE(sym, ...)                                                                    \
+    HG_EXPORT void sym(void *p, ##__VA_ARGS__);                                                    \
+    HG_EXPORT void sym(void *p, ##__VA_ARGS__)                                                     \
+    {                                                                                              \
+        do_free(p);                                                                                \
     }
 
 /* The size/alignment/nothrow parameters are part of the ABI, unused here. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
-DEFINE_DELETE(_ZdlPv)                                              /* delete(void *)        */
-DEFINE_DELETE(_ZdaPv)                                              /* delete[](void *)      */
-DEFINE_DELETE(_ZdlPvm, size_t size)                                /* sized (C++14)         */
+DEFINE_DELETE(_ZdlPv)               /* delete(void *)        */
+DEFINE_DELETE(_ZdaPv)               /* delete[](void *)      */
+DEFINE_DELETE(_ZdlPvm, size_t size) /* sized (C++14)         */
 DEFINE_DELETE(_ZdaPvm, size_t size)
-DEFINE_DELETE(_ZdlPvRKSt9nothrow_t, const void *nt)                /* nothrow               */
+DEFINE_DELETE(_ZdlPvRKSt9nothrow_t, const void *nt) /* nothrow               */
 DEFINE_DELETE(_ZdaPvRKSt9nothrow_t, const void *nt)
-DEFINE_DELETE(_ZdlPvSt11align_val_t, size_t align)                 /* aligned (C++17)       */
+DEFINE_DELETE(_ZdlPvSt11align_val_t, size_t align) /* aligned (C++17)       */
 DEFINE_DELETE(_ZdaPvSt11align_val_t, size_t align)
-DEFINE_DELETE(_ZdlPvmSt11align_val_t, size_t size, size_t align)   /* sized + aligned       */
+DEFINE_DELETE(_ZdlPvmSt11align_val_t, size_t size, size_t align) /* sized + aligned       */
 DEFINE_DELETE(_ZdaPvmSt11align_val_t, size_t size, size_t align)
 DEFINE_DELETE(_ZdlPvSt11align_val_tRKSt9nothrow_t, size_t align, const void *nt)
 DEFINE_DELETE(_ZdaPvSt11align_val_tRKSt9nothrow_t, size_t align, const void *nt)

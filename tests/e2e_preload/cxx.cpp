@@ -11,15 +11,15 @@
 #include <vector>
 
 static int failures;
-#define CHECK(expr)                                                                            \
-    do {                                                                                       \
-        if (!(expr)) {                                                                         \
-            std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #expr);               \
-            failures++;                                                                        \
-        }                                                                                      \
+#define CHECK(expr)                                                                                \
+    do {                                                                                           \
+        if (!(expr)) {                                                                             \
+            std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #expr);                   \
+            failures++;                                                                            \
+        }                                                                                          \
     } while (0)
-#define LEAK(p, size)                                                                          \
-    std::printf("LEAK 0x%llx %llu\n", (unsigned long long)(uintptr_t)(p),                      \
+#define LEAK(p, size)                                                                              \
+    std::printf("LEAK 0x%llx %llu\n", (unsigned long long)(uintptr_t)(p),                          \
                 (unsigned long long)(size))
 
 struct alignas(128) Wide {

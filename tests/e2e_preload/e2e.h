@@ -12,19 +12,19 @@
 
 static int e2e_failures __attribute__((unused));
 
-#define CHECK(expr)                                                                            \
-    do {                                                                                       \
-        if (!(expr)) {                                                                         \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #expr);                    \
-            e2e_failures++;                                                                    \
-        }                                                                                      \
+#define CHECK(expr)                                                                                \
+    do {                                                                                           \
+        if (!(expr)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #expr);                        \
+            e2e_failures++;                                                                        \
+        }                                                                                          \
     } while (0)
 
-#define LEAK(p, size)                                                                          \
-    do {                                                                                       \
-        printf("LEAK 0x%llx %llu\n", (unsigned long long)(uintptr_t)(p),                       \
-               (unsigned long long)(size));                                                    \
-        fflush(stdout);                                                                        \
+#define LEAK(p, size)                                                                              \
+    do {                                                                                           \
+        printf("LEAK 0x%llx %llu\n", (unsigned long long)(uintptr_t)(p),                           \
+               (unsigned long long)(size));                                                        \
+        fflush(stdout);                                                                            \
     } while (0)
 
 /* The exit status: `status` when every CHECK passed, 99 otherwise. */

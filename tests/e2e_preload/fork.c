@@ -11,10 +11,10 @@
 
 #include "e2e.h"
 
-#define PLEAK(p, size)                                                                         \
-    do {                                                                                       \
-        printf("PID %d ", (int)getpid());                                                      \
-        LEAK(p, size);                                                                         \
+#define PLEAK(p, size)                                                                             \
+    do {                                                                                           \
+        printf("PID %d ", (int)getpid());                                                          \
+        LEAK(p, size);                                                                             \
     } while (0)
 
 int main(void)

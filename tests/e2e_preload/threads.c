@@ -14,9 +14,9 @@
 
 #include "e2e.h"
 
-#define WORKERS      4
-#define ROUNDS       20000
-#define RING         1024
+#define WORKERS       4
+#define ROUNDS        20000
+#define RING          1024
 #define SHORT_THREADS 500
 
 static _Atomic(unsigned char *) ring[RING];
