@@ -40,16 +40,20 @@
  *   a -> TOMB                 erase (CAS, acq_rel): LINEARIZATION of erase
  *   a -> a|FROZEN             migrator (CAS); the payload of a published slot
  *                             never changes, so the freezer copies it freely
- *   a|FROZEN -> a|MOVED       the freezer, once its copy is LIVE in the next
- *                             generation (store, release)
+ *   a|FROZEN -> a|MOVED       the freezer, once its copy is LIVE in the
+ *                             newest generation (store, release)
  *   EMPTY -> SEALED, TOMB -> DEAD    migrator (CAS)
  * find() linearizes at its acquire load of the key that shows `a` LIVE (or at
- * the load that ends its search). Erase and find meeting a|FROZEN wait for the
- * freezer (a claim and three stores) and then continue in the next generation:
- * this per-key wait is the one place that is not lock-free (copies are not
- * helped: a helper writing the payload could hit a slot that was erased and
- * reused meanwhile). Inserts, erases of other keys and the migration of other
- * slots never wait.
+ * the load that ends its search).
+ *
+ * Where a thread can wait for another (everything else is lock-free):
+ *   - erase/find of the one key being copied wait for its freezer (a place()
+ *     and a store). Copies are not helped: a helper writing the payload could
+ *     hit a slot that was erased and reused meanwhile.
+ *   - an insert into a generation past 15/16 waits for the thread that is
+ *     mapping its successor (the slack from 3/4 to 15/16 makes this rare).
+ *   - foreach waits until every migration is done before it walks.
+ * Inserts, erases of other keys and the migration of other slots go on.
  *
  * ======================================================================
  * Growth protocol
@@ -65,16 +69,20 @@
  * headroom absorb inserts while a helper is descheduled) and publishes it
  * (release). From then on inserts go to the newest generation, and every
  * insert and erase that sees a migration in flight migrates one chunk of 64
- * source slots (claimed by fetch_add on a cursor): O(64) extra work per call.
+ * source slots (claimed by fetch_add on a cursor): O(64) extra work per call,
+ * plus the copies, which are inserts into the newest generation.
  * hg_live_maintain() (writer thread) migrates whatever is left.
  * `remaining` counts source slots not yet final; each slot is counted by the
  * one CAS that makes it final (SEALED, DEAD, BUSYREQ, MOVED), so helpers may
  * overlap. When the chunks run out but a claimer was descheduled mid-chunk,
- * sweep() (one thread at a time, only when the new generation runs short, in
- * foreach and in maintain) finishes its slots. remaining == 0 makes the
- * migration done: `cur` moves to the next generation. Only one migration runs
- * at a time: a generation starts its own once it is `cur`. If the mapping
- * fails, inserts continue up to 15/16 of cap and then return -ENOSPC.
+ * sweep() (one thread at a time, in foreach and maintain) finishes its slots.
+ * remaining == 0 makes the migration done; `cur` then moves past every done
+ * generation in order. The newest generation may start its own growth while
+ * an older migration still waits for a descheduled copier (nested
+ * migrations: copies always go to the newest generation, and a generation
+ * that finishes first is retired first, lookups pass over it). If the mapping
+ * fails, inserts continue up to 15/16 of cap and then return -ENOSPC; copies
+ * may use the last 1/16.
  *
  * Lookups start at `cur` and follow `next`: found LIVE -> done; MOVED or end
  * of probe -> continue in next (if any), else absent.
@@ -90,7 +98,7 @@
  * after its generation was retired, which assumes no thread sleeps inside one
  * table call across 1023 generations.
  *
- * foreach: finishes any migration, walks the one generation it then finds (a
+ * foreach: finishes all migrations, walks the one generation it then finds (a
  * `walkers` count defers that generation's retirement) and reports LIVE and
  * FROZEN slots; a slot found MOVED (migrated during the walk) is looked up in
  * the newer generations and reported from there iff its payload is unchanged.
