@@ -22,7 +22,9 @@ typedef struct hg_live_entry {
     uint32_t alloc_time_ms;
 } hg_live_entry_t;
 
-/* Creates an empty table sized for about `initial_capacity` entries.
+/* Creates an empty table sized for about `initial_capacity` entries; that
+ * size is also the floor under which rebuilds never shrink it, so a small
+ * value (a few thousand) is best: growth is cheap.
  * Returns 0 or -errno (-ENOMEM when mmap fails). Not thread-safe (call once). */
 int hg_live_create(hg_live_table_t **out, size_t initial_capacity);
 
@@ -53,9 +55,11 @@ size_t hg_live_memory_bytes(const hg_live_table_t *t);
 int hg_live_foreach(hg_live_table_t *t, int (*fn)(const hg_live_entry_t *e, void *arg),
                     void *arg);
 
-/* Work the writer thread does off the hot path: finishes a pending migration,
- * releases old generations whose grace period has passed (now_ms = a monotonic
- * clock in ms). Thread-safe. */
+/* Work the writer thread does off the hot path: finishes pending migrations
+ * and releases old generations that a foreach walk kept alive (others are
+ * released as soon as their migration ends; no grace period is needed, see
+ * live_table.c). now_ms (a monotonic clock in ms) is unused for now. O(size of
+ * the migrating generations). Thread-safe. */
 void hg_live_maintain(hg_live_table_t *t, uint64_t now_ms);
 
 #endif /* HEAPGROW_PRELOAD_LIVE_TABLE_H */
