@@ -84,7 +84,7 @@ def no_core():
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def run(name, argv, expect_rc, preload_extra=(), env_extra=None):
+def run(name, argv, expect_rc, preload_extra=(), env_extra=None, cwd=None):
     tmp = tempfile.mkdtemp(prefix="hg-e2e-")
     env = dict(os.environ)
     env["LD_PRELOAD"] = " ".join([LIB] + list(preload_extra))
@@ -92,8 +92,11 @@ def run(name, argv, expect_rc, preload_extra=(), env_extra=None):
     env["E2E_TRACED"] = "1"
     env.pop("HEAPGROW_QUIET", None)
     env.update(env_extra or {})
-    p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120,
-                       preexec_fn=no_core)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=no_core, cwd=cwd)
+    out, err = proc.communicate(timeout=120)
+    p = subprocess.CompletedProcess(argv, proc.returncode, out, err)
+    p.pid = proc.pid
     ok(p.returncode == expect_rc, f"{name}: exit status {expect_rc}",
        f"got {p.returncode}; stderr: {p.stderr[-2000:]}")
     ok("FAIL " not in p.stderr, f"{name}: program checks pass", p.stderr[-2000:])
@@ -313,6 +316,50 @@ p, traces = run("chain", [exe], -15)
 t = one_trace("chain", traces)
 if t:
     check_trace("chain", t, ("signal", 15), leaks_of(p.stdout), exe)
+
+# --- real programs: exit status kept, every trace valid and ended -----------
+def real_program(name, argv, expect_rc):
+    p, traces = run(name, argv, expect_rc)
+    ok(p.pid in traces, f"{name}: the program's own trace exists", f"{sorted(traces)}")
+    for pid, path in sorted(traces.items()):
+        want = ("exit", expect_rc) if pid == p.pid else None
+        d = check_trace(f"{name} [{'main' if pid == p.pid else 'child'}]", path, want, [], None)
+        ok(d["end"] is not None, f"{name}: trace of pid {'main' if pid == p.pid else 'child'} "
+           "has an END record", f"{d['end']}")
+
+
+work = tempfile.mkdtemp(prefix="hg-e2e-real-")
+script = os.path.join(work, "script.py")
+with open(script, "w") as fh:
+    fh.write("import json, sys\n"
+             "d = {str(i): list(range(i % 50)) for i in range(20000)}\n"
+             "s = json.dumps(d)\n"
+             "sys.exit(3 if len(json.loads(s)) == 20000 else 1)\n")
+if os.path.exists("/usr/bin/python3"):
+    real_program("python3", ["/usr/bin/python3", script], 3)
+git = "/usr/bin/git"
+if os.path.exists(git):
+    repo = os.path.join(work, "repo")
+    os.mkdir(repo)
+    subprocess.run([git, "init", "-q", repo], check=True)
+    with open(os.path.join(repo, "f.txt"), "w") as fh:
+        fh.write("hello\n" * 1000)
+    subprocess.run([git, "-C", repo, "add", "f.txt"], check=True)
+    real_program("git commit", [git, "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t",
+                                "commit", "-q", "-m", "m"], 0)
+    real_program("git log", [git, "-C", repo, "log", "--oneline"], 0)
+sqlite = "/usr/bin/sqlite3"
+if os.path.exists(sqlite):
+    csv = os.path.join(work, "rows.csv")
+    with open(csv, "w") as fh:
+        fh.writelines(f"{i},row{i},{i * 2}\n" for i in range(5000))
+    db = os.path.join(work, "db.sqlite")
+    real_program("sqlite3", [sqlite, db, "create table t(a, b, c);", ".mode csv",
+                             f".import {csv} t", "select count(*) from t;"], 0)
+    q = subprocess.run([sqlite, db, "select count(*), sum(a) from t;"], capture_output=True,
+                       text=True)
+    ok(q.stdout.strip() == "5000|12497500", "sqlite3: 5000 rows imported under the tracer",
+       q.stdout)
 
 # --- HEAPGROW_SAMPLE_BYTES is not implemented: the header says 0, and why ----
 p, traces = run("sample", [CFG["ending"], "return"], 0, env_extra={"HEAPGROW_SAMPLE_BYTES": "4096"})
