@@ -708,6 +708,36 @@ size_t hg_live_memory_bytes(const hg_live_table_t *t)
     return atomic_load_explicit(&t->memory_bytes, memory_order_relaxed);
 }
 
+static void retire_deferred(hg_live_table_t *t)
+{
+    /* seq_cst: see retire_or_defer() */
+    if (atomic_load_explicit(&t->walkers, memory_order_seq_cst) != 0)
+        return;
+    for (unsigned i = 0; i < RING_COUNT; i++)
+        if (atomic_load_explicit(&t->ring[i].state, memory_order_seq_cst) == GEN_DONE)
+            retire_gen(t, &t->ring[i]);
+}
+
+/* Is a LIVE in generation g or a newer one? (fork repair only) */
+static bool lookup_from(hg_live_table_t *t, gen_t *g, uintptr_t a)
+{
+    (void)t;
+    uint64_t h = hash_addr(a);
+    for (; g != NULL; g = gen_next(g)) {
+        size_t cap = g->cap, i = home_of(h, cap);
+        for (size_t n = 0; n < cap; n++) {
+            uintptr_t k = atomic_load_explicit(&g->slots[i].key, memory_order_relaxed);
+            if (k == a)
+                return true;
+            if (k == ST_EMPTY || k == ST_SEALED || k == (a | TAG_MOVED))
+                break;
+            if (++i == cap)
+                i = 0;
+        }
+    }
+    return false;
+}
+
 /* Helps until the migration out of cur (if any) is done. May wait for an
  * inserter that owns a BUSYREQ slot. */
 static void finish_migration(hg_live_table_t *t)
@@ -769,7 +799,8 @@ int hg_live_foreach(hg_live_table_t *t, int (*fn)(const hg_live_entry_t *e, void
         }
     }
     /* seq_cst: pairs with the load of walkers in retire_or_defer() */
-    atomic_fetch_sub_explicit(&t->walkers, 1, memory_order_seq_cst);
+    if (atomic_fetch_sub_explicit(&t->walkers, 1, memory_order_seq_cst) == 1)
+        retire_deferred(t);
     return rc;
 }
 
@@ -779,9 +810,46 @@ void hg_live_maintain(hg_live_table_t *t, uint64_t now_ms)
     while (help_some(t))
         ;
     sweep_all(t);
-    if (atomic_load_explicit(&t->walkers, memory_order_seq_cst) != 0)
-        return;
-    for (unsigned i = 0; i < RING_COUNT; i++)
-        if (atomic_load_explicit(&t->ring[i].state, memory_order_seq_cst) == GEN_DONE)
-            retire_gen(t, &t->ring[i]);
+    retire_deferred(t);
+}
+
+/* Repairs what threads that do not exist in a fork child left half done.
+ * The child runs this before any other thread exists, so nothing races. */
+void hg_live_after_fork(hg_live_table_t *t)
+{
+    atomic_store_explicit(&t->walkers, 0, memory_order_relaxed);
+    gen_t *g = atomic_load_explicit(&t->cur, memory_order_relaxed);
+    for (; g != NULL; g = gen_next(g)) {
+        atomic_store_explicit(&g->is_sweeping, false, memory_order_relaxed);
+        gen_t *expected = NEXT_CREATING; /* its mapper is gone: map again later */
+        atomic_compare_exchange_strong_explicit(&g->next, &expected, NULL, memory_order_relaxed,
+                                                memory_order_relaxed);
+        if (atomic_load_explicit(&g->state, memory_order_relaxed) != GEN_ACTIVE)
+            continue;
+        for (size_t i = 0; i < g->cap; i++) {
+            slot_t *s = &g->slots[i];
+            uintptr_t k = atomic_load_explicit(&s->key, memory_order_relaxed);
+            if (k <= ST_DEAD)
+                continue;
+            uintptr_t a = k & ~TAG_MASK, tag = k & TAG_MASK;
+            if (tag == TAG_BUSY) {
+                /* An insert whose malloc never returned in this process. */
+                atomic_store_explicit(&s->key, ST_TOMB, memory_order_relaxed);
+            } else if (tag == TAG_BUSYREQ) {
+                atomic_store_explicit(&s->key, ST_DEAD, memory_order_relaxed);
+            } else if (tag == TAG_FROZEN) {
+                /* Its copier is gone: drop a half-made copy, copy again. */
+                for (gen_t *n = gen_next(g); n != NULL; n = gen_next(n))
+                    for (size_t j = 0; j < n->cap; j++)
+                        if (atomic_load_explicit(&n->slots[j].key, memory_order_relaxed) ==
+                            (a | TAG_BUSY))
+                            atomic_store_explicit(&n->slots[j].key, ST_TOMB, memory_order_relaxed);
+                if (!lookup_from(t, gen_next(g), a))
+                    copy_frozen(t, s, a, hash_addr(a));
+                atomic_store_explicit(&s->key, a | TAG_MOVED, memory_order_relaxed);
+                finish_slots(t, g, 1);
+            }
+        }
+    }
+    finish_migration(t);
 }

@@ -52,8 +52,7 @@ size_t hg_live_memory_bytes(const hg_live_table_t *t);
  * inserted or erased during it may or may not be seen, never seen twice.
  * Stops early when fn returns non-zero and returns that value. Safe alongside
  * concurrent insert/erase (used by the writer thread for live-set dumps). */
-int hg_live_foreach(hg_live_table_t *t, int (*fn)(const hg_live_entry_t *e, void *arg),
-                    void *arg);
+int hg_live_foreach(hg_live_table_t *t, int (*fn)(const hg_live_entry_t *e, void *arg), void *arg);
 
 /* Work the writer thread does off the hot path: finishes pending migrations
  * and releases old generations that a foreach walk kept alive (others are
@@ -61,5 +60,12 @@ int hg_live_foreach(hg_live_table_t *t, int (*fn)(const hg_live_entry_t *e, void
  * live_table.c). now_ms (a monotonic clock in ms) is unused for now. O(size of
  * the migrating generations). Thread-safe. */
 void hg_live_maintain(hg_live_table_t *t, uint64_t now_ms);
+
+/* In a fork child, before it starts other threads (e.g. from the atfork
+ * child handler): repairs what threads that do not exist in the child left
+ * half done (a copy in flight, an insert whose malloc never returned, a
+ * generation being mapped) and finishes pending migrations. Without it the
+ * child could wait forever on such a slot. */
+void hg_live_after_fork(hg_live_table_t *t);
 
 #endif /* HEAPGROW_PRELOAD_LIVE_TABLE_H */

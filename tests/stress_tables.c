@@ -21,10 +21,20 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "live_table.h"
 #include "stack_table.h"
 
+#if defined(__SANITIZE_THREAD__)
+#define HAS_FORK 0 /* TSan does not follow a multithreaded fork child */
+#else
+#define HAS_FORK 1
+#endif
+
 static int test_no;
+static hg_live_table_t *arg_table;
 static int failures;
 
 static void tap(int ok, const char *what)
@@ -183,6 +193,45 @@ static int on_entry(const hg_live_entry_t *e, void *arg)
     return 0;
 }
 
+static void seen_clear(seen_t *s);
+
+static int erase_each(const hg_live_entry_t *e, void *arg)
+{
+    size_t *bad = arg;
+    hg_live_entry_t got;
+    if (!hg_live_erase(arg_table, e->address, &got) || got.size != e->size)
+        ++*bad;
+    return 0;
+}
+
+/* Forks while the workers run. The child (where they do not exist) repairs
+ * the table, walks it (each entry once, exact payloads), erases everything it
+ * walked, and must then walk an empty table. Returns the child's status. */
+static int fork_check(hg_live_table_t *t, seen_t *seen)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        hg_live_after_fork(t);
+        seen_clear(seen);
+        hg_live_foreach(t, on_entry, seen);
+        if (seen->dup != 0 || seen->bad != 0)
+            _exit(1);
+        size_t bad = 0;
+        arg_table = t;
+        hg_live_foreach(t, erase_each, &bad);
+        if (bad != 0)
+            _exit(2);
+        seen_clear(seen);
+        hg_live_foreach(t, on_entry, seen);
+        _exit(seen->count == 0 ? 0 : 3);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 static void seen_clear(seen_t *s)
 {
     for (unsigned t = 0; t < s->nthreads; t++)
@@ -215,7 +264,7 @@ static void stress_live(unsigned nthreads, uint64_t ops, uint64_t seed)
     }
     /* Meanwhile: walks (no duplicate within one walk, payloads exact) and
      * maintenance, as the writer thread does. */
-    size_t walks = 0, walk_dups = 0, walk_bad = 0;
+    size_t walks = 0, walk_dups = 0, walk_bad = 0, forks = 0, fork_bad = 0;
     while (atomic_load_explicit(&running_workers, memory_order_acquire) > 0) {
         seen_clear(&seen);
         hg_live_foreach(t, on_entry, &seen);
@@ -223,6 +272,10 @@ static void stress_live(unsigned nthreads, uint64_t ops, uint64_t seed)
         walk_bad += seen.bad;
         walks++;
         hg_live_maintain(t, now_ns() / 1000000);
+        if (HAS_FORK && (walks == 2 || walks == 5 || walks == 9)) {
+            forks++;
+            fork_bad += fork_check(t, &seen) != 0;
+        }
     }
     uint64_t inserted = 0, erased = 0, bad = 0;
     for (unsigned i = 0; i < nthreads; i++) {
@@ -240,6 +293,12 @@ static void stress_live(unsigned nthreads, uint64_t ops, uint64_t seed)
            nthreads, ops, inserted, erased, walks);
     tap(bad == 0, "live: every insert succeeded and every erase found its exact entry");
     tap(walk_dups == 0 && walk_bad == 0, "live: concurrent walks saw no duplicate or bad entry");
+    if (HAS_FORK) {
+        printf("# live: %zu forks during the run\n", forks);
+        tap(fork_bad == 0, "live: fork children repaired, walked and emptied the table");
+    } else {
+        tap(1, "live: fork check # SKIP under ThreadSanitizer");
+    }
 
     /* Expected live set: each thread's own + what is still in the rings. */
     size_t expect = 0, missing = 0;
@@ -439,7 +498,7 @@ int main(int argc, char **argv)
     uint64_t seed = argc > 3 ? strtoull(argv[3], NULL, 10) : (uint64_t)time(NULL);
     if (nthreads < 1)
         nthreads = 1;
-    printf("TAP version 13\n1..6\n# seed %" PRIu64 "\n", seed);
+    printf("TAP version 13\n1..7\n# seed %" PRIu64 "\n", seed);
     stress_live(nthreads, ops, seed);
     stress_stacks(nthreads, (uint32_t)(ops / 10 > 1000 ? ops / 10 : 1000));
     if (argc <= 4)
