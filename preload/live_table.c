@@ -105,6 +105,11 @@
  * Each source slot is visited once, so an entry present for the whole walk is
  * reported exactly once.
  *
+ * fork: a child has only the forking thread, so a slot another thread had
+ * FROZEN, BUSY or a generation it was mapping would wait forever there.
+ * hg_live_after_fork() (from the atfork child handler) redoes such copies,
+ * drops inserts whose malloc never returned, and finishes the migrations.
+ *
  * ======================================================================
  * Memory bound
  * ======================================================================

@@ -86,8 +86,8 @@ START_TEST(counters)
     /* counters of different stacks never share a cache line */
     uintptr_t b[1] = {3};
     hg_stack_counters_t *d = hg_stack_counters(t, hg_stack_intern(t, b, 1));
-    uintptr_t dist = (uintptr_t)d > (uintptr_t)c ? (uintptr_t)d - (uintptr_t)c
-                                                 : (uintptr_t)c - (uintptr_t)d;
+    uintptr_t dist =
+        (uintptr_t)d > (uintptr_t)c ? (uintptr_t)d - (uintptr_t)c : (uintptr_t)c - (uintptr_t)d;
     ck_assert_uint_ge(dist, 64);
 }
 END_TEST
@@ -96,7 +96,11 @@ START_TEST(many_stacks)
 {
     hg_stack_table_t *t = make();
     size_t mem0 = hg_stack_memory_bytes(t);
-    const uint32_t n = 300000; /* > level 0 and several directory segments */
+#if defined(__SANITIZE_ADDRESS__)
+    const uint32_t n = 100000; /* > level 0 and several directory segments */
+#else
+    const uint32_t n = 300000;
+#endif
     uintptr_t f[16];
     for (uint32_t k = 0; k < n; k++) {
         uint32_t nf = stack_of(k, f);
@@ -156,7 +160,7 @@ START_TEST(out_of_memory)
     t = make(); /* uses the one mmap allowed */
     uintptr_t f[2] = {1, 2};
     ck_assert_uint_eq(hg_stack_intern(t, f, 2), 0); /* no level 0 */
-    mmap_budget = 2;                                 /* level 0 + segment, no frames */
+    mmap_budget = 2;                                /* level 0 + segment, no frames */
     ck_assert_uint_eq(hg_stack_intern(t, f, 2), 0);
     mmap_budget = -1;
     uint32_t id = hg_stack_intern(t, f, 2);
