@@ -317,6 +317,13 @@ t = one_trace("chain", traces)
 if t:
     check_trace("chain", t, ("signal", 15), leaks_of(p.stdout), exe)
 
+# --- threads started by a library constructor, before main ------------------
+exe = CFG["early"]
+p, traces = run("early threads", [exe], 0)
+t = one_trace("early threads", traces)
+if t:
+    check_trace("early threads", t, ("exit", 0), [], exe)
+
 # --- real programs: exit status kept, every trace valid and ended -----------
 def real_program(name, argv, expect_rc):
     p, traces = run(name, argv, expect_rc)
