@@ -20,9 +20,10 @@
 #define CHURN_THREADS 1
 #endif
 
-/* Frames between malloc and the recursion: leaf, worker/run, main and libc's
- * three start frames (or start_thread and clone3 in a thread). */
-#define CHURN_FIXED_FRAMES 7
+/* Frames around the recursion, as the tracer records them: the leaf,
+ * churn_run, then main and libc's three start frames, or start_thread and
+ * clone3 in a thread; descend adds one frame per level plus one. */
+#define CHURN_FIXED_FRAMES (CHURN_THREADS > 1 ? 5 : 7)
 #define CHURN_LEVELS (CHURN_DEPTH > CHURN_FIXED_FRAMES ? CHURN_DEPTH - CHURN_FIXED_FRAMES : 0)
 #define CHURN_WINDOW 64
 

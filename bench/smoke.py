@@ -37,7 +37,7 @@ def main():
     rows = {}
     for line in proc.stdout.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("|") and cells and cells[0] in names:
+        if line.startswith("|") and cells and cells[0] in names and cells[0] not in rows:
             rows[cells[0]] = cells
     # Columns without heaptrack: workload, count, untraced, ratio, overhead,
     # peak RSS untraced, peak RSS heapgrow, trace heapgrow, heapgrow report.
