@@ -18,6 +18,10 @@
  * whole CU or symbol table each time; each module instead gets two indexes
  * built on first use, one of its ELF function symbols and one per CU of its
  * function DIEs (see elf_syms_build and cu_index_get).
+ *
+ * Which CU holds an address is also ours to answer (cu_at): libdw 0.188 only
+ * looks in .debug_aranges, which clang does not emit unless asked
+ * (-gdwarf-aranges), so for clang-built code it found no CU at all.
  */
 #include "symbolize.h"
 
@@ -61,7 +65,11 @@ typedef struct sym_module {
     bool is_build_id_mismatch; /* the file on disk is not the traced one */
     Dwfl *dwfl;                /* NULL when the file could not be used */
     Dwfl_Module *mod;
-    struct cu_index *cus; /* DWARF function index per CU, built lazily */
+    struct cu_index *cus;     /* DWARF function index per CU, built lazily */
+    struct cu_span *cu_spans; /* address ranges of the CUs, sorted, built lazily */
+    size_t ncu_spans;
+    Dwarf_Addr cu_spans_bias; /* the Dwarf's bias (module address - DWARF address) */
+    bool is_cu_spans_built;
     struct elf_sym *syms; /* ELF function symbols by address, built lazily */
     size_t nsyms;
     bool is_syms_built;
@@ -470,18 +478,25 @@ static uint32_t clamp_line(int line)
 
 /* A source path as the user knows it: DWARF may name a file relative to the
  * compilation directory (meson builds say "../src/x.c"); join it with comp_dir
- * and fold "." and ".." lexically, so reports show one absolute path per file. */
+ * and fold "." and ".." lexically, so reports show one absolute path per file.
+ * An absolute name is folded too: for DWARF 5 line tables libdw joins the
+ * file with its directory entry itself, and clang's entry 0 is comp_dir, so a
+ * file compiled as "../src/x.c" comes back as "/build/../src/x.c". */
 static const char *source_path(hg_sym_t *s, const char *name, const char *comp_dir)
 {
     if (name == NULL)
         return NULL;
-    if (name[0] == '/' || comp_dir == NULL || comp_dir[0] != '/')
+    bool is_joined = name[0] != '/';
+    if (is_joined && (comp_dir == NULL || comp_dir[0] != '/'))
         return intern(s, name);
-    size_t len = strlen(comp_dir) + 1 + strlen(name) + 1;
+    size_t len = (is_joined ? strlen(comp_dir) + 1 : 0) + strlen(name) + 1;
     char *joined = malloc(len);
     if (joined == NULL)
         return intern(s, name);
-    snprintf(joined, len, "%s/%s", comp_dir, name);
+    if (is_joined)
+        snprintf(joined, len, "%s/%s", comp_dir, name);
+    else
+        memcpy(joined, name, len);
     /* Fold in place: out never overtakes in. */
     char *out = joined;
     const char *in = joined;
@@ -779,14 +794,9 @@ static Dwarf_Die *scopes_chain(Dwarf_Die *cudie, uint64_t pc, int *nchain)
  * the next frame out called it, so the position moves one frame outwards at
  * each inlined level.
  */
-static size_t dwarf_frames(hg_sym_t *s, sym_module_t *m, uint64_t addr, const char *file,
-                           uint32_t line, hg_frame_info_t *out, size_t max)
+static size_t dwarf_frames(hg_sym_t *s, sym_module_t *m, Dwarf_Die *cudie, uint64_t pc,
+                           const char *file, uint32_t line, hg_frame_info_t *out, size_t max)
 {
-    Dwarf_Addr dbias = 0;
-    Dwarf_Die *cudie = dwfl_module_addrdie(m->mod, addr, &dbias);
-    if (cudie == NULL)
-        return 0;
-    uint64_t pc = addr - dbias;
     /* Split DWARF (-gsplit-dwarf): the skeleton unit holds the line table
      * and ranges but no DIEs; the functions are in the split unit (.dwo or
      * .dwp), which libdw finds and returns as the "subdie". */
@@ -846,6 +856,102 @@ static size_t dwarf_frames(hg_sym_t *s, sym_module_t *m, uint64_t addr, const ch
     return n;
 }
 
+/*
+ * Which CU holds an address.
+ *
+ * dwfl_module_addrdie (and dwfl_module_getsrc, which relies on it) finds the
+ * CU through .debug_aranges alone in libdw 0.188 (Debian 12): with no such
+ * section it answers "address out of range" for every address. gcc emits
+ * .debug_aranges, clang does not by default (DWARF 4 or 5 alike), so clang-
+ * built code got no line and no DWARF frames, only its ELF symbol name. When
+ * libdwfl finds no CU, the module's CUs are looked up by their own ranges
+ * (DW_AT_low_pc/high_pc or DW_AT_ranges of the compile or skeleton unit),
+ * indexed once per module.
+ */
+typedef struct cu_span {
+    uint64_t lo; /* DWARF addresses, [lo, hi) */
+    uint64_t hi;
+    Dwarf_Die cudie;
+} cu_span_t;
+
+static int compare_cu_span(const void *a, const void *b)
+{
+    const cu_span_t *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static void cu_spans_build(sym_module_t *m)
+{
+    m->is_cu_spans_built = true;
+    Dwarf *dw = dwfl_module_getdwarf(m->mod, &m->cu_spans_bias);
+    if (dw == NULL)
+        return;
+    size_t cap = 0;
+    Dwarf_CU *cu = NULL;
+    Dwarf_Die cudie;
+    uint8_t unit_type = 0;
+    while (dwarf_get_units(dw, cu, &cu, NULL, &unit_type, &cudie, NULL) == 0) {
+        if (unit_type != DW_UT_compile && unit_type != DW_UT_skeleton)
+            continue;
+        Dwarf_Addr base, lo, hi;
+        ptrdiff_t off = 0;
+        while ((off = dwarf_ranges(&cudie, off, &base, &lo, &hi)) > 0) {
+            /* Address 0 is the ELF header, never code: such a range is a
+             * function the linker dropped (--gc-sections). */
+            if (lo >= hi || lo == 0)
+                continue;
+            if (!grow_array(&m->cu_spans, &cap, m->ncu_spans + 1, sizeof(*m->cu_spans)))
+                goto out;
+            m->cu_spans[m->ncu_spans++] = (cu_span_t){.lo = lo, .hi = hi, .cudie = cudie};
+        }
+    }
+out:
+    qsort(m->cu_spans, m->ncu_spans, sizeof(*m->cu_spans), compare_cu_span);
+}
+
+/* The compile (or skeleton) unit DIE whose code contains module address
+ * `addr`, and the Dwarf's bias (DWARF address = addr - *dbias); NULL when none
+ * does. The DIE lives as long as the module's Dwfl. */
+static Dwarf_Die *cu_at(sym_module_t *m, uint64_t addr, Dwarf_Addr *dbias)
+{
+    Dwarf_Die *cudie = dwfl_module_addrdie(m->mod, addr, dbias);
+    if (cudie != NULL)
+        return cudie;
+    if (!m->is_cu_spans_built)
+        cu_spans_build(m);
+    uint64_t pc = addr - m->cu_spans_bias;
+    size_t lo = 0, hi = m->ncu_spans;
+    while (lo < hi) { /* first span with lo > pc */
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->cu_spans[mid].lo <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* CUs do not overlap: the last span starting at or below pc is the only
+     * one that can contain it. */
+    if (lo == 0 || pc >= m->cu_spans[lo - 1].hi)
+        return NULL;
+    *dbias = m->cu_spans_bias;
+    return &m->cu_spans[lo - 1].cudie;
+}
+
+/* File and line of DWARF address `pc` from the line table of its CU (for
+ * split DWARF, the skeleton unit's); leaves them NULL and 0 when the table has
+ * no row for it. */
+static void cu_line(hg_sym_t *s, Dwarf_Die *cudie, uint64_t pc, const char **file, uint32_t *line)
+{
+    Dwarf_Line *dl = dwarf_getsrc_die(cudie, pc);
+    if (dl == NULL)
+        return;
+    int lineno = 0;
+    Dwarf_Attribute attr;
+    const char *comp_dir = dwarf_formstring(dwarf_attr(cudie, DW_AT_comp_dir, &attr));
+    *file = source_path(s, dwarf_linesrc(dl, NULL, NULL), comp_dir);
+    if (*file != NULL && dwarf_lineno(dl, &lineno) == 0)
+        *line = clamp_line(lineno);
+}
+
 /* Resolves one address into `out` (at least one frame). */
 static size_t resolve_frames(hg_sym_t *s, sym_module_t *m, uint64_t address, uint64_t lookup,
                              hg_frame_info_t *out, size_t max)
@@ -856,14 +962,12 @@ static size_t resolve_frames(hg_sym_t *s, sym_module_t *m, uint64_t address, uin
     if (m != NULL && m->mod != NULL) {
         const char *file = NULL;
         uint32_t line = 0;
-        Dwfl_Line *dl = dwfl_module_getsrc(m->mod, lookup);
-        if (dl != NULL) {
-            int lineno = 0;
-            file = source_path(s, dwfl_lineinfo(dl, NULL, &lineno, NULL, NULL, NULL),
-                               dwfl_line_comp_dir(dl));
-            line = file != NULL ? clamp_line(lineno) : 0;
+        Dwarf_Addr dbias = 0;
+        Dwarf_Die *cudie = cu_at(m, lookup, &dbias);
+        if (cudie != NULL) {
+            cu_line(s, cudie, lookup - dbias, &file, &line);
+            n = dwarf_frames(s, m, cudie, lookup - dbias, file, line, out, max);
         }
-        n = dwarf_frames(s, m, lookup, file, line, out, max);
         if (n == 0) {
             out[0].function = NULL;
             out[0].file = file;
@@ -992,6 +1096,7 @@ void hg_sym_destroy(hg_sym_t *s)
     HASH_CLEAR(hh, s->by_id);
     for (size_t i = 0; i < s->nmodules; i++) {
         cu_index_free_all(s->modules[i]);
+        free(s->modules[i]->cu_spans);
         free(s->modules[i]->syms);
         if (s->modules[i]->dwfl != NULL)
             dwfl_end(s->modules[i]->dwfl);

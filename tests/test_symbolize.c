@@ -561,6 +561,58 @@ START_TEST(test_split_dwarf)
 }
 END_TEST
 
+/* fix.c built by other compilers and DWARF flavours (tests/meson.build). */
+static const char *const dwarf_variants[] = {
+    HG_SYMFIX_DIR "/libhgsymfix_cc_dwarf4.so", /* the C compiler (gcc), -gdwarf-4 */
+    HG_SYMFIX_DIR "/libhgsymfix_cc_dwarf5.so", /* -gdwarf-5 */
+#ifdef HG_SYMFIX_CLANG
+    HG_SYMFIX_DIR "/libhgsymfix_clang_dwarf4.so", /* clang -gdwarf-4 */
+    HG_SYMFIX_DIR "/libhgsymfix_clang_dwarf5.so", /* clang -gdwarf-5 */
+    HG_SYMFIX_DIR "/libhgsymfix_clang_split.so",  /* clang -gdwarf-5 -gsplit-dwarf */
+#endif
+};
+
+/* Function, file and line of a plain exported function, a static function and
+ * an inlined one with its caller, whichever compiler and DWARF version built
+ * the code. clang emits no .debug_aranges; libdw 0.188 found no CU without
+ * them, so clang-built frames had their ELF name but no file or line. */
+START_TEST(test_dwarf_variants)
+{
+    const char *path = dwarf_variants[_i];
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(h != NULL, "dlopen: %s", dlerror());
+    void (*before)(void) = (void (*)(void))dlsym(h, "hg_fix_exported_before");
+    void (*outer)(void) = (void (*)(void))dlsym(h, "hg_fix_outer");
+    void (*exported_after)(int) = (void (*)(int))dlsym(h, "hg_fix_exported_after");
+    uintptr_t *ret = dlsym(h, "hg_fix_ret");
+    ck_assert(before && outer && exported_after && ret);
+    before();
+    outer();
+    exported_after(2);
+    loaded_t mod = find_loaded(path);
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_int_eq(
+        hg_sym_add_module(s, 1, path, mod.bias, mod.start, mod.end, mod.build_id, mod.build_id_len),
+        0);
+    hg_frame_info_t f[8];
+    ck_assert_uint_eq(hg_sym_resolve(s, ret[SLOT_EXPORTED], true, f, 8), 1);
+    check_frame(&f[0], "hg_fix_exported_before", "fix.c", mark_line(FIX_C, "exported_before"), path,
+                false);
+    ck_assert_str_eq(f[0].file, FIX_C);
+    ck_assert_uint_eq(hg_sym_resolve(s, ret[SLOT_STATIC], true, f, 8), 1);
+    check_frame(&f[0], "static_fn", "fix.c", mark_line(FIX_C, "static_fn"), path, false);
+    ck_assert_uint_eq(hg_sym_resolve(s, ret[SLOT_INLINED], true, f, 8), 2);
+    check_frame(&f[0], "inlined_fn", "fix.c", mark_line(FIX_C, "inlined_fn"), path, true);
+    check_frame(&f[1], "hg_fix_outer", "fix.c", mark_line(FIX_C, "outer_fn"), path, false);
+    ck_assert_str_eq(f[0].file, FIX_C);
+    ck_assert_str_eq(f[1].file, FIX_C);
+    ck_assert_uint_eq(nwarnings(s), 0);
+    hg_sym_destroy(s);
+    dlclose(h);
+}
+END_TEST
+
 static void copy_file(const char *from, const char *to)
 {
     FILE *in = fopen(from, "rb");
@@ -909,6 +961,8 @@ static Suite *symbolize_suite(void)
     tc = tcase_create("debug_files");
     tcase_add_test(tc, test_debuglink);
     tcase_add_test(tc, test_split_dwarf);
+    tcase_add_loop_test(tc, test_dwarf_variants, 0,
+                        (int)(sizeof(dwarf_variants) / sizeof(dwarf_variants[0])));
     tcase_add_test(tc, test_build_id_debug_dir);
     suite_add_tcase(suite, tc);
 
