@@ -569,6 +569,7 @@ static const char *const dwarf_variants[] = {
     HG_SYMFIX_DIR "/libhgsymfix_clang_dwarf4.so", /* clang -gdwarf-4 */
     HG_SYMFIX_DIR "/libhgsymfix_clang_dwarf5.so", /* clang -gdwarf-5 */
     HG_SYMFIX_DIR "/libhgsymfix_clang_split.so",  /* clang -gdwarf-5 -gsplit-dwarf */
+    HG_SYMFIX_DIR "/libhgsymfix_mixed.so",        /* fix.c by clang, fix_clone.c by gcc */
 #endif
 };
 
@@ -607,6 +608,14 @@ START_TEST(test_dwarf_variants)
     check_frame(&f[1], "hg_fix_outer", "fix.c", mark_line(FIX_C, "outer_fn"), path, false);
     ck_assert_str_eq(f[0].file, FIX_C);
     ck_assert_str_eq(f[1].file, FIX_C);
+    /* The mixed library: its other CU, the one .debug_aranges cover. */
+    int (*clone)(int) = (int (*)(int))dlsym(h, "hg_fix_clone");
+    if (clone != NULL) {
+        ck_assert_int_ne(clone(2), 0);
+        ck_assert_uint_eq(hg_sym_resolve(s, ret[SLOT_CLONE], true, f, 8), 1);
+        check_frame(&f[0], "clone_fn", "fix_clone.c", mark_line(FIX_CLONE_C, "clone_fn"), path,
+                    false);
+    }
     ck_assert_uint_eq(nwarnings(s), 0);
     hg_sym_destroy(s);
     dlclose(h);
