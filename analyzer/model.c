@@ -195,6 +195,7 @@ struct stack_entry {
     struct addr_entry **raw;
     uint64_t live_bytes, live_count, alloc_count, alloc_bytes;
     uint64_t leak_bytes, leak_count;
+    uint64_t kind_bytes[4], kind_count[4]; /* REACH of the exit dump */
     struct stack_entry *next_in_site;
     UT_hash_handle hh;
 };
@@ -208,10 +209,22 @@ struct msite {
     ser_t ser;
 };
 
+/* One distinct site series. Sites whose series are equal (the many that are
+ * all zeros, or that changed together) share one array, so the exported
+ * series cost memory per distinct shape, not per site. */
+struct series_blob {
+    hg_series_point_t *pts;
+    bool has_growth; /* growth analysed: equal series, equal verdict */
+    int growth_rc;
+    hg_growth_t growth;
+    UT_hash_handle hh; /* keyed by the bytes of pts */
+};
+
 /* hg_model_t is the first member: hg_model_free() gets the rest back. */
 typedef struct model_priv {
     hg_model_t pub;
     hg_sym_t *sym;
+    struct series_blob *blobs; /* owners of every site's series.pts */
 } model_priv_t;
 
 typedef struct loader {
@@ -235,6 +248,7 @@ typedef struct loader {
     grid_t grid;
     ser_t live_ser, rss_ser;
     bool is_in_exit_dump, has_exit_dump;
+    bool has_exit_reach; /* REACH records classified the last exit dump */
     size_t ntrace_warnings;
     char *err;
     size_t errlen;
@@ -547,10 +561,13 @@ static int on_record(loader_t *L, const hg_record_t *rec)
         if (L->is_in_exit_dump) {
             /* The last exit dump is the final live set. */
             L->has_exit_dump = false;
+            L->has_exit_reach = false;
             struct stack_entry *st, *tmp;
             HASH_ITER(hh, L->stacks, st, tmp) {
                 st->leak_bytes = 0;
                 st->leak_count = 0;
+                memset(st->kind_bytes, 0, sizeof st->kind_bytes);
+                memset(st->kind_count, 0, sizeof st->kind_count);
             }
         }
         return 0;
@@ -569,6 +586,27 @@ static int on_record(loader_t *L, const hg_record_t *rec)
         if (L->is_in_exit_dump)
             L->has_exit_dump = true;
         L->is_in_exit_dump = false;
+        return 0;
+    case HG_REC_REACH:
+        /* Classifies the exit dump just read (a REACH of a requested dump
+         * is not the final word on leaks). */
+        if (rec->u.reach.reason != HG_DUMP_EXIT || !L->has_exit_dump)
+            return 0;
+        if (rec->u.reach.status != 0)
+            return add_warning(m, "the tracer could not classify reachability at exit (%s)",
+                               strerror((int)rec->u.reach.status));
+        L->has_exit_reach = true;
+        m->reach_threads_unseen += rec->u.reach.threads_unseen;
+        for (size_t i = 0; i < rec->u.reach.n; i++) {
+            const hg_rec_reach_t *e = &rec->u.reach.entries[i];
+            struct stack_entry *st = get_stack(L, e->stack_id);
+            if (!st)
+                return -ENOMEM;
+            for (int k = 0; k < 4; k++) {
+                st->kind_bytes[k] += e->bytes[k];
+                st->kind_count[k] += e->count[k];
+            }
+        }
         return 0;
     case HG_REC_END:
         m->has_end = true;
@@ -620,6 +658,35 @@ static int cmp_site(const void *a, const void *b)
     return x->frame.address < y->frame.address ? -1 : x->frame.address > y->frame.address;
 }
 
+/* Makes *ser point at the shared copy of its content (freeing its own array
+ * when there already is one); *blob gets that copy's entry (NULL for an empty
+ * series). Returns 0 or -ENOMEM (then *ser is empty). */
+static int share_series(model_priv_t *mp, hg_series_t *ser, struct series_blob **blob)
+{
+    *blob = NULL;
+    if (!ser->pts)
+        return 0;
+    size_t len = ser->n * sizeof(*ser->pts);
+    struct series_blob *b;
+    HASH_FIND(hh, mp->blobs, ser->pts, len, b);
+    if (b) {
+        free(ser->pts);
+        ser->pts = b->pts;
+        *blob = b;
+        return 0;
+    }
+    if (!(b = calloc(1, sizeof(*b)))) {
+        free(ser->pts);
+        ser->pts = NULL;
+        ser->n = 0;
+        return -ENOMEM;
+    }
+    b->pts = ser->pts;
+    HASH_ADD_KEYPTR(hh, mp->blobs, b->pts, len, b);
+    *blob = b;
+    return 0;
+}
+
 /* Fills the shown stacks of site `s` from model site `ms`. */
 static int fill_stacks(loader_t *L, const struct msite *ms, hg_site_t *s)
 {
@@ -665,6 +732,7 @@ static int finish(loader_t *L, hg_reader_t *r)
     int rc;
     m->has_final_live_set = L->has_exit_dump && m->has_end &&
                             (m->end_reason == HG_END_EXIT || m->end_reason == HG_END_UEXIT);
+    m->has_reachability = m->has_final_live_set && L->has_exit_reach;
     if (hg_reader_ended_early(r)) {
         char buf[160];
         snprintf(buf, sizeof(buf), "trace ends at %.1f s without an end marker (process killed?)",
@@ -718,16 +786,32 @@ static int finish(loader_t *L, hg_reader_t *r)
             for (struct stack_entry *st = ms->stacks; st; st = st->next_in_site) {
                 s->leaked.bytes += (int64_t)st->leak_bytes;
                 s->leaked.count += (int64_t)st->leak_count;
+                for (int k = 0; k < 4; k++) {
+                    s->leak_kinds[k].bytes += (int64_t)st->kind_bytes[k];
+                    s->leak_kinds[k].count += (int64_t)st->kind_count[k];
+                }
             }
         }
         if ((rc = fill_stacks(L, ms, s)) < 0)
             return rc;
-        if (ser_export(&ms->ser, &L->grid, &s->series) < 0)
+        struct series_blob *blob;
+        if (ser_export(&ms->ser, &L->grid, &s->series) < 0 ||
+            share_series(L->mp, &s->series, &blob) < 0)
             return -ENOMEM;
         free(ms->ser.w);
         ms->ser.w = NULL;
         ms->ser.n = 0;
-        rc = hg_growth_analyze(s->series.pts, s->series.n, &L->opts->growth, &s->growth);
+        if (blob && blob->has_growth) {
+            rc = blob->growth_rc;
+            s->growth = blob->growth;
+        } else {
+            rc = hg_growth_analyze(s->series.pts, s->series.n, &L->opts->growth, &s->growth);
+            if (blob && rc != -ENOMEM) {
+                blob->has_growth = true;
+                blob->growth_rc = rc;
+                blob->growth = s->growth;
+            }
+        }
         if (rc == -ENOMEM)
             return rc;
         if (rc < 0) {
@@ -835,7 +919,12 @@ void hg_model_free(hg_model_t *m)
     for (size_t i = 0; i < m->nsites; i++) {
         for (size_t j = 0; j < m->sites[i].nstacks_shown; j++)
             free(m->sites[i].stacks[j].frames);
-        free(m->sites[i].series.pts);
+    }
+    struct series_blob *b, *tmp;
+    HASH_ITER(hh, mp->blobs, b, tmp) {
+        HASH_DEL(mp->blobs, b);
+        free(b->pts);
+        free(b);
     }
     free(m->sites);
     for (size_t i = 0; i < m->nwarnings; i++)

@@ -58,6 +58,10 @@ typedef struct hg_site {
     uint64_t end_live_count;
     hg_leak_t leaked;         /* from the final live set of a trace that ended
                                  with exit; -1/-1 when unknown           */
+    /* The same blocks split by reachability (docs/LEAKS.md), indexed by enum
+     * hg_reach_category (format.h): definite, indirect, possible, reachable.
+     * They add up to `leaked`. Valid when the model's has_reachability. */
+    hg_leak_t leak_kinds[4];
     hg_series_t series;       /* live bytes over time                   */
     hg_growth_t growth;       /* filled by hg_model_load                */
 } hg_site_t;
@@ -95,6 +99,8 @@ typedef struct hg_model {
     int end_reason;           /* enum hg_end_reason, when has_end */
     int end_status;
     bool has_final_live_set;  /* a LIVE dump with reason exit was read */
+    bool has_reachability;    /* ... and the tracer classified it (REACH) */
+    uint64_t reach_threads_unseen; /* threads whose stacks were not roots */
     char *ended_early;        /* NULL, or "trace ends at 12.3 s without an end
                                  marker (process killed?)" */
     /* totals and series */

@@ -82,6 +82,8 @@ struct hg_reader {
     size_t counters_cap;
     hg_rec_live_t *lives;
     size_t lives_cap;
+    hg_rec_reach_t *reaches;
+    size_t reaches_cap;
 };
 
 static const char *const tag_names[] = {
@@ -95,6 +97,7 @@ static const char *const tag_names[] = {
     [HG_REC_LIVE_END] = "LIVE_END",
     [HG_REC_END] = "END",
     [HG_REC_WARNING] = "WARNING",
+    [HG_REC_REACH] = "REACH",
 };
 
 const char *hg_reader_tag_name(unsigned tag)
@@ -106,7 +109,7 @@ const char *hg_reader_tag_name(unsigned tag)
 
 static bool is_known_tag(unsigned tag)
 {
-    return tag >= HG_REC_HEADER && tag <= HG_REC_WARNING;
+    return tag >= HG_REC_HEADER && tag <= HG_REC_REACH;
 }
 
 /* ---- errors ---- */
@@ -211,6 +214,7 @@ void hg_reader_close(hg_reader_t *r)
     free(r->argv);
     free(r->counters);
     free(r->lives);
+    free(r->reaches);
     free(r);
 }
 
@@ -732,6 +736,32 @@ static int dec_live_end(cur_t *c, hg_record_t *rec)
     return 0;
 }
 
+static int dec_reach(cur_t *c, hg_record_t *rec)
+{
+    hg_reader_t *r = c->r;
+    uint64_t n;
+    if (r->is_in_live)
+        return fail(r, c->base_off, "REACH inside a live-set dump");
+    TRY(cur_time(c, &rec->u.reach.time_ns));
+    TRY(cur_u(c, &rec->u.reach.reason, "reason"));
+    TRY(cur_u(c, &rec->u.reach.status, "status"));
+    TRY(cur_u(c, &rec->u.reach.threads_unseen, "threads_unseen"));
+    TRY(cur_count(c, &n, HG_MAX_REACH_PER_REC, 9, "entry count"));
+    if (reserve((void **)&r->reaches, &r->reaches_cap, (size_t)n, sizeof(*r->reaches)) < 0)
+        return fail_errno(r, ENOMEM, "reach entries");
+    for (uint64_t i = 0; i < n; i++) {
+        hg_rec_reach_t *e = &r->reaches[i];
+        TRY(cur_stack_ref(c, &e->stack_id));
+        for (int k = 0; k < 4; k++) {
+            TRY(cur_u(c, &e->bytes[k], "bytes"));
+            TRY(cur_u(c, &e->count[k], "count"));
+        }
+    }
+    rec->u.reach.n = (size_t)n;
+    rec->u.reach.entries = r->reaches;
+    return 0;
+}
+
 static int dec_end(cur_t *c, hg_record_t *rec)
 {
     hg_reader_t *r = c->r;
@@ -902,6 +932,9 @@ int hg_reader_next(hg_reader_t *r, hg_record_t *rec)
         case HG_REC_WARNING:
             rc = dec_warning(&c, rec);
             break;
+        case HG_REC_REACH:
+            rc = dec_reach(&c, rec);
+            break;
         default:
             rc = fail(r, start, "internal: unhandled tag %u", tag);
             break;
@@ -1028,6 +1061,22 @@ void hg_reader_print_record(FILE *f, const hg_record_t *rec)
     case HG_REC_WARNING:
         fprintf(f, "WARNING t=%" PRIu64 " code=%" PRIu64 " message=%s\n", rec->u.warning.time_ns,
                 rec->u.warning.code, rec->u.warning.message);
+        break;
+    case HG_REC_REACH:
+        fprintf(f,
+                "REACH t=%" PRIu64 " reason=%" PRIu64 " status=%" PRIu64 " threads_unseen=%" PRIu64
+                " n=%zu\n",
+                rec->u.reach.time_ns, rec->u.reach.reason, rec->u.reach.status,
+                rec->u.reach.threads_unseen, rec->u.reach.n);
+        for (size_t i = 0; i < rec->u.reach.n; i++) {
+            const hg_rec_reach_t *e = &rec->u.reach.entries[i];
+            fprintf(f,
+                    "REACH id=%" PRIu32 " definite=%" PRIu64 "/%" PRIu64 " indirect=%" PRIu64
+                    "/%" PRIu64 " possible=%" PRIu64 "/%" PRIu64 " reachable=%" PRIu64 "/%" PRIu64
+                    "\n",
+                    e->stack_id, e->bytes[0], e->count[0], e->bytes[1], e->count[1], e->bytes[2],
+                    e->count[2], e->bytes[3], e->count[3]);
+        }
         break;
     }
 }

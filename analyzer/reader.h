@@ -43,6 +43,13 @@ typedef struct hg_rec_live {
     uint64_t alloc_time_ms;
 } hg_rec_live_t;
 
+/* One entry of a REACH record: bytes and count per enum hg_reach_category. */
+typedef struct hg_rec_reach {
+    uint32_t stack_id;
+    uint64_t bytes[4];
+    uint64_t count[4];
+} hg_rec_reach_t;
+
 /*
  * A decoded record. Strings are NUL-terminated (a string with an embedded NUL
  * reads as its prefix; *_len gives the full length); every pointer is owned
@@ -103,6 +110,11 @@ typedef struct hg_record {
             const char *message;
             size_t message_len;
         } warning;
+        struct {
+            uint64_t time_ns, reason, status, threads_unseen;
+            size_t n;
+            const hg_rec_reach_t *entries;
+        } reach;
     } u;
 } hg_record_t;
 

@@ -304,7 +304,7 @@ static void write_growth(jw_t *w, const hg_growth_t *g)
     jw_obj_end(w);
 }
 
-static void write_site(jw_t *w, const hg_site_t *s)
+static void write_site(jw_t *w, const hg_site_t *s, bool has_reachability)
 {
     jw_obj(w, NULL);
     jw_str(w, "function", s->frame.function);
@@ -340,6 +340,14 @@ static void write_site(jw_t *w, const hg_site_t *s)
         jw_null(w, "count");
     else
         jw_i64(w, "count", s->leaked.count);
+    /* By reachability (docs/LEAKS.md); absent when the tracer did not say. */
+    static const char *const kinds[] = {"definite", "indirect", "possible", "reachable"};
+    for (int k = 0; k < 4 && has_reachability; k++) {
+        jw_obj(w, kinds[k]);
+        jw_i64(w, "bytes", s->leak_kinds[k].bytes);
+        jw_i64(w, "count", s->leak_kinds[k].count);
+        jw_obj_end(w);
+    }
     jw_obj_end(w);
     write_growth(w, &s->growth);
     write_series(w, "series", &s->series);
@@ -399,6 +407,7 @@ static void write_process_fields(jw_t *w, const hg_model_t *m)
         jw_null(w, "signal");
     }
     jw_bool(w, "has_final_live_set", m->has_final_live_set);
+    jw_bool(w, "has_reachability", m->has_reachability);
     jw_str(w, "ended_early", m->ended_early);
 }
 
@@ -410,7 +419,7 @@ static void write_sites(jw_t *w, const hg_model_t *m, size_t top)
     jw_u64(w, "nsites", m->nsites);
     jw_arr(w, "sites", false);
     for (size_t i = 0; i < n; i++)
-        write_site(w, &m->sites[i]);
+        write_site(w, &m->sites[i], m->has_reachability);
     jw_arr_end(w);
 }
 

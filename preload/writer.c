@@ -63,6 +63,7 @@
 #include "encode.h"
 #include "guard.h"
 #include "os.h"
+#include "reach.h"
 
 /* ------------------------------------------------------------------------ */
 /* Constants                                                                 */
@@ -76,6 +77,7 @@
 #define FINISH_WAIT_NS         (3ull * 1000000000ull)
 #define FATAL_WAIT_NS          (300ull * 1000000ull)
 #define FORK_WAIT_NS           (5ull * 1000000000ull)
+#define REACH_WAIT_NS          (30ull * 1000000000ull) /* bound on the scan child */
 #define STACK_RETRIES          8u /* ticks an id without frames is retried */
 #define MAX_WARNINGS           8u
 #define MAX_NAME_TRIES         100u /* pid-suffixed names tried on EEXIST  */
@@ -1057,6 +1059,54 @@ static void emit_live_set(uint64_t now, int reason)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Reachability (reach.c, docs/LEAKS.md)                                     */
+
+/* The writer thread's tid: its stack is not a root of the scan. */
+static _Atomic int writer_tid;
+
+/* Weak: the writer's unit tests (tests/test_writer.c) link writer.c without
+ * reach.c; there no REACH record is written. */
+extern __typeof__(hg_reach_scan) hg_reach_scan __attribute__((weak));
+extern __typeof__(hg_reach_release) hg_reach_release __attribute__((weak));
+
+/* Classifies the live set just dumped and writes REACH records. io_lock held.
+ * Stacks not yet defined in this trace (allocated during the dump) are
+ * counted under id 0. */
+static void emit_reach(uint64_t now, int reason, uintptr_t self_stack_lo)
+{
+    if (hg_core.live == NULL || w.is_broken || hg_reach_scan == NULL)
+        return;
+    hg_reach_result_t res;
+    int rc = hg_reach_scan(hg_core.live, atomic_load_explicit(&writer_tid, memory_order_relaxed),
+                           self_stack_lo, REACH_WAIT_NS, &res);
+    size_t n = rc == 0 ? res.n : 0;
+    size_t at = 0;
+    do {
+        size_t k = n - at < HG_MAX_REACH_PER_REC ? n - at : HG_MAX_REACH_PER_REC;
+        hg_enc_t e;
+        if (!rec_begin(&e, 64 + k * 9 * 10))
+            break;
+        hg_enc_u(&e, now);
+        hg_enc_u(&e, (uint64_t)reason);
+        hg_enc_u(&e, rc < 0 ? (uint64_t)-rc : 0);
+        hg_enc_u(&e, rc == 0 ? res.threads_unseen : 0);
+        hg_enc_u(&e, k);
+        for (size_t i = at; i < at + k; i++) {
+            const hg_reach_stat_t *st = &res.stats[i];
+            hg_enc_u(&e, is_stack_writable(st->stack_id) ? st->stack_id : 0);
+            for (int c = 0; c < HG_REACH_NKINDS; c++) {
+                hg_enc_u(&e, st->bytes[c]);
+                hg_enc_u(&e, st->count[c]);
+            }
+        }
+        rec_emit(HG_REC_REACH, &e);
+        at += k;
+    } while (at < n);
+    if (rc == 0)
+        hg_reach_release(&res);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Warnings                                                                  */
 
 void hg_writer_warn(int code, const char *msg)
@@ -1114,6 +1164,7 @@ static void tick(uint32_t dump_mask, bool is_periodic)
     for (int reason = HG_DUMP_EXIT; reason <= HG_DUMP_FATAL; reason++)
         if (dump_mask & (1u << reason)) {
             emit_live_set(now_ns, reason);
+            emit_reach(now_ns, reason, 0); /* the writer thread: not a root */
             break; /* one dump answers every pending request */
         }
     z_feed(NULL, 0, Z_SYNC_FLUSH);
@@ -1142,6 +1193,7 @@ static void *writer_main(void *arg)
      * forwarded untraced. */
     (void)guard_set();
     prctl(PR_SET_NAME, "heapgrow-writer", 0, 0, 0);
+    atomic_store_explicit(&writer_tid, (int)syscall(SYS_gettid), memory_order_relaxed);
     uint64_t next = mono_ns() + (uint64_t)w.spacing_ms * 1000000u;
     for (;;) {
         /* acquire: pairs with the release fetch_add in wake_thread(). */
@@ -1461,6 +1513,9 @@ void hg_writer_finish(int reason, int status)
         define_stacks();
         emit_snapshot(now);
         emit_live_set(now, is_fatal ? HG_DUMP_FATAL : HG_DUMP_EXIT);
+        if (!is_fatal) /* a fork and a wait: not from a fatal signal. The
+                        * caller's frames up are roots; ours hold stale words */
+            emit_reach(now, HG_DUMP_EXIT, (uintptr_t)__builtin_frame_address(0));
         hg_enc_t e;
         if (rec_begin(&e, 40)) {
             hg_enc_u(&e, now);

@@ -30,6 +30,7 @@
 #define HG_MAX_STRING_BYTES  (1u * 1024u * 1024u)  /* one string or blob field */
 #define HG_MAX_BUILD_ID      64u                   /* bytes of a build-id      */
 #define HG_MAX_LIVE_PER_REC  65536u                /* entries in LIVE_CHUNK    */
+#define HG_MAX_REACH_PER_REC 65536u                /* entries in REACH         */
 #define HG_MAX_STACKS_PER_SNAP (1u << 22)          /* entries in SNAPSHOT      */
 
 /*
@@ -81,6 +82,25 @@ enum hg_record_tag {
     /* u time_ns, u code (enum hg_warn), b message: something the tracer could
      * not do (unwritable output is not one: then nothing is written). */
     HG_REC_WARNING = 10,
+    /* u time_ns, u reason (enum hg_dump_reason of the live-set dump it
+     * classifies), u status (0 = classified; else an errno value: the scan
+     * failed and n is 0), u threads_unseen (threads whose stack was not a
+     * root), u n, then n entries [u stack_id, then bytes and count of each
+     * category in enum hg_reach_category order: u definite_bytes,
+     * u definite_count, u indirect_bytes, u indirect_count, u possible_bytes,
+     * u possible_count, u reachable_bytes, u reachable_count]. Follows the
+     * LIVE_END of that dump; one classification may span several REACH
+     * records (n <= HG_MAX_REACH_PER_REC each): their entries add up.
+     * docs/LEAKS.md defines the categories (valgrind memcheck's). */
+    HG_REC_REACH = 11,
+};
+
+/* Leak categories of a REACH record, valgrind's. */
+enum hg_reach_category {
+    HG_CAT_DEFINITE = 0,  /* nothing points to it                     */
+    HG_CAT_INDIRECT = 1,  /* reachable only from lost blocks          */
+    HG_CAT_POSSIBLE = 2,  /* reachable only through interior pointers */
+    HG_CAT_REACHABLE = 3, /* a start pointer chain from a root        */
 };
 
 enum hg_unwinder {

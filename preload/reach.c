@@ -1,0 +1,676 @@
+/*
+ * Reachability of the live set (reach.h), the way valgrind's memcheck
+ * classifies leaks. docs/LEAKS.md says what is and is not seen.
+ *
+ * Parent side (the calling thread, shim guard set): collect the roots while
+ * the process still has its threads and the loader is usable:
+ *   - the writable PT_LOAD segments (.data, .bss, .got) of every loaded
+ *     module except libheapgrow itself (its tables hold every block address);
+ *   - the calling thread's stack from its stack pointer up, and its static TLS
+ *     (for the main thread that block is outside the stack mapping);
+ *   - every other thread blocked in a system call: /proc/self/task/T/syscall
+ *     gives its user stack pointer; its stack is scanned from there up to its
+ *     thread control block (glibc puts static TLS and the TCB at the top of a
+ *     thread's stack mapping). Running threads (no stack pointer to be had) and
+ *     the thread named by exclude_tid (the writer) are not roots.
+ * Each range is clipped to the readable mappings of /proc/self/maps. Nothing
+ * else is a root: anonymous mappings are not scanned, so the tracer's own
+ * mmap'd tables, malloc's arenas (freed chunks hold stale pointers) and the
+ * program's private mmap pools are not roots.
+ *
+ * Then clone() without CLONE_VM and without glibc's fork (no atfork handlers:
+ * the tracer must not start a trace for this child): the child owns a
+ * copy-on-write snapshot of the heap. It only reads memory, computes in mmap'd
+ * scratch, makes no call that could allocate or take a lock of the parent,
+ * writes per-stack totals into a MAP_SHARED mapping, wakes the parent with a
+ * futex and exits. The parent waits a bounded time, then kills it.
+ *
+ * Classification (memcheck's mc_leakcheck.c semantics, reimplemented):
+ *   1. A word in a root that equals a block's start makes it REACHABLE; a word
+ *      pointing inside it (start excluded, end excluded) makes it POSSIBLE
+ *      unless already REACHABLE. Blocks are then scanned transitively: a start
+ *      pointer found in a REACHABLE block passes REACHABLE on; any pointer
+ *      found in a POSSIBLE block, and any interior pointer, passes only
+ *      POSSIBLE on. An upgrade POSSIBLE -> REACHABLE rescans the block.
+ *   2. The blocks still unreached are lost. In address order, each unreached
+ *      block starts a "clique": every unreached block reachable from it (by
+ *      start or interior pointers, transitively) becomes INDIRECT and the
+ *      leader stays DEFINITE (lost). A later leader that reaches an earlier
+ *      clique's leader absorbs it (the earlier leader becomes indirect): so a
+ *      list that lost its head gives 1 definite + n-1 indirect, and a cycle
+ *      gives 1 definite (its lowest address) + the rest indirect.
+ * Zero-size blocks are reached only by a pointer equal to their address.
+ */
+#include "reach.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "os.h"
+
+#define PAGE_BYTES     4096u
+#define WORD_BYTES     sizeof(uintptr_t)
+#define TCB_BYTES      2304u /* glibc 2.36 x86-64 sizeof(struct pthread), rounded */
+#define MAX_ROOTS      8192u
+#define MAPS_MAX_BYTES (16u << 20)
+
+enum { ST_UNREACHED = 0, ST_POSSIBLE = 1, ST_REACHABLE = 2, ST_INDIRECT = 3 };
+
+typedef struct block {
+    uintptr_t addr;
+    uint64_t size;
+    uint32_t stack_id;
+    uint32_t state;
+    uint64_t clique; /* leader index + 1 while in phase 2, else 0 */
+} block_t;
+
+typedef struct range {
+    uintptr_t lo;
+    uintptr_t hi;
+    bool is_thread_stack; /* clip at the thread control block (in the child) */
+} range_t;
+
+/* Shared with the child (MAP_SHARED). */
+typedef struct shared_hdr {
+    _Atomic uint32_t done; /* 0 running, 1 done (futex word) */
+    uint32_t status;       /* 0 ok, else a positive errno     */
+    uint64_t n;            /* stats written                   */
+    uint64_t nblocks;
+    uint64_t cap;          /* stats capacity = blocks capacity */
+} shared_hdr_t;
+
+/* The parent's collection, read by the child. */
+typedef struct scan {
+    range_t *maps; /* readable mappings, address order */
+    size_t nmaps;
+    size_t maps_len; /* bytes mapped for maps */
+    range_t *roots;
+    size_t nroots;
+    uint32_t threads_unseen;
+    /* child scratch */
+    block_t *blocks;
+    size_t nblocks;
+    size_t cap;
+    uint32_t *stack;
+    size_t nstack;
+    uintptr_t lo_addr, hi_addr; /* span of all blocks */
+} scan_t;
+
+static size_t page_up(size_t n)
+{
+    return (n + PAGE_BYTES - 1) & ~(size_t)(PAGE_BYTES - 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parsing helpers (no libc that could allocate)                             */
+
+static const char *parse_hex(const char *p, const char *end, uintptr_t *out)
+{
+    uintptr_t v = 0;
+    if (p + 1 < end && p[0] == '0' && p[1] == 'x')
+        p += 2;
+    for (; p < end; p++) {
+        int d;
+        if (*p >= '0' && *p <= '9')
+            d = *p - '0';
+        else if (*p >= 'a' && *p <= 'f')
+            d = *p - 'a' + 10;
+        else
+            break;
+        v = v * 16 + (uintptr_t)d;
+    }
+    *out = v;
+    return p;
+}
+
+/* Reads a whole /proc file into an mmap'd buffer (*len bytes). Returns it or NULL. */
+static char *slurp(const char *path, size_t cap, size_t *len)
+{
+    int fd = hg_os.open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    char *buf = hg_os_map(cap);
+    size_t n = 0;
+    if (buf != NULL) {
+        while (n < cap - 1) {
+            ssize_t r = hg_os.read(fd, buf + n, cap - 1 - n);
+            if (r <= 0)
+                break;
+            n += (size_t)r;
+        }
+        buf[n] = '\0';
+    }
+    hg_os.close(fd);
+    *len = n;
+    return buf;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Roots (parent)                                                            */
+
+static void add_root(scan_t *s, uintptr_t lo, uintptr_t hi, bool is_thread_stack)
+{
+    lo = (lo + WORD_BYTES - 1) & ~(uintptr_t)(WORD_BYTES - 1);
+    if (hi <= lo || s->nroots >= MAX_ROOTS)
+        return;
+    /* Clip to the readable mappings. */
+    for (size_t i = 0; i < s->nmaps && s->nroots < MAX_ROOTS; i++) {
+        uintptr_t a = s->maps[i].lo > lo ? s->maps[i].lo : lo;
+        uintptr_t b = s->maps[i].hi < hi ? s->maps[i].hi : hi;
+        if (a < b)
+            s->roots[s->nroots++] = (range_t){a, b, is_thread_stack};
+    }
+}
+
+/* End of the mapping that contains addr (0 when none). */
+static const range_t *mapping_of(const scan_t *s, uintptr_t addr)
+{
+    for (size_t i = 0; i < s->nmaps; i++)
+        if (addr >= s->maps[i].lo && addr < s->maps[i].hi)
+            return &s->maps[i];
+    return NULL;
+}
+
+static int read_maps(scan_t *s, char *buf, size_t len)
+{
+    size_t lines = 1;
+    for (size_t i = 0; i < len; i++)
+        lines += buf[i] == '\n';
+    s->maps_len = lines * sizeof(range_t);
+    s->maps = hg_os_map(s->maps_len);
+    if (s->maps == NULL)
+        return -ENOMEM;
+    const char *p = buf, *end = buf + len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (eol == NULL)
+            eol = end;
+        uintptr_t lo, hi;
+        const char *q = parse_hex(p, eol, &lo);
+        if (q < eol && *q == '-') {
+            q = parse_hex(q + 1, eol, &hi);
+            if (q + 1 < eol && q[1] == 'r' && hi > lo) {
+                /* Merge adjacent readable mappings. */
+                if (s->nmaps > 0 && s->maps[s->nmaps - 1].hi == lo)
+                    s->maps[s->nmaps - 1].hi = hi;
+                else
+                    s->maps[s->nmaps++] = (range_t){lo, hi, false};
+            }
+        }
+        p = eol + 1;
+    }
+    return 0;
+}
+
+static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    scan_t *s = arg;
+    uintptr_t self = (uintptr_t)&hg_reach_scan;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && self >= lo && self < lo + ph->p_memsz)
+            return 0; /* libheapgrow: its tables are not roots */
+    }
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        add_root(s, lo, lo + ph->p_memsz, false);
+    }
+    return 0;
+}
+
+/* Stacks of the other threads that sit in a system call. */
+static void add_other_threads(scan_t *s, int self_tid, int exclude_tid)
+{
+    int dfd = hg_os.open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dfd < 0)
+        return;
+    char *dents = hg_os_map(64 * 1024);
+    if (dents == NULL) {
+        hg_os.close(dfd);
+        return;
+    }
+    for (;;) {
+        long n = syscall(SYS_getdents64, dfd, dents, 64 * 1024);
+        if (n <= 0)
+            break;
+        for (long off = 0; off < n;) {
+            struct dirent64 *d = (struct dirent64 *)(dents + off);
+            off += d->d_reclen;
+            long tid = 0;
+            const char *q = d->d_name;
+            for (; *q >= '0' && *q <= '9'; q++)
+                tid = tid * 10 + (*q - '0');
+            if (*q != '\0' || tid == 0 || tid == self_tid || tid == exclude_tid)
+                continue;
+            char path[64] = "/proc/self/task/";
+            size_t pl = strlen(path);
+            memcpy(path + pl, d->d_name, (size_t)(q - d->d_name));
+            memcpy(path + pl + (size_t)(q - d->d_name), "/syscall", 9);
+            size_t len = 0;
+            char *text = slurp(path, PAGE_BYTES, &len);
+            if (text == NULL) {
+                s->threads_unseen++;
+                continue;
+            }
+            /* "nr a1 a2 a3 a4 a5 a6 sp pc", "-1 sp pc", or "running". */
+            const char *p = text, *end = text + len;
+            const char *tok[9];
+            int ntok = 0;
+            while (p < end && ntok < 9) {
+                while (p < end && (*p == ' ' || *p == '\n'))
+                    p++;
+                if (p >= end)
+                    break;
+                tok[ntok++] = p;
+                while (p < end && *p != ' ' && *p != '\n')
+                    p++;
+            }
+            uintptr_t sp = 0;
+            if (ntok == 3 && tok[0][0] == '-')
+                parse_hex(tok[1], end, &sp);
+            else if (ntok == 9)
+                parse_hex(tok[7], end, &sp);
+            const range_t *m = sp ? mapping_of(s, sp) : NULL;
+            if (m != NULL)
+                add_root(s, sp, m->hi, true);
+            else
+                s->threads_unseen++;
+            hg_os_unmap(text, PAGE_BYTES);
+        }
+    }
+    hg_os_unmap(dents, 64 * 1024);
+    hg_os.close(dfd);
+}
+
+static uintptr_t current_sp(void)
+{
+    uintptr_t sp;
+#if defined(__x86_64__)
+    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+#else
+    volatile char here;
+    sp = (uintptr_t)&here;
+#endif
+    return sp;
+}
+
+/* Static TLS of the calling thread when it is not inside its stack mapping
+ * (the main thread: ld.so allocates it). */
+static void add_self_tls(scan_t *s, uintptr_t stack_lo, uintptr_t stack_hi)
+{
+    uintptr_t tp = (uintptr_t)__builtin_thread_pointer();
+    if (tp >= stack_lo && tp < stack_hi)
+        return;
+    size_t tls_bytes = 4 * PAGE_BYTES, align = 0;
+    void (*info)(size_t *, size_t *) =
+        (void (*)(size_t *, size_t *))dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
+    if (info != NULL)
+        info(&tls_bytes, &align);
+    add_root(s, tp > tls_bytes ? tp - tls_bytes : 0, tp + TCB_BYTES, false);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The child                                                                 */
+
+static int collect_cb(const hg_live_entry_t *e, void *arg)
+{
+    scan_t *s = arg;
+    if (s->nblocks >= s->cap)
+        return 1;
+    s->blocks[s->nblocks++] = (block_t){e->address, e->size, e->stack_id, ST_UNREACHED, 0};
+    return 0;
+}
+
+typedef int (*cmp_fn)(const block_t *, const block_t *);
+
+static int by_addr(const block_t *a, const block_t *b)
+{
+    return a->addr < b->addr ? -1 : a->addr > b->addr;
+}
+
+static int by_stack(const block_t *a, const block_t *b)
+{
+    return a->stack_id < b->stack_id ? -1 : a->stack_id > b->stack_id;
+}
+
+static void sift(block_t *v, size_t root, size_t n, cmp_fn cmp)
+{
+    for (;;) {
+        size_t c = 2 * root + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && cmp(&v[c], &v[c + 1]) < 0)
+            c++;
+        if (cmp(&v[root], &v[c]) >= 0)
+            return;
+        block_t t = v[root];
+        v[root] = v[c];
+        v[c] = t;
+        root = c;
+    }
+}
+
+/* Heapsort: no recursion, no allocation (qsort may malloc). */
+static void sort_blocks(block_t *v, size_t n, cmp_fn cmp)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift(v, i, n, cmp);
+    for (size_t end = n; end-- > 1;) {
+        block_t t = v[0];
+        v[0] = v[end];
+        v[end] = t;
+        sift(v, 0, end, cmp);
+    }
+}
+
+/* Index of the block that `p` points into, or -1; *is_start says whether
+ * it points at the start. */
+static long find_block(const scan_t *s, uintptr_t p, bool *is_start)
+{
+    if (p < s->lo_addr || p >= s->hi_addr)
+        return -1;
+    size_t lo = 0, hi = s->nblocks; /* last block with addr <= p */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->blocks[mid].addr <= p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const block_t *b = &s->blocks[lo];
+    if (p == b->addr) {
+        *is_start = true;
+        return (long)lo;
+    }
+    if (p > b->addr && p - b->addr < b->size) {
+        *is_start = false;
+        return (long)lo;
+    }
+    return -1;
+}
+
+static void push(scan_t *s, size_t i)
+{
+    if (s->nstack < 2 * s->cap + 16)
+        s->stack[s->nstack++] = (uint32_t)i;
+}
+
+/* Phase 1: marks what [lo, hi) points to. is_definite: the memory itself is a
+ * root or a REACHABLE block. */
+static void scan_mark(scan_t *s, uintptr_t lo, uintptr_t hi, bool is_definite)
+{
+    lo = (lo + WORD_BYTES - 1) & ~(uintptr_t)(WORD_BYTES - 1);
+    for (uintptr_t a = lo; a + WORD_BYTES <= hi; a += WORD_BYTES) {
+        bool is_start;
+        long i = find_block(s, *(const uintptr_t *)a, &is_start);
+        if (i < 0)
+            continue;
+        block_t *b = &s->blocks[i];
+        if (is_start && is_definite) {
+            if (b->state != ST_REACHABLE) {
+                b->state = ST_REACHABLE;
+                push(s, (size_t)i);
+            }
+        } else if (b->state == ST_UNREACHED) {
+            b->state = ST_POSSIBLE;
+            push(s, (size_t)i);
+        }
+    }
+}
+
+/* Phase 2: gathers the unreached blocks [lo, hi) points to into `leader`'s
+ * clique. */
+static void scan_clique(scan_t *s, uintptr_t lo, uintptr_t hi, size_t leader)
+{
+    lo = (lo + WORD_BYTES - 1) & ~(uintptr_t)(WORD_BYTES - 1);
+    for (uintptr_t a = lo; a + WORD_BYTES <= hi; a += WORD_BYTES) {
+        bool is_start;
+        long i = find_block(s, *(const uintptr_t *)a, &is_start);
+        if (i < 0 || (size_t)i == leader)
+            continue;
+        block_t *b = &s->blocks[i];
+        if (b->state == ST_UNREACHED) {
+            /* Unreached, or the leader of an earlier clique: either way it
+             * is now part of this one. */
+            b->state = ST_INDIRECT;
+            push(s, (size_t)i);
+        }
+    }
+}
+
+/* Where a thread's stack range ends: just past its thread control block
+ * (x86-64/aarch64 glibc: the TCB's first word points to itself), so a
+ * mapping merged with the stack's upper neighbour is not scanned. */
+static uintptr_t clip_at_tcb(uintptr_t lo, uintptr_t hi)
+{
+    for (uintptr_t a = (lo + 63) & ~(uintptr_t)63; a + 3 * WORD_BYTES <= hi; a += 64) {
+        const uintptr_t *w = (const uintptr_t *)a;
+        if (w[0] == a && w[2] == a) {
+            uintptr_t end = page_up(a + TCB_BYTES);
+            return end < hi ? end : hi;
+        }
+    }
+    return hi;
+}
+
+static uint32_t child_run(scan_t *s, hg_live_table_t *t, shared_hdr_t *hdr, hg_reach_stat_t *out)
+{
+    if (hg_live_foreach(t, collect_cb, s) != 0)
+        return ENOSPC;
+    if (s->nblocks == 0)
+        return 0;
+    sort_blocks(s->blocks, s->nblocks, by_addr);
+    s->lo_addr = s->blocks[0].addr;
+    const block_t *last = &s->blocks[s->nblocks - 1];
+    s->hi_addr = last->addr + (last->size ? last->size : 1);
+    for (size_t i = 0; i < s->nblocks; i++)
+        if (s->blocks[i].addr + s->blocks[i].size > s->hi_addr)
+            s->hi_addr = s->blocks[i].addr + s->blocks[i].size;
+
+    /* Phase 1: roots, then the mark stack. */
+    for (size_t r = 0; r < s->nroots; r++) {
+        uintptr_t hi = s->roots[r].hi;
+        if (s->roots[r].is_thread_stack)
+            hi = clip_at_tcb(s->roots[r].lo, hi);
+        scan_mark(s, s->roots[r].lo, hi, true);
+    }
+    while (s->nstack > 0) {
+        block_t *b = &s->blocks[s->stack[--s->nstack]];
+        scan_mark(s, b->addr, b->addr + b->size, b->state == ST_REACHABLE);
+    }
+    /* Phase 2: cliques of lost blocks, leaders in address order. */
+    for (size_t i = 0; i < s->nblocks; i++) {
+        if (s->blocks[i].state != ST_UNREACHED)
+            continue;
+        scan_clique(s, s->blocks[i].addr, s->blocks[i].addr + s->blocks[i].size, i);
+        while (s->nstack > 0) {
+            block_t *b = &s->blocks[s->stack[--s->nstack]];
+            scan_clique(s, b->addr, b->addr + b->size, i);
+        }
+    }
+    /* Per-stack totals. */
+    sort_blocks(s->blocks, s->nblocks, by_stack);
+    size_t n = 0;
+    for (size_t i = 0; i < s->nblocks; i++) {
+        const block_t *b = &s->blocks[i];
+        if (n == 0 || out[n - 1].stack_id != b->stack_id) {
+            memset(&out[n], 0, sizeof out[n]);
+            out[n++].stack_id = b->stack_id;
+        }
+        int k = b->state == ST_UNREACHED  ? HG_REACH_DEFINITE
+                : b->state == ST_INDIRECT ? HG_REACH_INDIRECT
+                : b->state == ST_POSSIBLE ? HG_REACH_POSSIBLE
+                                          : HG_REACH_REACHABLE;
+        out[n - 1].bytes[k] += b->size;
+        out[n - 1].count[k]++;
+    }
+    hdr->n = n;
+    hdr->nblocks = s->nblocks;
+    return 0;
+}
+
+static _Noreturn void child_main(scan_t *s, hg_live_table_t *t, shared_hdr_t *hdr)
+{
+    /* Every signal blocked: the program's handlers never run here, and a
+     * fault (a blocked synchronous signal) simply kills the child. */
+    sigset_t all;
+    sigfillset(&all);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof(uint64_t));
+    hdr->status = child_run(s, t, hdr, (hg_reach_stat_t *)(hdr + 1));
+    /* release: publishes the totals to the parent's acquire load. */
+    atomic_store_explicit(&hdr->done, 1, memory_order_release);
+    syscall(SYS_futex, &hdr->done, FUTEX_WAKE, 1, NULL, NULL, 0);
+    syscall(SYS_exit_group, 0);
+    for (;;) {
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Entry                                                                     */
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void hg_reach_release(hg_reach_result_t *r)
+{
+    if (r->map != NULL)
+        hg_os.munmap(r->map, r->map_len);
+    memset(r, 0, sizeof *r);
+}
+
+int hg_reach_scan(hg_live_table_t *t, int exclude_tid, uintptr_t self_stack_lo, uint64_t wait_ns,
+                  hg_reach_result_t *out)
+{
+    memset(out, 0, sizeof *out);
+    scan_t s;
+    memset(&s, 0, sizeof s);
+    int rc = -ENOMEM;
+    size_t maps_len = 0, blocks_len = 0, stack_len = 0;
+    char *maps = slurp("/proc/self/maps", MAPS_MAX_BYTES, &maps_len);
+    size_t roots_len = MAX_ROOTS * sizeof(range_t);
+    s.roots = hg_os_map(roots_len);
+    if (maps == NULL || s.roots == NULL || read_maps(&s, maps, maps_len) != 0)
+        goto done;
+
+    /* Calling thread first (its stack from self_stack_lo up), then modules,
+     * then the other threads. */
+    int self_tid = (int)syscall(SYS_gettid);
+    uintptr_t sp = current_sp();
+    if (self_tid != exclude_tid && self_stack_lo != 0) {
+        const range_t *m = mapping_of(&s, sp);
+        if (m != NULL) {
+            add_root(&s, self_stack_lo > sp ? self_stack_lo : sp, m->hi, true);
+            add_self_tls(&s, m->lo, m->hi);
+        }
+    }
+    dl_iterate_phdr(module_cb, &s);
+    add_other_threads(&s, self_tid, exclude_tid);
+
+    size_t count = hg_live_count(t);
+    s.cap = count + count / 4 + 1024;
+    blocks_len = page_up(s.cap * sizeof(block_t));
+    stack_len = page_up((2 * s.cap + 16) * sizeof(uint32_t));
+    size_t shared_len = page_up(sizeof(shared_hdr_t) + s.cap * sizeof(hg_reach_stat_t));
+    s.blocks = hg_os.mmap(NULL, blocks_len, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    s.stack = hg_os.mmap(NULL, stack_len, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *shared = hg_os.mmap(NULL, shared_len, PROT_READ | PROT_WRITE,
+                              MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (s.blocks == MAP_FAILED || s.stack == MAP_FAILED || shared == MAP_FAILED) {
+        if (shared != MAP_FAILED)
+            hg_os.munmap(shared, shared_len);
+        goto done;
+    }
+    shared_hdr_t *hdr = shared;
+    hdr->cap = s.cap;
+
+    /* A bare clone: no atfork handlers, no SIGCHLD (exit signal 0) so the
+     * program's SIGCHLD handler and wait() calls never see this child. */
+    long pid = syscall(SYS_clone, 0ul, NULL, NULL, NULL, 0ul);
+    if (pid == 0)
+        child_main(&s, t, hdr);
+    if (pid < 0) {
+        rc = -errno;
+        hg_os.munmap(shared, shared_len);
+        goto done;
+    }
+    uint64_t deadline = mono_ns() + wait_ns;
+    rc = -ETIMEDOUT;
+    for (;;) {
+        /* acquire: pairs with the child's release store of done. */
+        if (atomic_load_explicit(&hdr->done, memory_order_acquire)) {
+            rc = hdr->status ? -(int)hdr->status : 0;
+            break;
+        }
+        int st;
+        long w = syscall(SYS_wait4, pid, &st, WNOHANG | __WALL, NULL);
+        if (w == pid || (w < 0 && errno != EINTR)) {
+            pid = 0; /* reaped (or not ours to reap): gone without a result */
+            rc = atomic_load_explicit(&hdr->done, memory_order_acquire)
+                     ? (hdr->status ? -(int)hdr->status : 0)
+                     : -ECHILD;
+            break;
+        }
+        uint64_t now = mono_ns();
+        if (now >= deadline) {
+            kill((pid_t)pid, SIGKILL);
+            break;
+        }
+        uint64_t slice = deadline - now < 10000000u ? deadline - now : 10000000u;
+        struct timespec ts = {0, (long)slice};
+        syscall(SYS_futex, &hdr->done, FUTEX_WAIT, 0, &ts, NULL, 0);
+    }
+    if (pid > 0) {
+        int st;
+        while (syscall(SYS_wait4, pid, &st, __WALL, NULL) < 0 && errno == EINTR) {
+        }
+    }
+    if (rc == 0) {
+        out->stats = (hg_reach_stat_t *)(hdr + 1);
+        out->n = hdr->n;
+        out->nblocks = hdr->nblocks;
+        out->threads_unseen = s.threads_unseen;
+        out->map = shared;
+        out->map_len = shared_len;
+    } else {
+        hg_os.munmap(shared, shared_len);
+    }
+done:
+    if (maps != NULL)
+        hg_os_unmap(maps, MAPS_MAX_BYTES);
+    if (s.maps != NULL)
+        hg_os_unmap(s.maps, s.maps_len);
+    if (s.roots != NULL)
+        hg_os_unmap(s.roots, roots_len);
+    if (s.blocks != NULL && s.blocks != MAP_FAILED)
+        hg_os.munmap(s.blocks, blocks_len);
+    if (s.stack != NULL && s.stack != MAP_FAILED)
+        hg_os.munmap(s.stack, stack_len);
+    return rc;
+}
