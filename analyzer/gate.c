@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <heapgrow/format.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -69,9 +70,42 @@ int hg_gate_add_rule(hg_gate_t *g, const char *line)
     return 0;
 }
 
+static const char *const kind_names[] = {"definite", "indirect", "possible", "reachable"};
+
+int hg_gate_parse_kinds(const char *list, unsigned *out)
+{
+    unsigned mask = 0;
+    const char *p = list;
+    if (strcmp(list, "all") == 0) {
+        *out = 0xfu;
+        return 0;
+    }
+    if (strcmp(list, "none") == 0) {
+        *out = 0;
+        return 0;
+    }
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        bool is_known = false;
+        for (unsigned k = 0; k < 4; k++)
+            if (strlen(kind_names[k]) == n && strncmp(p, kind_names[k], n) == 0) {
+                mask |= 1u << k;
+                is_known = true;
+            }
+        if (!is_known)
+            return -EINVAL;
+        if (p[n] == '\0')
+            break;
+        p += n + 1;
+    }
+    *out = mask;
+    return 0;
+}
+
 int hg_gate_init(hg_gate_t *g)
 {
     memset(g, 0, sizeof(*g));
+    g->leak_kinds = (1u << HG_CAT_DEFINITE) | (1u << HG_CAT_POSSIBLE);
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
         int rc = hg_gate_add_rule(g, builtins[i].rule);
         if (rc != 0)
@@ -195,12 +229,49 @@ static void put_frames(FILE *out, const hg_site_t *s)
                 s->nstacks_total == 2 ? "" : "s");
 }
 
+/* The kinds a failing site prints: the selected ones, and indirect leaks
+ * whenever definite ones are selected (they are what the lost blocks held, as
+ * LeakSanitizer's "Indirect leak"). */
+static unsigned shown_kinds(unsigned kinds)
+{
+    return kinds | ((kinds & (1u << HG_CAT_DEFINITE)) ? 1u << HG_CAT_INDIRECT : 0u);
+}
+
+/* Bytes and count by which a site fails the gate (0 = it passes). Without a
+ * reachability classification: everything still allocated at exit. */
+static hg_leak_t failing(const hg_gate_t *g, const hg_model_t *m, const hg_site_t *s,
+                         unsigned kinds)
+{
+    if (!m->has_reachability)
+        return s->leaked.bytes > 0 ? s->leaked : (hg_leak_t){0, 0};
+    hg_leak_t v = {0, 0};
+    (void)g;
+    for (unsigned k = 0; k < 4; k++)
+        if (kinds & (1u << k)) {
+            v.bytes += s->leak_kinds[k].bytes;
+            v.count += s->leak_kinds[k].count;
+        }
+    return v;
+}
+
+static const hg_gate_t *sort_gate;
+static const hg_model_t *sort_model;
+
 static int cmp_leak(const void *a, const void *b)
 {
     const hg_site_t *x = *(const hg_site_t *const *)a, *y = *(const hg_site_t *const *)b;
-    if (x->leaked.bytes != y->leaked.bytes)
-        return x->leaked.bytes > y->leaked.bytes ? -1 : 1;
+    unsigned kinds = shown_kinds(sort_gate->leak_kinds);
+    int64_t bx = failing(sort_gate, sort_model, x, kinds).bytes;
+    int64_t by = failing(sort_gate, sort_model, y, kinds).bytes;
+    if (bx != by)
+        return bx > by ? -1 : 1;
     return 0;
+}
+
+static void put_leak_head(FILE *out, const char *what, hg_leak_t v)
+{
+    fprintf(out, "\n%s of %" PRId64 " byte(s) in %" PRId64 " object(s) allocated from:\n", what,
+            v.bytes, v.count);
 }
 
 static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m, bool is_child,
@@ -220,7 +291,8 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
     for (size_t i = 0; i < m->nsites; i++) {
         const hg_site_t *s = &m->sites[i];
         bool is_counted = false;
-        if (s->leaked.bytes > 0) {
+        if (failing(g, m, s, g->leak_kinds).bytes > 0 ||
+            (!m->has_reachability && s->leaked.bytes > 0)) {
             if (is_suppressed(g, HG_GATE_LEAK, s)) {
                 res->nsuppressed++;
                 is_counted = true;
@@ -235,6 +307,8 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
                 grows[ngrows++] = s;
         }
     }
+    sort_gate = g;
+    sort_model = m;
     qsort(leaks, nleaks, sizeof(*leaks), cmp_leak);
     if (nleaks + ngrows > 0) {
         if (is_child)
@@ -247,11 +321,26 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
     }
     for (size_t i = 0; i < nleaks; i++) {
         const hg_site_t *s = leaks[i];
-        fprintf(out, "\nLeak of %" PRId64 " byte(s) in %" PRId64 " object(s) allocated from:\n",
-                s->leaked.bytes, s->leaked.count);
-        put_frames(out, s);
-        res->leak_bytes += (uint64_t)s->leaked.bytes;
-        res->leak_count += s->leaked.count > 0 ? (uint64_t)s->leaked.count : 0;
+        if (!m->has_reachability) {
+            put_leak_head(out, "Leak", s->leaked);
+            put_frames(out, s);
+            res->leak_bytes += (uint64_t)s->leaked.bytes;
+            res->leak_count += s->leaked.count > 0 ? (uint64_t)s->leaked.count : 0;
+            res->nleak_sites++;
+            continue;
+        }
+        static const char *const heads[] = {"Direct leak", "Indirect leak", "Possible leak",
+                                            "Reachable"};
+        unsigned kinds = shown_kinds(g->leak_kinds);
+        for (unsigned k = 0; k < 4; k++) {
+            if (!(kinds & (1u << k)) || s->leak_kinds[k].bytes <= 0)
+                continue;
+            put_leak_head(out, heads[k], s->leak_kinds[k]);
+            put_frames(out, s);
+        }
+        hg_leak_t v = failing(g, m, s, kinds);
+        res->leak_bytes += (uint64_t)v.bytes;
+        res->leak_count += (uint64_t)v.count;
         res->nleak_sites++;
     }
     for (size_t i = 0; i < ngrows; i++) {

@@ -4,8 +4,10 @@
  * LeakSanitizer-shaped report on stderr. Pure over the models: no I/O but the
  * suppressions file and the stream it prints to.
  *
- * Until the tracer classifies reachability (issue 5), "leaked" is what the
- * report calls leaked: still allocated at exit. docs/USAGE.md says so.
+ * When the trace classifies reachability (docs/LEAKS.md), a site fails on the
+ * bytes of the selected leak kinds (default definite and possible, as
+ * valgrind's --errors-for-leak-kinds); otherwise on everything still
+ * allocated at exit.
  */
 #ifndef HEAPGROW_ANALYZER_GATE_H
 #define HEAPGROW_ANALYZER_GATE_H
@@ -29,6 +31,8 @@ typedef struct hg_gate {
     hg_gate_rule_t *rules;
     size_t nrules;
     uint64_t max_leak_bytes; /* unsuppressed leaked bytes allowed (default 0) */
+    unsigned leak_kinds;     /* bit per enum hg_reach_category that fails the
+                                gate; hg_gate_init: definite | possible */
     bool is_fail_on_growth;
 } hg_gate_t;
 
@@ -37,6 +41,11 @@ typedef struct hg_gate {
  * -ENOMEM. */
 int hg_gate_init(hg_gate_t *g);
 void hg_gate_free(hg_gate_t *g);
+
+/* Parses a --leak-kinds list: comma-separated definite, indirect, possible,
+ * reachable, or "all" / "none" (valgrind's spelling). Returns 0 with the
+ * bitmask in *out, or -EINVAL. */
+int hg_gate_parse_kinds(const char *list, unsigned *out);
 
 /* Adds one rule "leak:PATTERN" or "growth:PATTERN". Returns 0, -EINVAL for
  * another shape, -ENOMEM. */

@@ -697,6 +697,7 @@ out:
 static void check_usage(FILE *f)
 {
     fputs("usage: heapgrow check [--error-exitcode N] [--max-leak-bytes N] [--fail-on-growth]\n"
+          "                      [--leak-kinds definite,indirect,possible,reachable|all|none]\n"
           "                      [--suppressions FILE]... [--wrapper GLOB]... [-o FILE] [--force]\n"
           "                      [--interval MS] [--sample BYTES] [--max-frames N]\n"
           "                      -- PROGRAM [ARGS...]\n",
@@ -734,7 +735,8 @@ int hg_launch_check_main(int argc, char **argv)
         OPT_EXITCODE,
         OPT_MAX_LEAK,
         OPT_GROWTH,
-        OPT_SUPPRESSIONS
+        OPT_SUPPRESSIONS,
+        OPT_LEAK_KINDS
     };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
@@ -747,6 +749,7 @@ int hg_launch_check_main(int argc, char **argv)
         {"max-leak-bytes", required_argument, NULL, OPT_MAX_LEAK},
         {"fail-on-growth", no_argument, NULL, OPT_GROWTH},
         {"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},
+        {"leak-kinds", required_argument, NULL, OPT_LEAK_KINDS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -806,6 +809,15 @@ int hg_launch_check_main(int argc, char **argv)
             break;
         case OPT_GROWTH:
             gate.is_fail_on_growth = true;
+            break;
+        case OPT_LEAK_KINDS:
+            if (hg_gate_parse_kinds(optarg, &gate.leak_kinds) != 0) {
+                fprintf(stderr,
+                        "heapgrow: --leak-kinds: '%s': expected a comma-separated list of "
+                        "definite, indirect, possible, reachable, or all or none\n",
+                        optarg);
+                goto out;
+            }
             break;
         case OPT_SUPPRESSIONS:
             if (hg_gate_load_suppressions(&gate, optarg, err, sizeof(err)) != 0) {

@@ -163,8 +163,8 @@ def check(args, d):
                           text=True, timeout=300)
 
 
-def leak_block(function, line, nbytes, count):
-    return (f"Leak of {nbytes} byte(s) in {count} object(s) allocated from:\n"
+def leak_block(function, line, nbytes, count, kind="Direct leak"):
+    return (f"{kind} of {nbytes} byte(s) in {count} object(s) allocated from:\n"
             f"    #0 0x", f" in {function} ", f"e2e_grow.c:{line} (e2e_grow)\n")
 
 
@@ -172,9 +172,12 @@ def leak_block(function, line, nbytes, count):
 def check_fails_on_leaks(d):
     r = check(["--", PROG], d)
     eq(r.returncode, 23, "status: " + r.stderr)
-    for block, (fn, site, nbytes, count) in [
-            (0, ("grow_step", "grow", STEPS * 4096, STEPS)), (1, ("leak_once", "leak", 3000, 3))]:
-        head, mid, tail = leak_block(fn, LINES[site], nbytes, count)
+    # The list lost its head: 1 direct leak, the rest indirect (docs/LEAKS.md).
+    for fn, site, nbytes, count, kind in [
+            ("grow_step", "grow", 4096, 1, "Direct leak"),
+            ("grow_step", "grow", (STEPS - 1) * 4096, STEPS - 1, "Indirect leak"),
+            ("leak_once", "leak", 3000, 3, "Direct leak")]:
+        head, mid, tail = leak_block(fn, LINES[site], nbytes, count, kind)
         i = r.stderr.find(head)
         assert i >= 0, f"{fn} block: " + r.stderr
         first = r.stderr[i:].split("\n")[1] + "\n"
