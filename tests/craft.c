@@ -222,6 +222,26 @@ void craft_warning(craft_t *c, uint64_t t_ns, uint64_t code, const char *msg)
     finish(c, &e, HG_REC_WARNING);
 }
 
+void craft_reach(craft_t *c, uint64_t t_ns, uint64_t reason, uint64_t status,
+                 uint64_t threads_unseen, size_t n, const craft_reach_t *r)
+{
+    hg_enc_t e;
+    begin(&e);
+    hg_enc_u(&e, t_ns);
+    hg_enc_u(&e, reason);
+    hg_enc_u(&e, status);
+    hg_enc_u(&e, threads_unseen);
+    hg_enc_u(&e, n);
+    for (size_t i = 0; i < n; i++) {
+        hg_enc_u(&e, r[i].stack_id);
+        for (int k = 0; k < 4; k++) {
+            hg_enc_u(&e, r[i].bytes[k]);
+            hg_enc_u(&e, r[i].count[k]);
+        }
+    }
+    finish(c, &e, HG_REC_REACH);
+}
+
 void craft_gzip(const uint8_t *data, size_t n, uint8_t **out, size_t *outlen)
 {
     z_stream zs;

@@ -49,6 +49,13 @@ void craft_live_chunk(craft_t *c, size_t n, const craft_live_t *e);
 void craft_live_end(craft_t *c, uint64_t count);
 void craft_end(craft_t *c, uint64_t t_ns, uint64_t reason, int64_t status);
 void craft_warning(craft_t *c, uint64_t t_ns, uint64_t code, const char *msg);
+/* REACH entry: stack id, then bytes/count per enum hg_reach_category. */
+typedef struct craft_reach {
+    uint64_t stack_id;
+    uint64_t bytes[4], count[4];
+} craft_reach_t;
+void craft_reach(craft_t *c, uint64_t t_ns, uint64_t reason, uint64_t status,
+                 uint64_t threads_unseen, size_t n, const craft_reach_t *e);
 
 /* gzip of data[0..n) into a new buffer (*out, caller frees). */
 void craft_gzip(const uint8_t *data, size_t n, uint8_t **out, size_t *outlen);

@@ -278,6 +278,33 @@ START_TEST(test_two_sites)
 }
 END_TEST
 
+/* REACH after the exit dump splits each site's leak by reachability. */
+START_TEST(test_reach_kinds)
+{
+    craft_t c;
+    two_sites(&c, false);
+    craft_live_begin(&c, 100000000001ull, HG_DUMP_EXIT, 2);
+    craft_live_t l[2] = {{0x10000, 1000, 1, 1}, {0x30000, 10, 2, 3}};
+    craft_live_chunk(&c, 2, l);
+    craft_live_end(&c, 2);
+    craft_reach_t e[2] = {{1, {1000, 0, 0, 0}, {1, 0, 0, 0}}, {2, {0, 0, 0, 10}, {0, 0, 0, 1}}};
+    craft_reach(&c, 100000000001ull, HG_DUMP_EXIT, 0, 1, 2, e);
+    craft_end(&c, 100000000002ull, HG_END_EXIT, 0);
+    hg_model_t *m = load(&c, HG_GROUP_SITE);
+    ck_assert(m->has_final_live_set);
+    ck_assert(m->has_reachability);
+    ck_assert_uint_eq(m->reach_threads_unseen, 1);
+    const hg_site_t *g = find_site(m, "grow_cache");
+    ck_assert_int_eq(g->leaked.bytes, 1010);
+    ck_assert_int_eq(g->leak_kinds[HG_CAT_DEFINITE].bytes, 1000);
+    ck_assert_int_eq(g->leak_kinds[HG_CAT_DEFINITE].count, 1);
+    ck_assert_int_eq(g->leak_kinds[HG_CAT_REACHABLE].bytes, 10);
+    ck_assert_int_eq(g->leak_kinds[HG_CAT_INDIRECT].bytes, 0);
+    hg_model_free(m);
+    craft_free(&c);
+}
+END_TEST
+
 START_TEST(test_ended_early)
 {
     craft_t c;
@@ -508,6 +535,7 @@ static Suite *model_suite(void)
     TCase *tc = tcase_create("load");
     tcase_add_test(tc, test_two_sites);
     tcase_add_test(tc, test_ended_early);
+    tcase_add_test(tc, test_reach_kinds);
     tcase_add_test(tc, test_signal_dump_is_not_leak);
     tcase_add_test(tc, test_group_by_stack);
     tcase_add_test(tc, test_inlined_std_frame);

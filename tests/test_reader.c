@@ -853,6 +853,61 @@ START_TEST(test_flip_every_byte)
 }
 END_TEST
 
+START_TEST(test_reach_records)
+{
+    craft_t c;
+    start(&c);
+    uint64_t f[1] = {0x1000};
+    craft_stack(&c, 4, 1, f);
+    craft_live_begin(&c, 1, HG_DUMP_EXIT, 0);
+    craft_live_end(&c, 0);
+    craft_reach_t e[2] = {{4, {10, 20, 30, 40}, {1, 2, 3, 4}}, {0, {5, 0, 0, 0}, {1, 0, 0, 0}}};
+    craft_reach(&c, 2, HG_DUMP_EXIT, 0, 3, 2, e);
+    craft_end(&c, 3, HG_END_EXIT, 0);
+    uint8_t *gz;
+    size_t n;
+    craft_gzip(c.buf, c.len, &gz, &n);
+    int fd = craft_memfd(gz, n);
+    hg_reader_t *r;
+    ck_assert_int_eq(hg_reader_open_fd(fd, &r), 0);
+    hg_record_t rec;
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(hg_reader_next(r, &rec), 1);
+    ck_assert_int_eq(hg_reader_next(r, &rec), 1);
+    ck_assert_int_eq(rec.tag, HG_REC_REACH);
+    ck_assert_uint_eq(rec.u.reach.reason, HG_DUMP_EXIT);
+    ck_assert_uint_eq(rec.u.reach.threads_unseen, 3);
+    ck_assert_uint_eq(rec.u.reach.n, 2);
+    ck_assert_uint_eq(rec.u.reach.entries[0].stack_id, 4);
+    ck_assert_uint_eq(rec.u.reach.entries[0].bytes[HG_CAT_POSSIBLE], 30);
+    ck_assert_uint_eq(rec.u.reach.entries[0].count[HG_CAT_REACHABLE], 4);
+    ck_assert_uint_eq(rec.u.reach.entries[1].stack_id, 0);
+    ck_assert_int_eq(hg_reader_next(r, &rec), 1);
+    ck_assert_int_eq(rec.tag, HG_REC_END);
+    ck_assert_int_eq(hg_reader_next(r, &rec), 0);
+    hg_reader_close(r);
+    close(fd);
+    free(gz);
+    craft_free(&c);
+
+    /* inside a live dump; undefined stack */
+    start(&c);
+    craft_live_begin(&c, 1, HG_DUMP_EXIT, 0);
+    craft_reach(&c, 2, HG_DUMP_EXIT, 0, 0, 0, NULL);
+    result_t res = read_raw(&c);
+    ck_assert_int_eq(res.rc, -HG_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(res.msg, "REACH inside a live-set dump"));
+    craft_free(&c);
+    start(&c);
+    craft_reach_t bad = {9, {1, 0, 0, 0}, {1, 0, 0, 0}};
+    craft_reach(&c, 2, HG_DUMP_EXIT, 0, 0, 1, &bad);
+    res = read_raw(&c);
+    ck_assert_int_eq(res.rc, -HG_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(res.msg, ": stack 9 referenced before it was defined"));
+    craft_free(&c);
+}
+END_TEST
+
 START_TEST(test_open_missing)
 {
     hg_reader_t *r;
@@ -871,6 +926,7 @@ static Suite *reader_suite(void)
     tcase_add_test(tc, test_concatenated_members);
     tcase_add_test(tc, test_stack_zero_reference_ok);
     tcase_add_test(tc, test_open_missing);
+    tcase_add_test(tc, test_reach_records);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bad");
