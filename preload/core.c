@@ -271,10 +271,3 @@ HG_EXPORT int hg_request_dump(void)
     hg_writer_request_dump(HG_DUMP_API);
     return 0;
 }
-
-/* Default for a writer without WARNING support: the shim still logs. */
-__attribute__((weak)) void hg_writer_warn(int code, const char *msg)
-{
-    (void)code;
-    (void)msg;
-}
