@@ -266,6 +266,15 @@ static void add_other_threads(scan_t *s, int self_tid, int exclude_tid)
             memcpy(path + pl, d->d_name, (size_t)(q - d->d_name));
             memcpy(path + pl + (size_t)(q - d->d_name), "/syscall", 9);
             size_t len = 0;
+            /* The writer thread, also before it recorded its tid: by name. */
+            memcpy(path + pl + (size_t)(q - d->d_name), "/comm", 6);
+            char *comm = slurp(path, PAGE_BYTES, &len);
+            bool is_writer = comm != NULL && len >= 15 && memcmp(comm, "heapgrow-writer", 15) == 0;
+            if (comm != NULL)
+                hg_os_unmap(comm, PAGE_BYTES);
+            if (is_writer)
+                continue;
+            memcpy(path + pl + (size_t)(q - d->d_name), "/syscall", 9);
             char *text = slurp(path, PAGE_BYTES, &len);
             if (text == NULL) {
                 s->threads_unseen++;
@@ -313,6 +322,18 @@ static uintptr_t current_sp(void)
     sp = (uintptr_t)&here;
 #endif
     return sp;
+}
+
+/* The loader's link maps of the modules loaded at start live in its own
+ * memory (not blocks), yet point to the maps of dlopen'ed modules (blocks):
+ * each is a root, as valgrind sees them in the loader's mappings. */
+#define LINK_MAP_BYTES 1152u /* glibc 2.36 x86-64 sizeof(struct link_map), rounded */
+
+static void add_link_maps(scan_t *s)
+{
+    size_t n = 0;
+    for (struct link_map *l = _r_debug.r_map; l != NULL && n < 4096; l = l->l_next, n++)
+        add_root(s, (uintptr_t)l, (uintptr_t)l + LINK_MAP_BYTES, false);
 }
 
 /* Static TLS of the calling thread when it is not inside its stack mapping
@@ -589,6 +610,7 @@ int hg_reach_scan(hg_live_table_t *t, int exclude_tid, uintptr_t self_stack_lo, 
         }
     }
     dl_iterate_phdr(module_cb, &s);
+    add_link_maps(&s);
     add_other_threads(&s, self_tid, exclude_tid);
 
     size_t count = hg_live_count(t);
