@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Faults around a traced program (issue 7): SIGKILL at random moments, an
+output directory that is missing or read-only, a file size limit reached
+mid-run, a full filesystem. The program keeps running with its own output
+and exit status intact, the tracer says what went wrong in one line, and
+whatever trace was written is readable and marked as ended early.
+
+usage: test_faults.py HEAPGROW LIBHEAPGROW STRESS_EXE [KILL_RUNS]
+"""
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "real"))
+from hgtap import ok, skip, done, report_json  # noqa: E402
+
+HG, LIB, EXE = sys.argv[1:4]
+KILL_RUNS = int(sys.argv[4]) if len(sys.argv) > 4 else 30
+TMP = tempfile.mkdtemp(prefix="hg-faults-")
+
+
+def preload_env(trace):
+    e = dict(os.environ)
+    e.update({"LD_PRELOAD": LIB, "HEAPGROW_OUTPUT": trace, "HEAPGROW_INTERVAL_MS": "20"})
+    return e
+
+
+def hg_lines(stderr):
+    return [ln for ln in stderr.splitlines() if ln.startswith("heapgrow")]
+
+
+def check_ended_early(name, trace):
+    rc, j, err = report_json(HG, trace)
+    if not ok(rc == 0 and j is not None, name + ": the partial trace is readable", err):
+        return
+    p = j["process"]
+    ok(p["ended_early"] is not None and not p["ended_cleanly"],
+       name + ": the report says the trace ended early", repr(p))
+
+
+# --- SIGKILL at random moments ----------------------------------------------
+def kill_runs():
+    bad = []
+    for seed in range(KILL_RUNS):
+        rng = random.Random(seed)
+        trace = os.path.join(TMP, "kill%d.hgt" % seed)
+        args = ["signal", "5000"] if seed % 2 else ["xthreads", "8", "2000000"]
+        p = subprocess.Popen([EXE] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=preload_env(trace), text=True)
+        ready = p.stdout.readline()
+        time.sleep(rng.uniform(0.0, 0.6))
+        p.send_signal(signal.SIGKILL)
+        p.communicate()
+        what = "seed %d (%s)" % (seed, args[0])
+        if ready != "ready\n" or p.returncode != -signal.SIGKILL:
+            bad.append(what + ": not killed as planned, rc %s" % p.returncode)
+            continue
+        if not os.path.exists(trace):
+            bad.append(what + ": no trace")
+            continue
+        rc, j, err = report_json(HG, trace)
+        if rc != 0 or j is None:
+            bad.append(what + ": report failed: " + err.strip())
+        elif j["process"]["ended_early"] is None or j["process"]["ended_cleanly"]:
+            bad.append(what + ": not marked as ended early")
+        elif any(s["leaked"]["bytes"] is not None for s in j["sites"]):
+            bad.append(what + ": leaks claimed from a killed process")
+        os.unlink(trace)
+    ok(not bad, "SIGKILL at %d random moments: every trace readable, ended early, "
+       "leaks unknown" % KILL_RUNS, "\n".join(bad))
+
+
+# --- output directory missing / read-only ------------------------------------
+def unwritable(name, trace):
+    p = subprocess.run([EXE, "fork", "3"], capture_output=True, text=True,
+                       env=preload_env(trace), timeout=120)
+    ok(p.returncode == 0 and p.stdout == "ready\ndone fork\n",
+       name + ": the program runs, output and exit status intact", p.stdout + p.stderr)
+    lines = hg_lines(p.stderr)
+    ok(len(lines) == 1 and trace in lines[0],
+       name + ": one clear message naming the trace", p.stderr)
+
+
+def try_mount(where, opts):
+    if os.geteuid() != 0:
+        return "not root"
+    os.makedirs(where, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", where],
+                       capture_output=True, text=True)
+    return None if r.returncode == 0 else "mount failed: " + r.stderr.strip()
+
+
+def umount(where):
+    subprocess.run(["umount", where], capture_output=True)
+
+
+def full_trace(name, trace, env_extra=None, preexec=None, message=""):
+    """The stacks program writes a ~1 MiB trace; something stops it short."""
+    env = preload_env(trace)
+    p = subprocess.run([EXE, "stacks", "17"], capture_output=True, text=True, env=env,
+                       timeout=180, preexec_fn=preexec)
+    ok(p.returncode == 0 and p.stdout == "ready\ndone stacks\n",
+       name + ": the program runs, output and exit status intact", p.stdout + p.stderr)
+    lines = hg_lines(p.stderr)
+    ok(len(lines) == 1 and message in lines[0] and trace in lines[0],
+       name + ": one clear message (%s)" % message, p.stderr)
+    if os.path.exists(trace) and os.path.getsize(trace) > 0:
+        check_ended_early(name, trace)
+    else:
+        ok(True, name + ": no trace at all (nothing could be written)")
+
+
+def main():
+    kill_runs()
+    unwritable("output directory missing", os.path.join(TMP, "missing", "t.hgt"))
+    ro = os.path.join(TMP, "ro")
+    why = try_mount(ro, "ro,size=1m")
+    if why:
+        skip("read-only output directory", why)
+        skip("read-only output directory: message", why)
+    else:
+        try:
+            unwritable("read-only output directory", os.path.join(ro, "t.hgt"))
+        finally:
+            umount(ro)
+
+    def fsize():
+        import resource
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100 * 1024, 100 * 1024))
+    full_trace("ulimit -f 100 KiB", os.path.join(TMP, "fsize.hgt"), preexec=fsize,
+               message="File too large")
+
+    small = os.path.join(TMP, "small")
+    why = try_mount(small, "size=256k")
+    if why:
+        for t in ("program intact", "message", "trace"):
+            skip("full filesystem: " + t, why)
+    else:
+        try:
+            full_trace("full 256 KiB filesystem", os.path.join(small, "t.hgt"),
+                       message="No space left on device")
+        finally:
+            umount(small)
+
+
+try:
+    main()
+finally:
+    for d in ("ro", "small"):
+        umount(os.path.join(TMP, d))
+    shutil.rmtree(TMP, ignore_errors=True)
+done()
