@@ -827,8 +827,10 @@ void hg_live_after_fork(hg_live_table_t *t)
     for (; g != NULL; g = gen_next(g)) {
         atomic_store_explicit(&g->is_sweeping, false, memory_order_relaxed);
         gen_t *expected = NEXT_CREATING; /* its mapper is gone: map again later */
-        atomic_compare_exchange_strong_explicit(&g->next, &expected, NULL, memory_order_relaxed,
-                                                memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&g->next, &expected, NULL, memory_order_relaxed,
+                                                    memory_order_relaxed))
+            atomic_store_explicit(&t->ring[(g->id + 1) % RING_COUNT].state, GEN_FREE,
+                                  memory_order_relaxed); /* its mapping is lost */
         if (atomic_load_explicit(&g->state, memory_order_relaxed) != GEN_ACTIVE)
             continue;
         for (size_t i = 0; i < g->cap; i++) {
@@ -852,9 +854,21 @@ void hg_live_after_fork(hg_live_table_t *t)
                 if (!lookup_from(t, gen_next(g), a))
                     copy_frozen(t, s, a, hash_addr(a));
                 atomic_store_explicit(&s->key, a | TAG_MOVED, memory_order_relaxed);
-                finish_slots(t, g, 1);
             }
         }
+        if (gen_next(g) == NULL)
+            continue;
+        /* A thread may have made a slot final and died before counting it:
+         * count again. */
+        size_t left = 0;
+        for (size_t i = 0; i < g->cap; i++) {
+            uintptr_t k = atomic_load_explicit(&g->slots[i].key, memory_order_relaxed);
+            uintptr_t tag = k & TAG_MASK;
+            left += !(k == ST_SEALED || k == ST_DEAD ||
+                      (k > ST_DEAD && (tag == TAG_MOVED || tag == TAG_BUSYREQ)));
+        }
+        atomic_store_explicit(&g->remaining, left + 1, memory_order_relaxed);
+        finish_slots(t, g, 1);
     }
     finish_migration(t);
 }
