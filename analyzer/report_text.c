@@ -302,6 +302,29 @@ static void put_growing(const tx_t *t, const hg_model_t *m, size_t top, bool is_
     free(v);
 }
 
+/* "definitely lost 48 B (1 block), indirectly lost 432 B (9 blocks)": the
+ * site's blocks by reachability (docs/LEAKS.md), the non-empty categories. */
+static void put_kinds(const tx_t *t, const hg_model_t *m, const hg_site_t *s)
+{
+    static const char *const names[] = {"definitely lost", "indirectly lost", "possibly lost",
+                                        "still reachable"};
+    if (!m->has_reachability)
+        return;
+    const char *sep = "       ";
+    for (int k = 0; k < 4; k++) {
+        if (s->leak_kinds[k].count <= 0)
+            continue;
+        char b[32], c[32];
+        fprintf(t->f, "%s%s %s (%s block%s)", sep, names[k],
+                fmt_bytes((double)s->leak_kinds[k].bytes, b, sizeof(b)),
+                fmt_count((uint64_t)s->leak_kinds[k].count, c, sizeof(c)),
+                s->leak_kinds[k].count == 1 ? "" : "s");
+        sep = ", ";
+    }
+    if (sep[0] == ',')
+        fputc('\n', t->f);
+}
+
 static void put_leaked(const tx_t *t, const hg_model_t *m, size_t top, bool is_brief)
 {
     size_t n;
@@ -320,6 +343,7 @@ static void put_leaked(const tx_t *t, const hg_model_t *m, size_t top, bool is_b
                 fmt_count((uint64_t)s->leaked.count, c, sizeof(c)),
                 s->leaked.count == 1 ? "" : "s");
         put_frame(t, &s->frame, true);
+        put_kinds(t, m, s);
         put_callers(t, s, is_brief ? 1 : FRAMES_SHOWN);
     }
     if (shown < n)

@@ -584,10 +584,33 @@ void hg_reach_release(hg_reach_result_t *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Whether a seccomp filter is installed (/proc/self/status "Seccomp:" not 0):
+ * then clone() might kill the process (SIGSYS) or fail, so no scan is tried. */
+static bool is_seccomp_on(void)
+{
+    size_t len = 0;
+    char *st = slurp("/proc/self/status", 4 * PAGE_BYTES, &len);
+    if (st == NULL)
+        return false;
+    bool is_on = false;
+    for (size_t i = 0; i + 10 < len; i++)
+        if ((i == 0 || st[i - 1] == '\n') && memcmp(st + i, "Seccomp:", 8) == 0) {
+            const char *v = st + i + 8;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            is_on = *v != '0';
+            break;
+        }
+    hg_os_unmap(st, 4 * PAGE_BYTES);
+    return is_on;
+}
+
 int hg_reach_scan(hg_live_table_t *t, int exclude_tid, uintptr_t self_stack_lo, uint64_t wait_ns,
                   hg_reach_result_t *out)
 {
     memset(out, 0, sizeof *out);
+    if (is_seccomp_on())
+        return -EPERM;
     scan_t s;
     memset(&s, 0, sizeof s);
     int rc = -ENOMEM;
