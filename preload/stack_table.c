@@ -211,9 +211,8 @@ uint32_t hg_stack_intern(hg_stack_table_t *t, const uintptr_t *frames, uint32_t 
                 }
                 /* release: publishes the record (hash, frames) with the id;
                  * pairs with the acquire load of the slot above. */
-                if (atomic_compare_exchange_strong_explicit(slot, &v, tag << 32 | my_id,
-                                                            memory_order_acq_rel,
-                                                            memory_order_acquire)) {
+                if (atomic_compare_exchange_strong_explicit(
+                        slot, &v, tag << 32 | my_id, memory_order_acq_rel, memory_order_acquire)) {
                     record_t *r = record_of(t, my_id, false);
                     /* release: pairs with acquire in hg_stack_frames() */
                     atomic_store_explicit(&r->is_published, 1, memory_order_release);
