@@ -82,6 +82,7 @@ typedef struct range {
     uintptr_t lo;
     uintptr_t hi;
     bool is_thread_stack; /* clip at the thread control block (in the child) */
+    bool is_start_only;   /* only start pointers count (libc's data: see module_cb) */
 } range_t;
 
 /* Shared with the child (MAP_SHARED). */
@@ -162,7 +163,8 @@ static char *slurp(const char *path, size_t cap, size_t *len)
 /* ------------------------------------------------------------------------ */
 /* Roots (parent)                                                            */
 
-static void add_root(scan_t *s, uintptr_t lo, uintptr_t hi, bool is_thread_stack)
+static void add_root_ex(scan_t *s, uintptr_t lo, uintptr_t hi, bool is_thread_stack,
+                        bool is_start_only)
 {
     lo = (lo + WORD_BYTES - 1) & ~(uintptr_t)(WORD_BYTES - 1);
     if (hi <= lo || s->nroots >= MAX_ROOTS)
@@ -172,8 +174,22 @@ static void add_root(scan_t *s, uintptr_t lo, uintptr_t hi, bool is_thread_stack
         uintptr_t a = s->maps[i].lo > lo ? s->maps[i].lo : lo;
         uintptr_t b = s->maps[i].hi < hi ? s->maps[i].hi : hi;
         if (a < b)
-            s->roots[s->nroots++] = (range_t){a, b, is_thread_stack};
+            s->roots[s->nroots++] = (range_t){a, b, is_thread_stack, is_start_only};
     }
+}
+
+static void add_root(scan_t *s, uintptr_t lo, uintptr_t hi, bool is_thread_stack)
+{
+    add_root_ex(s, lo, hi, is_thread_stack, false);
+}
+
+static bool has_libc_name(const char *path)
+{
+    const char *base = path;
+    for (const char *p = path; *p; p++)
+        if (*p == '/')
+            base = p + 1;
+    return strncmp(base, "libc.so", 7) == 0 || strncmp(base, "libc-", 5) == 0;
 }
 
 /* End of the mapping that contains addr (0 when none). */
@@ -208,7 +224,7 @@ static int read_maps(scan_t *s, char *buf, size_t len)
                 if (s->nmaps > 0 && s->maps[s->nmaps - 1].hi == lo)
                     s->maps[s->nmaps - 1].hi = hi;
                 else
-                    s->maps[s->nmaps++] = (range_t){lo, hi, false};
+                    s->maps[s->nmaps++] = (range_t){lo, hi, false, false};
             }
         }
         p = eol + 1;
@@ -227,12 +243,18 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
         if (ph->p_type == PT_LOAD && self >= lo && self < lo + ph->p_memsz)
             return 0; /* libheapgrow: its tables are not roots */
     }
+    /* glibc malloc's main arena lives in libc's .data: its pointers to chunk
+     * headers (the top chunk, free lists) fall 16 bytes before a chunk, often
+     * inside the requested size of the block before it. valgrind has no such
+     * words (it replaces malloc), so from libc's data only start pointers
+     * count (libc's real references to blocks, e.g. stdio buffers, are). */
+    bool is_libc = info->dlpi_name != NULL && has_libc_name(info->dlpi_name);
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
             continue;
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        add_root(s, lo, lo + ph->p_memsz, false);
+        add_root_ex(s, lo, lo + ph->p_memsz, false, is_libc);
     }
     return 0;
 }
@@ -438,14 +460,14 @@ static void push(scan_t *s, size_t i)
 }
 
 /* Phase 1: marks what [lo, hi) points to. is_definite: the memory itself is a
- * root or a REACHABLE block. */
-static void scan_mark(scan_t *s, uintptr_t lo, uintptr_t hi, bool is_definite)
+ * root or a REACHABLE block; is_start_only: interior pointers are ignored. */
+static void scan_mark(scan_t *s, uintptr_t lo, uintptr_t hi, bool is_definite, bool is_start_only)
 {
     lo = (lo + WORD_BYTES - 1) & ~(uintptr_t)(WORD_BYTES - 1);
     for (uintptr_t a = lo; a + WORD_BYTES <= hi; a += WORD_BYTES) {
         bool is_start;
         long i = find_block(s, *(const uintptr_t *)a, &is_start);
-        if (i < 0)
+        if (i < 0 || (is_start_only && !is_start))
             continue;
         block_t *b = &s->blocks[i];
         if (is_start && is_definite) {
@@ -514,11 +536,11 @@ static uint32_t child_run(scan_t *s, hg_live_table_t *t, shared_hdr_t *hdr, hg_r
         uintptr_t hi = s->roots[r].hi;
         if (s->roots[r].is_thread_stack)
             hi = clip_at_tcb(s->roots[r].lo, hi);
-        scan_mark(s, s->roots[r].lo, hi, true);
+        scan_mark(s, s->roots[r].lo, hi, true, s->roots[r].is_start_only);
     }
     while (s->nstack > 0) {
         block_t *b = &s->blocks[s->stack[--s->nstack]];
-        scan_mark(s, b->addr, b->addr + b->size, b->state == ST_REACHABLE);
+        scan_mark(s, b->addr, b->addr + b->size, b->state == ST_REACHABLE, false);
     }
     /* Phase 2: cliques of lost blocks, leaders in address order. */
     for (size_t i = 0; i < s->nblocks; i++) {

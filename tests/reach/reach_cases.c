@@ -22,6 +22,11 @@
  *   dlopen     libreach_lib.so keeps 555 bytes in its .bss: reachable 555/1
  *   tls        the main thread keeps 222 bytes in a __thread variable:
  *              reachable 222/1
+ *   tree       a 7-node binary tree (24-byte nodes) loses its root:
+ *              definite 24/1, indirect 144/6
+ *   chain      a global points 8 bytes into a 96-byte block that holds the
+ *              start of a 33-byte block: possible 96/1 and 33/1 (what a
+ *              possibly lost block points to is possibly lost too)
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -44,6 +49,7 @@ struct ring {
 void *keep_data = (void *)1; /* .data */
 void *keep_bss;              /* .bss  */
 char *keep_interior;
+char *keep_chain_interior;
 void **keep_chain;
 __thread void *main_tls;
 
@@ -103,6 +109,33 @@ __attribute__((noinline)) static void site_lost_holder(void)
     void **h = calloc(1, 40);
     site_lost_inner(h);
     __asm__ volatile("" : : "r"(h) : "memory");
+}
+
+struct tree {
+    struct tree *left, *right;
+    long value;
+};
+
+__attribute__((noinline)) static struct tree *site_tree(int depth)
+{
+    struct tree *t = calloc(1, sizeof *t);
+    if (depth > 1) {
+        t->left = site_tree(depth - 1);
+        t->right = site_tree(depth - 1);
+    }
+    return t;
+}
+
+__attribute__((noinline)) static void site_chain_inner(void **holder)
+{
+    holder[3] = calloc(1, 33);
+}
+
+__attribute__((noinline)) static void site_chain(void)
+{
+    void **p = calloc(1, 96);
+    site_chain_inner(p);
+    keep_chain_interior = (char *)p + 8;
 }
 
 __attribute__((noinline)) static void site_data(void)
@@ -228,6 +261,11 @@ __attribute__((noinline)) static int run_case(const char *c, const char *self)
         run_dlopen(self);
     else if (strcmp(c, "tls") == 0)
         site_main_tls();
+    else if (strcmp(c, "tree") == 0) {
+        struct tree *root = site_tree(3);
+        __asm__ volatile("" : : "r"(root) : "memory");
+    } else if (strcmp(c, "chain") == 0)
+        site_chain();
     else
         return 2;
     scrub_stack();

@@ -43,6 +43,8 @@ EXPECTED = {
                "site_thread_tls": {"reachable": (124, 1)}},
     "dlopen": {"site_lib": {"reachable": (555, 1)}},
     "tls": {"site_main_tls": {"reachable": (222, 1)}},
+    "tree": {"site_tree": {"definite": (24, 1), "indirect": (144, 6)}},
+    "chain": {"site_chain": {"possible": (96, 1)}, "site_chain_inner": {"possible": (33, 1)}},
 }
 
 n = 0
