@@ -135,6 +135,16 @@ def main():
     full_trace("ulimit -f 100 KiB", os.path.join(TMP, "fsize.hgt"), preexec=fsize,
                message="File too large")
 
+    # The same through `heapgrow run`: its exit status is the program's.
+    trace = os.path.join(TMP, "fsize-run.hgt")
+    p = subprocess.run([HG, "run", "--no-report", "-o", trace, "--", EXE, "stacks", "17"],
+                       capture_output=True, text=True, timeout=180, preexec_fn=fsize)
+    ok(p.returncode == 0 and p.stdout == "ready\ndone stacks\n",
+       "heapgrow run, ulimit -f: exit status and output intact", p.stdout + p.stderr)
+    ok(sum("cannot write trace" in ln for ln in p.stderr.splitlines()) == 1,
+       "heapgrow run, ulimit -f: the tracer's message once", p.stderr)
+    check_ended_early("heapgrow run, ulimit -f", trace)
+
     small = os.path.join(TMP, "small")
     why = try_mount(small, "size=256k")
     if why:
