@@ -27,6 +27,9 @@
  *   chain      a global points 8 bytes into a 96-byte block that holds the
  *              start of a 33-byte block: possible 96/1 and 33/1 (what a
  *              possibly lost block points to is possibly lost too)
+ *   exitthread a thread calls exit() while main, blocked in pthread_join,
+ *              keeps 111 bytes in a local; the thread dropped 99 bytes:
+ *              reachable 111/1, definite 99/1
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -225,6 +228,40 @@ static void run_thread(void)
     wait_blocked(thread_tid);
 }
 
+__attribute__((noinline)) static void *site_exit_main_local(void)
+{
+    return calloc(1, 111);
+}
+
+__attribute__((noinline)) static void *site_exit_lost(void)
+{
+    return calloc(1, 99);
+}
+
+static void *exit_thread_main(void *arg)
+{
+    (void)arg;
+    volatile char pad[8192]; /* as main's: the exit path finds no stale copy */
+    memset((char *)pad, 0, sizeof pad);
+    void *volatile lost = site_exit_lost();
+    lost = NULL;
+    (void)lost;
+    /* Only a thread blocked in a system call is a root (docs/LEAKS.md):
+     * wait until main sleeps in pthread_join. */
+    wait_blocked(getpid());
+    exit(0);
+}
+
+static void run_exit_thread(void)
+{
+    void *volatile mine = site_exit_main_local();
+    pthread_t t;
+    if (pthread_create(&t, NULL, exit_thread_main, NULL) != 0)
+        abort();
+    pthread_join(t, NULL); /* never returns: the thread exits the process */
+    (void)mine;
+}
+
 static void run_dlopen(const char *self)
 {
     char path[4096];
@@ -266,6 +303,8 @@ __attribute__((noinline)) static int run_case(const char *c, const char *self)
         __asm__ volatile("" : : "r"(root) : "memory");
     } else if (strcmp(c, "chain") == 0)
         site_chain();
+    else if (strcmp(c, "exitthread") == 0)
+        run_exit_thread();
     else
         return 2;
     scrub_stack();
