@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for the analyzer's input path: the reader (every record to
- * the end) and then hg_model_load on the same bytes (sites, series, growth),
- * with the fake symbolizer of fake_sym.c. Built by tests/meson.build
+ * the end), then hg_model_load on the same bytes (sites, series, growth), with
+ * the fake symbolizer of fake_sym.c, then the text and JSON reports of the
+ * model. Built by tests/meson.build
  * ("robustness") when clang supports -fsanitize=fuzzer:
  *
  *   ninja -C build tests/fuzz_trace
@@ -25,6 +26,7 @@
 
 #include "model.h"
 #include "reader.h"
+#include "report.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,7 +43,32 @@ static void fuzz_reader(int fd)
     hg_reader_close(r);
 }
 
-static void fuzz_model(int fd, enum hg_group_by group_by)
+/* Renders both reports into memory (so every byte is really written). */
+static void fuzz_reports(const hg_model_t *m, enum hg_group_by group_by, unsigned flags)
+{
+    hg_report_input_t in;
+    memset(&in, 0, sizeof(in));
+    in.main = m;
+    hg_report_opts_t ro;
+    memset(&ro, 0, sizeof(ro));
+    ro.top = flags & 4 ? 0 : 3;
+    ro.is_color = flags & 1;
+    ro.is_brief = flags & 2;
+    ro.group_by = group_by;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return;
+    (void)hg_report_text(f, &in, &ro);
+    (void)hg_report_json(f, &in, &ro);
+    char line[256];
+    (void)hg_report_headline(m, line, sizeof(line));
+    fclose(f);
+    free(buf);
+}
+
+static void fuzz_model(int fd, enum hg_group_by group_by, unsigned flags)
 {
     char path[64], err[256];
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
@@ -68,6 +95,7 @@ static void fuzz_model(int fd, enum hg_group_by group_by)
         if (m->ended_early)
             sum += strlen(m->ended_early);
         (void)sum;
+        fuzz_reports(m, group_by, flags);
         hg_model_free(m);
     } else {
         err[sizeof(err) - 1] = '\0';
@@ -76,7 +104,8 @@ static void fuzz_model(int fd, enum hg_group_by group_by)
     }
 }
 
-static void fuzz_file(const uint8_t *file, size_t n, enum hg_group_by group_by)
+static void fuzz_file(const uint8_t *file, size_t n, enum hg_group_by group_by,
+                      unsigned flags)
 {
     int fd = memfd_create("fuzz", MFD_CLOEXEC);
     if (fd < 0)
@@ -86,7 +115,7 @@ static void fuzz_file(const uint8_t *file, size_t n, enum hg_group_by group_by)
         return;
     }
     fuzz_reader(fd);
-    fuzz_model(fd, group_by);
+    fuzz_model(fd, group_by, flags);
     close(fd);
 }
 
@@ -95,8 +124,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     enum hg_group_by group_by = (enum hg_group_by)((data[0] >> 1 & 3) % 3);
+    unsigned flags = data[0] >> 3 & 7;
     if (data[0] & 1) {
-        fuzz_file(data + 1, size - 1, group_by);
+        fuzz_file(data + 1, size - 1, group_by, flags);
         return 0;
     }
     uLong cap = compressBound(size) + 64;
@@ -109,7 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         zs.next_out = gz;
         zs.avail_out = (uInt)cap;
         if (deflate(&zs, Z_FINISH) == Z_STREAM_END)
-            fuzz_file(gz, cap - zs.avail_out, group_by);
+            fuzz_file(gz, cap - zs.avail_out, group_by, flags);
         deflateEnd(&zs);
     }
     free(gz);
