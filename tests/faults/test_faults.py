@@ -115,7 +115,37 @@ def full_trace(name, trace, env_extra=None, preexec=None, message=""):
         ok(True, name + ": no trace at all (nothing could be written)")
 
 
+def hostile_names():
+    """A program whose path and arguments hold quotes, backslashes, control
+    characters and invalid UTF-8: the JSON report stays valid JSON and gives
+    the names back (invalid bytes as U+FFFD), its children's too."""
+    d = os.path.join(TMP.encode(), b"w\"e\\i\x01rd\xff\xfe dir\t")
+    os.makedirs(d)
+    exe = d + b"/pr\"og\x7f\xc3\x28"
+    shutil.copy(EXE, exe)
+    trace = os.path.join(TMP, "names.hgt")
+    arg = b"2\x01\"\\\xff"
+    p = subprocess.run([HG.encode(), b"run", b"--no-report", b"-o", trace.encode(), b"--",
+                        exe, b"fork", arg], capture_output=True, timeout=120)
+    ok(p.returncode == 0, "hostile names: the program runs", p.stderr)
+    q = subprocess.run([HG, "report", "--format", "json", "--top", "0", trace],
+                       capture_output=True, timeout=120)
+    try:
+        import json
+        j = json.loads(q.stdout)
+    except ValueError as e:
+        return ok(False, "hostile names: the JSON report is valid JSON", repr(e))
+    ok(q.returncode == 0, "hostile names: the JSON report is valid JSON")
+    want = exe.decode("utf-8", "replace")
+    ok(j["process"]["exe"] == want and
+       j["process"]["argv"] == [want, "fork", arg.decode("utf-8", "replace")],
+       "hostile names: exe and argv given back", repr(j["process"]))
+    ok(len(j["processes"]) == 2 and all(c["exe"] == want for c in j["processes"]),
+       "hostile names: in the children's reports too", repr(j["processes"])[:500])
+
+
 def main():
+    hostile_names()
     kill_runs()
     unwritable("output directory missing", os.path.join(TMP, "missing", "t.hgt"))
     ro = os.path.join(TMP, "ro")
