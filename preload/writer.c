@@ -78,6 +78,9 @@
 #define FATAL_WAIT_NS          (300ull * 1000000ull)
 #define FORK_WAIT_NS           (5ull * 1000000000ull)
 #define REACH_WAIT_NS          (30ull * 1000000000ull) /* bound on the scan child */
+/* ... for a dump request: the tick holds io_lock meanwhile, and an exit waits
+ * only FINISH_WAIT_NS for it. */
+#define REACH_DUMP_WAIT_NS     (2ull * 1000000000ull)
 #define STACK_RETRIES          8u /* ticks an id without frames is retried */
 #define MAX_WARNINGS           8u
 #define MAX_NAME_TRIES         100u /* pid-suffixed names tried on EEXIST  */
@@ -1078,7 +1081,8 @@ static void emit_reach(uint64_t now, int reason, uintptr_t self_stack_lo)
         return;
     hg_reach_result_t res;
     int rc = hg_reach_scan(hg_core.live, atomic_load_explicit(&writer_tid, memory_order_relaxed),
-                           self_stack_lo, REACH_WAIT_NS, &res);
+                           self_stack_lo,
+                           reason == HG_DUMP_EXIT ? REACH_WAIT_NS : REACH_DUMP_WAIT_NS, &res);
     size_t n = rc == 0 ? res.n : 0;
     size_t at = 0;
     do {
