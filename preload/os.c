@@ -30,7 +30,13 @@ const
 void *hg_os_map(size_t len)
 {
     void *p = hg_os.mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED)
+        return NULL;
+    /* Out of core dumps, and told apart from the program's own anonymous
+     * memory by that flag ("dd" in /proc/self/smaps): reach.c scans the
+     * program's, never ours (our tables hold every block's address). */
+    hg_os.madvise(p, len, MADV_DONTDUMP);
+    return p;
 }
 
 void hg_os_unmap(void *p, size_t len)

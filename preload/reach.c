@@ -13,10 +13,14 @@
  *     thread control block (glibc puts static TLS and the TCB at the top of a
  *     thread's stack mapping). Running threads (no stack pointer to be had) and
  *     the thread named by exclude_tid (the writer) are not roots.
- * Each range is clipped to the readable mappings of /proc/self/maps. Nothing
- * else is a root: anonymous mappings are not scanned, so the tracer's own
- * mmap'd tables, malloc's arenas (freed chunks hold stale pointers) and the
- * program's private mmap pools are not roots.
+ *   - the program's anonymous private read-write mappings (its mmap'ed pools,
+ *     ld.so's early memory), as valgrind scans them, except: those holding a
+ *     block (malloc's arenas, whose freed chunks hold stale pointers, and its
+ *     mmap'ed chunks), those holding a thread stack scanned precisely, the
+ *     writer thread's stack, and the tracer's own memory, which os.c marks
+ *     MADV_DONTDUMP ("dd" in /proc/self/smaps): its tables hold every block's
+ *     address and would make everything reachable.
+ * Each range is clipped to the readable mappings of /proc/self/smaps.
  *
  * Then clone() without CLONE_VM and without glibc's fork (no atfork handlers:
  * the tracer must not start a trace for this child): the child owns a
@@ -101,6 +105,9 @@ typedef struct scan {
     size_t maps_len; /* bytes mapped for maps */
     range_t *roots;
     size_t nroots;
+    range_t *anon; /* the program's anonymous read-write mappings */
+    size_t nanon;
+    uintptr_t private_stack; /* an address on the writer thread's stack */
     uint32_t threads_unseen;
     /* child scratch */
     block_t *blocks;
@@ -201,6 +208,9 @@ static const range_t *mapping_of(const scan_t *s, uintptr_t addr)
     return NULL;
 }
 
+/* Parses /proc/self/smaps: the readable mappings (merged when adjacent),
+ * and the candidates for anonymous roots: private read-write mappings without
+ * a name and without the "dd" flag (the tracer's own carry it: os.c). */
 static int read_maps(scan_t *s, char *buf, size_t len)
 {
     size_t lines = 1;
@@ -208,17 +218,58 @@ static int read_maps(scan_t *s, char *buf, size_t len)
         lines += buf[i] == '\n';
     s->maps_len = lines * sizeof(range_t);
     s->maps = hg_os_map(s->maps_len);
-    if (s->maps == NULL)
+    s->anon = hg_os_map(s->maps_len);
+    if (s->maps == NULL || s->anon == NULL)
         return -ENOMEM;
     const char *p = buf, *end = buf + len;
+    bool is_candidate = false;
+    uintptr_t cand_lo = 0, cand_hi = 0;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         if (eol == NULL)
             eol = end;
+        if (eol - p > 8 && memcmp(p, "VmFlags:", 8) == 0) {
+            bool is_dd = false;
+            for (const char *f = p + 8; f + 2 <= eol; f++)
+                if (f[-1] == ' ' && f[0] == 'd' && f[1] == 'd' && (f + 2 == eol || f[2] == ' '))
+                    is_dd = true;
+            if (is_candidate && !is_dd)
+                s->anon[s->nanon++] = (range_t){cand_lo, cand_hi, false, false};
+            is_candidate = false;
+            p = eol + 1;
+            continue;
+        }
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
+            p = eol + 1; /* another smaps field */
+            continue;
+        }
         uintptr_t lo, hi;
         const char *q = parse_hex(p, eol, &lo);
         if (q < eol && *q == '-') {
             q = parse_hex(q + 1, eol, &hi);
+            /* "lo-hi rw-p offset dev inode [path]" */
+            is_candidate = false;
+            if (q + 5 < eol && memcmp(q + 1, "rw-p", 4) == 0 && hi > lo) {
+                int field = 0;
+                const char *f = q + 5;
+                bool is_named = false, is_inode = false;
+                while (f < eol) {
+                    while (f < eol && *f == ' ')
+                        f++;
+                    if (f >= eol)
+                        break;
+                    field++;
+                    if (field == 3 && !(f[0] == '0' && (f + 1 == eol || f[1] == ' ')))
+                        is_inode = true;
+                    if (field >= 4)
+                        is_named = true;
+                    while (f < eol && *f != ' ')
+                        f++;
+                }
+                is_candidate = !is_named && !is_inode;
+                cand_lo = lo;
+                cand_hi = hi;
+            }
             if (q + 1 < eol && q[1] == 'r' && hi > lo) {
                 /* Merge adjacent readable mappings. */
                 if (s->nmaps > 0 && s->maps[s->nmaps - 1].hi == lo)
@@ -531,7 +582,31 @@ static uint32_t child_run(scan_t *s, hg_live_table_t *t, shared_hdr_t *hdr, hg_r
         if (s->blocks[i].addr + s->blocks[i].size > s->hi_addr)
             s->hi_addr = s->blocks[i].addr + s->blocks[i].size;
 
-    /* Phase 1: roots, then the mark stack. */
+    /* Phase 1: roots, then the mark stack. The program's anonymous
+     * mappings first: those that hold no block (malloc's arenas and
+     * mmap'd chunks hold blocks), no thread stack scanned precisely below,
+     * and not the tracer's thread's stack. */
+    for (size_t a = 0; a < s->nanon; a++) {
+        uintptr_t lo = s->anon[a].lo, hi = s->anon[a].hi;
+        bool is_skipped = s->private_stack >= lo && s->private_stack < hi;
+        for (size_t r = 0; r < s->nroots && !is_skipped; r++)
+            if (s->roots[r].lo >= lo && s->roots[r].lo < hi)
+                is_skipped = true;
+        size_t b0 = 0, b1 = s->nblocks; /* first block with addr >= lo */
+        while (b0 < b1) {
+            size_t mid = b0 + (b1 - b0) / 2;
+            if (s->blocks[mid].addr < lo)
+                b0 = mid + 1;
+            else
+                b1 = mid;
+        }
+        if (b0 < s->nblocks && s->blocks[b0].addr < hi)
+            is_skipped = true;
+        if (b0 > 0 && s->blocks[b0 - 1].addr + s->blocks[b0 - 1].size > lo)
+            is_skipped = true;
+        if (!is_skipped)
+            scan_mark(s, lo, hi, true, false);
+    }
     for (size_t r = 0; r < s->nroots; r++) {
         uintptr_t hi = s->roots[r].hi;
         if (s->roots[r].is_thread_stack)
@@ -599,6 +674,13 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static _Atomic uintptr_t private_stack;
+
+void hg_reach_note_private_stack(const void *addr)
+{
+    atomic_store_explicit(&private_stack, (uintptr_t)addr, memory_order_relaxed);
+}
+
 void hg_reach_release(hg_reach_result_t *r)
 {
     if (r->map != NULL)
@@ -637,7 +719,7 @@ int hg_reach_scan(hg_live_table_t *t, int exclude_tid, uintptr_t self_stack_lo, 
     memset(&s, 0, sizeof s);
     int rc = -ENOMEM;
     size_t maps_len = 0, blocks_len = 0, stack_len = 0;
-    char *maps = slurp("/proc/self/maps", MAPS_MAX_BYTES, &maps_len);
+    char *maps = slurp("/proc/self/smaps", MAPS_MAX_BYTES, &maps_len);
     size_t roots_len = MAX_ROOTS * sizeof(range_t);
     s.roots = hg_os_map(roots_len);
     if (maps == NULL || s.roots == NULL || read_maps(&s, maps, maps_len) != 0)
@@ -647,6 +729,7 @@ int hg_reach_scan(hg_live_table_t *t, int exclude_tid, uintptr_t self_stack_lo, 
      * then the other threads. */
     int self_tid = (int)syscall(SYS_gettid);
     uintptr_t sp = current_sp();
+    s.private_stack = atomic_load_explicit(&private_stack, memory_order_relaxed);
     if (self_tid != exclude_tid && self_stack_lo != 0) {
         const range_t *m = mapping_of(&s, sp);
         if (m != NULL) {
@@ -733,6 +816,8 @@ done:
         hg_os_unmap(maps, MAPS_MAX_BYTES);
     if (s.maps != NULL)
         hg_os_unmap(s.maps, s.maps_len);
+    if (s.anon != NULL)
+        hg_os_unmap(s.anon, s.maps_len);
     if (s.roots != NULL)
         hg_os_unmap(s.roots, roots_len);
     if (s.blocks != NULL && s.blocks != MAP_FAILED)

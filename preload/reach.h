@@ -52,6 +52,10 @@ typedef struct hg_reach_result {
 int hg_reach_scan(hg_live_table_t *t, int exclude_tid, uintptr_t self_stack_lo, uint64_t wait_ns,
                   hg_reach_result_t *out);
 
+/* Names the stack of a thread of the tracer's (addr: any address on it): its
+ * mapping is never a root. Called by the writer thread when it starts. */
+void hg_reach_note_private_stack(const void *addr);
+
 /* Releases a result of hg_reach_scan (zeroes it). */
 void hg_reach_release(hg_reach_result_t *r);
 

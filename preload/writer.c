@@ -1071,6 +1071,8 @@ static _Atomic int writer_tid;
  * reach.c; there no REACH record is written. */
 extern __typeof__(hg_reach_scan) hg_reach_scan __attribute__((weak));
 extern __typeof__(hg_reach_release) hg_reach_release __attribute__((weak));
+extern __typeof__(hg_reach_note_private_stack) hg_reach_note_private_stack
+    __attribute__((weak));
 
 /* Classifies the live set just dumped and writes REACH records. io_lock held.
  * Stacks not yet defined in this trace (allocated during the dump) are
@@ -1198,6 +1200,8 @@ static void *writer_main(void *arg)
     (void)guard_set();
     prctl(PR_SET_NAME, "heapgrow-writer", 0, 0, 0);
     atomic_store_explicit(&writer_tid, (int)syscall(SYS_gettid), memory_order_relaxed);
+    if (hg_reach_note_private_stack != NULL)
+        hg_reach_note_private_stack(&arg); /* any address on this stack */
     uint64_t next = mono_ns() + (uint64_t)w.spacing_ms * 1000000u;
     for (;;) {
         /* acquire: pairs with the release fetch_add in wake_thread(). */

@@ -27,6 +27,8 @@
  *   chain      a global points 8 bytes into a 96-byte block that holds the
  *              start of a 33-byte block: possible 96/1 and 33/1 (what a
  *              possibly lost block points to is possibly lost too)
+ *   mmap       a block's only pointer is in a page the program mmap'ed:
+ *              reachable 66/1
  *   exitthread a thread calls exit() while main, blocked in pthread_join,
  *              keeps 111 bytes in a local; the thread dropped 99 bytes:
  *              reachable 111/1, definite 99/1
@@ -34,6 +36,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +142,16 @@ __attribute__((noinline)) static void site_chain(void)
     void **p = calloc(1, 96);
     site_chain_inner(p);
     keep_chain_interior = (char *)p + 8;
+}
+
+void **keep_page;
+
+__attribute__((noinline)) static void site_mmap(void)
+{
+    keep_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (keep_page == MAP_FAILED)
+        abort();
+    keep_page[7] = calloc(1, 66);
 }
 
 __attribute__((noinline)) static void site_data(void)
@@ -303,6 +316,8 @@ __attribute__((noinline)) static int run_case(const char *c, const char *self)
         __asm__ volatile("" : : "r"(root) : "memory");
     } else if (strcmp(c, "chain") == 0)
         site_chain();
+    else if (strcmp(c, "mmap") == 0)
+        site_mmap();
     else if (strcmp(c, "exitthread") == 0)
         run_exit_thread();
     else

@@ -44,6 +44,7 @@ EXPECTED = {
     "dlopen": {"site_lib": {"reachable": (555, 1)}},
     "tls": {"site_main_tls": {"reachable": (222, 1)}},
     "tree": {"site_tree": {"definite": (24, 1), "indirect": (144, 6)}},
+    "mmap": {"site_mmap": {"reachable": (66, 1)}},
     "exitthread": {"site_exit_main_local": {"reachable": (111, 1)},
                    "site_exit_lost": {"definite": (99, 1)}},
     "chain": {"site_chain": {"possible": (96, 1)}, "site_chain_inner": {"possible": (33, 1)}},
