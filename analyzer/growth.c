@@ -17,6 +17,8 @@
 #define REASON_TOO_FEW  "too few snapshots"
 #define REASON_GRADUAL  "floor rises, significant over the whole run and its later part"
 #define REASON_STEPS    "floor rises in steps that continue into the later part"
+#define REASON_GRADUAL_EXIT REASON_GRADUAL " (freed at exit)"
+#define REASON_STEPS_EXIT   REASON_STEPS " (freed at exit)"
 #define REASON_PLATEAU  "warm-up then plateau: no trend in the later part"
 #define REASON_CHURN    "sawtooth/churn: floor is flat"
 #define REASON_FLAT     "floor is flat: no significant trend"
@@ -379,35 +381,23 @@ static bool has_churn(const hg_series_point_t *pts, size_t n)
     return above * 2 >= n;
 }
 
-int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_params_t *params,
-                      hg_growth_t *out)
+/*
+ * The verdict on the windows pts[0..n) as they are (n already reduced by
+ * usable_windows). `prm` is validated; `buf` holds at least
+ * 4n + max(n, n(n-1)/2) + 1 doubles of scratch. Fills all of *out.
+ */
+static void judge(const hg_series_point_t *pts, size_t n, const hg_growth_params_t *params,
+                  double *buf, hg_growth_t *out)
 {
-    if (!out || (!pts && n > 0))
-        return -EINVAL;
     memset(out, 0, sizeof *out);
     out->reason = REASON_TOO_FEW;
     out->p_value = 1.0;
     out->late_p_value = 1.0;
-    if (n > HG_GROWTH_MAX_WINDOWS)
-        return -E2BIG;
-    int rc = check_input(pts, n);
-    if (rc < 0)
-        return rc;
-    hg_growth_params_t prm = params ? *params : hg_growth_default_params();
-    if (!(prm.late_fraction > 0.0 && prm.late_fraction <= 1.0) || !(prm.alpha > 0.0))
-        return -EINVAL;
-
-    /* scratch: x, y, and max(n, n(n-1)/2) doubles for sorting and slopes */
-    size_t npairs = n * (n > 0 ? n - 1 : 0) / 2;
-    size_t ntmp = npairs > n ? npairs : n;
-    double *buf = malloc((4 * n + ntmp + 1) * sizeof(double));
-    if (!buf)
-        return -ENOMEM;
+    hg_growth_params_t prm = *params;
     double *x = buf, *y = buf + n, *r = buf + 2 * n, *rank = buf + 3 * n, *tmp = buf + 4 * n;
     bool is_too_few = true;
     size_t k = 1;
 
-    n = usable_windows(pts, n, tmp);
     out->n_windows = n;
     if (n < 2)
         goto out;
@@ -608,6 +598,139 @@ out:
     } else {
         double pmax = out->p_value > out->late_p_value ? out->p_value : out->late_p_value;
         out->confidence = 1.0 - pmax;
+    }
+}
+
+/*
+ * Teardown at exit. Many programs free their structures just before they end
+ * (a service's shutdown, a test that frees everything), and the tracer's last
+ * snapshot comes after that. So the last window, and the one before it when a
+ * snapshot lands during the teardown, can hold a floor near zero under a site
+ * that grew for the whole run. docs/GROWTH.md, "Teardown at exit", has the
+ * reasoning; in short, the last d windows (d = 1 or 2: a teardown shorter than
+ * one window's span touches at most the window it starts in and the last one)
+ * are a terminal drop when the m = n - d windows before them rose (end floor
+ * above start floor) and each of the d floors is
+ *   - at or below the midpoint of the start and end floors of the m windows
+ *     (the drop undid at least half of the gain, as in falling back),
+ *   - at least half the gain below the floor of window m - 1: the drop is
+ *     abrupt, across one window boundary; a decline spread over several
+ *     windows is not a teardown and is never cut, and
+ *   - below the trend of the m windows (Theil-Sen line, intercept the median
+ *     residual) by more than twice the deepest dip below that trend among the
+ *     m windows: the drop is not noise. Under noise a new value falls below
+ *     every earlier dip with probability 1/(m+1) and twice as deep far less
+ *     often; a teardown to (near) zero is far below any dip.
+ * `buf` is the scratch of hg_growth_analyze (enough for m windows).
+ */
+static bool is_terminal_drop(const hg_series_point_t *pts, size_t n, size_t d, double *buf)
+{
+    size_t m = n - d;
+    double e[8];
+    size_t k = m / 8;
+    k = k < 3 ? 3 : k > 5 ? 5 : k;
+    for (size_t i = 0; i < k; i++)
+        e[i] = pts[i].min;
+    double start_floor = median_small(e, k);
+    for (size_t i = 0; i < k; i++)
+        e[i] = pts[m - k + i].min;
+    double end_floor = median_small(e, k);
+    if (!(end_floor > start_floor))
+        return false;
+    double half = (end_floor - start_floor) / 2.0;
+    double level = start_floor + half;
+    if (pts[m - 1].min - half < level)
+        level = pts[m - 1].min - half;
+    for (size_t i = m; i < n; i++)
+        if (pts[i].min > level)
+            return false;
+
+    /* below the trend by more than twice the deepest dip */
+    double *x = buf, *y = buf + m, *res = buf + 2 * m, *tmp = buf + 3 * m;
+    for (size_t i = 0; i < m; i++) {
+        x[i] = (pts[i].t_start_s + pts[i].t_end_s) / 2.0;
+        y[i] = pts[i].min;
+    }
+    double slope = theil_sen(x, y, m, tmp);
+    for (size_t i = 0; i < m; i++)
+        res[i] = y[i] - slope * (x[i] - x[0]);
+    memcpy(tmp, res, m * sizeof tmp[0]);
+    double icept = median_inplace(tmp, m);
+    double dip = 0.0;
+    for (size_t i = 0; i < m; i++)
+        if (res[i] - icept < dip)
+            dip = res[i] - icept;
+    for (size_t i = m; i < n; i++) {
+        double xs = (pts[i].t_start_s + pts[i].t_end_s) / 2.0;
+        double r = pts[i].min - slope * (xs - x[0]) - icept;
+        if (!(r < 2.0 * dip) && !(dip == 0.0 && r < 0.0))
+            return false;
+    }
+    return true;
+}
+
+/* The growing reasons, as they read when the verdict is the one of the
+ * windows before a teardown at exit. */
+static const char *exit_reason(const char *reason)
+{
+    if (strcmp(reason, REASON_GRADUAL) == 0)
+        return REASON_GRADUAL_EXIT;
+    if (strcmp(reason, REASON_STEPS) == 0)
+        return REASON_STEPS_EXIT;
+    return reason;
+}
+
+int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_params_t *params,
+                      hg_growth_t *out)
+{
+    if (!out || (!pts && n > 0))
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    out->reason = REASON_TOO_FEW;
+    out->p_value = 1.0;
+    out->late_p_value = 1.0;
+    if (n > HG_GROWTH_MAX_WINDOWS)
+        return -E2BIG;
+    int rc = check_input(pts, n);
+    if (rc < 0)
+        return rc;
+    hg_growth_params_t prm = params ? *params : hg_growth_default_params();
+    if (!(prm.late_fraction > 0.0 && prm.late_fraction <= 1.0) || !(prm.alpha > 0.0))
+        return -EINVAL;
+
+    /* scratch: x, y, r, rank, and max(n, n(n-1)/2) doubles for sorting and
+     * slopes */
+    size_t npairs = n * (n > 0 ? n - 1 : 0) / 2;
+    size_t ntmp = npairs > n ? npairs : n;
+    double *buf = malloc((4 * n + ntmp + 1) * sizeof(double));
+    if (!buf)
+        return -ENOMEM;
+    n = usable_windows(pts, n, buf);
+    judge(pts, n, &prm, buf, out);
+
+    /*
+     * A terminal drop (is_terminal_drop) does not erase the growth before it:
+     * when the windows before the drop are growing by the full test above, the
+     * verdict and statistics are theirs, and the reason says "freed at exit".
+     * The longer cut is tried first, so that a teardown that touched two
+     * windows is left out whole. Nothing else is ever cut, and a series
+     * whose windows before the drop are not growing (a plateau, a sawtooth
+     * whose last tooth fell at the end, a decline longer than the cut) keeps
+     * the verdict of the whole series.
+     */
+    size_t least = prm.min_windows > 4 ? prm.min_windows : 4;
+    for (size_t d = 2; d >= 1; d--) {
+        if (n < least + d)
+            continue;
+        if (!is_terminal_drop(pts, n, d, buf))
+            continue;
+        hg_growth_t cut;
+        judge(pts, n - d, &prm, buf, &cut);
+        if (cut.is_growing) {
+            cut.reason = exit_reason(cut.reason);
+            *out = cut;
+            break;
+        }
     }
     free(buf);
     return 0;

@@ -25,7 +25,9 @@ typedef struct hg_series_point {
 typedef struct hg_growth {
     bool is_growing;
     const char *reason;            /* static one-line explanation of the verdict */
-    size_t n_windows;              /* windows the test used                      */
+    size_t n_windows;              /* windows the test used (fewer than given
+                                      when a short last window or a teardown at
+                                      exit was left out)                       */
     double slope_bytes_per_s;      /* Theil-Sen slope of the floors, whole run;
                                       for a growing site whose Theil-Sen median
                                       is 0 (long flat steps), the average rate
@@ -67,8 +69,11 @@ hg_growth_params_t hg_growth_default_params(void);
  * memory cannot be had; on n < min_windows the verdict is "not growing" with reason
  * "too few snapshots" (the statistics that n allows are still filled in,
  * confidence is 0). params == NULL means hg_growth_default_params(). A last
- * window much shorter than the others (a partial merge) is left out; n_windows
- * says how many windows were used. Thread-safe; allocates only scratch. */
+ * window much shorter than the others (a partial merge) is left out; so is a
+ * teardown at exit (an abrupt drop in the last one or two windows) when the
+ * windows before it are growing by the same test: the verdict and statistics
+ * are then theirs and the reason ends in "(freed at exit)". n_windows says how
+ * many windows were used. Thread-safe; allocates only scratch. */
 int hg_growth_analyze(const hg_series_point_t *pts, size_t n, const hg_growth_params_t *params,
                       hg_growth_t *out);
 

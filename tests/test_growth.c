@@ -529,6 +529,219 @@ START_TEST(exit_cleanup_drop)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Teardown at exit (docs/GROWTH.md, "Teardown at exit")                      */
+/* ------------------------------------------------------------------------ */
+
+#define REASON_GRADUAL_EXIT                                                                        \
+    "floor rises, significant over the whole run and its later part (freed at exit)"
+
+/* Sets the floor of window i to v (a teardown reached it within the window). */
+static void set_floor(hg_series_point_t *pts, size_t i, double v)
+{
+    pts[i].min = v;
+    pts[i].last = v;
+    if (pts[i].max < v)
+        pts[i].max = v;
+}
+
+START_TEST(grows_then_freed_at_exit)
+{
+    /* linear growth, then everything freed in the last window, or in the last
+     * two (a snapshot landed during the teardown): growing, with the statistics
+     * of the windows before the drop */
+    static const size_t ns[] = {10, 12, 16, 24, 35, 36, 64, 128, 256};
+    const double a[2] = {1.0 * MB, 1.0 * MB};
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        for (size_t w = 1; w <= 4; w += 3) {
+            for (size_t d = 1; d <= 2; d++) {
+                size_t n = ns[c];
+                hg_series_point_t *pts = build(n, w, linear, a, 1);
+                hg_growth_t clean = analyze(pts, n - d);
+                set_floor(pts, n - 1, 0.0);
+                if (d == 2)
+                    set_floor(pts, n - 2, 0.3 * MB); /* mid-teardown */
+                hg_growth_t g = analyze(pts, n);
+                ck_assert_msg(g.is_growing, "n=%zu w=%zu d=%zu: %s", n, w, d, g.reason);
+                ck_assert(clean.is_growing);
+                char want[128];
+                snprintf(want, sizeof want, "%s (freed at exit)", clean.reason);
+                ck_assert_str_eq(g.reason, want);
+                if (n >= 16)
+                    ck_assert_str_eq(g.reason, REASON_GRADUAL_EXIT);
+                ck_assert_uint_eq(g.n_windows, n - d);
+                /* exactly the verdict of the run had it ended before the drop */
+                ck_assert_double_eq(g.net_gain_bytes, clean.net_gain_bytes);
+                ck_assert_double_eq(g.slope_bytes_per_s, clean.slope_bytes_per_s);
+                ck_assert_double_eq(g.p_value, clean.p_value);
+                ck_assert_double_eq(g.late_p_value, clean.late_p_value);
+                free(pts);
+            }
+        }
+    }
+    /* the same under churn, 20 seeds: a leak of 640 KiB/s under churn of up
+     * to 4 MiB per snapshot, 36 windows of 4 and of 8 snapshots, the last two
+     * at the teardown: the verdict of the run before the teardown, always */
+    const double b[3] = {512.0 * KB, 640.0 * KB, 4.0 * MB};
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        for (size_t w = 4; w <= 8; w += 4) {
+            hg_series_point_t *pts = build(36, w, churn_creep, b, seed);
+            hg_growth_t clean = analyze(pts, 34);
+            set_floor(pts, 34, 100.0 * KB);
+            set_floor(pts, 35, 0.0);
+            hg_growth_t g = analyze(pts, 36);
+            ck_assert_msg(g.is_growing, "seed %d w=%zu: %s", (int)seed, w, g.reason);
+            ck_assert_uint_eq(g.n_windows, 34);
+            ck_assert_double_eq(g.net_gain_bytes, clean.net_gain_bytes);
+            free(pts);
+        }
+    }
+    /* doubling steps, then freed: the step reason, marked */
+    for (size_t n = 16; n <= 256; n *= 2) {
+        hg_series_point_t *pts = build(n, 4, doubling, NULL, 3);
+        set_floor(pts, n - 2, 0.0);
+        set_floor(pts, n - 1, 0.0);
+        hg_growth_t g = analyze(pts, n);
+        ck_assert_msg(g.is_growing, "n=%zu: %s", n, g.reason);
+        ck_assert_str_eq(g.reason,
+                         "floor rises in steps that continue into the later part (freed at exit)");
+        ck_assert_uint_eq(g.n_windows, n - 2);
+        free(pts);
+    }
+}
+END_TEST
+
+/* A sawtooth of `a[2]` whole teeth over the first a[3] snapshots, then at
+ * its floor: the last tooth fell in the last snapshots of the run. */
+static double sawtooth_ends_low(size_t i, size_t total, double t, double T, prng_t *r,
+                                const void *arg)
+{
+    (void)total, (void)t, (void)T, (void)r;
+    const double *a = arg; /* floor, peak, teeth, snapshots before the drop */
+    double period = a[3] / a[2];
+    if ((double)i >= a[3])
+        return a[0];
+    double phase = fmod((double)i, period) / period;
+    return a[0] + (a[1] - a[0]) * phase;
+}
+
+START_TEST(sawtooth_ending_low)
+{
+    /* single-snapshot windows (where a sawtooth's floors ramp), 2 to 8 teeth,
+     * the last drop in the last window or the last two: the run before the
+     * drop is itself a sawtooth, so nothing is growing */
+    static const size_t ns[] = {12, 16, 24, 35, 36, 64, 128, 256};
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        for (double teeth = 2.0; teeth <= 8.0; teeth += 1.0) {
+            for (size_t d = 1; d <= 2; d++) {
+                size_t n = ns[c];
+                const double a[4] = {1.0 * MB, 11.0 * MB, teeth, (double)(n - d)};
+                if (a[3] / teeth < 3.0)
+                    continue; /* teeth of fewer than 3 windows: no ramp */
+                hg_series_point_t *pts = build(n, 1, sawtooth_ends_low, a, 1);
+                hg_growth_t g = analyze(pts, n);
+                ck_assert_msg(!g.is_growing, "n=%zu teeth=%.0f d=%zu: %s", n, teeth, d,
+                              g.reason);
+                free(pts);
+            }
+        }
+    }
+}
+END_TEST
+
+START_TEST(plateau_then_freed)
+{
+    /* a warm-up to T/3 and a plateau, then freed in the last one or two
+     * windows: still a plateau (the run before the drop is not growing) */
+    for (size_t n = 10; n <= 256; n++) {
+        for (size_t d = 1; d <= 2; d++) {
+            const double a[3] = {32.0 * MB, 1.0 / 3.0, 0.0};
+            hg_series_point_t *pts = build(n, 2, warmup, a, 1);
+            for (size_t i = n - d; i < n; i++)
+                set_floor(pts, i, 0.0);
+            hg_growth_t g = analyze(pts, n);
+            ck_assert_msg(!g.is_growing, "n=%zu d=%zu: %s", n, d, g.reason);
+            ck_assert_uint_eq(g.n_windows, n);
+            free(pts);
+        }
+    }
+    /* a flat site freed at exit */
+    const double b[2] = {5.0 * MB, 0.0};
+    hg_series_point_t *pts = build(32, 4, linear, b, 1);
+    set_floor(pts, 31, 0.0);
+    hg_growth_t g = analyze(pts, 32);
+    ck_assert(!g.is_growing);
+    ck_assert_uint_eq(g.n_windows, 32);
+    free(pts);
+}
+END_TEST
+
+/* Rises linearly by 16 MiB, then declines linearly to 0 over the last a[0]
+ * of the run. */
+static double rise_then_decline(size_t i, size_t total, double t, double T, prng_t *r,
+                                const void *arg)
+{
+    (void)i, (void)total, (void)r;
+    const double *a = arg;
+    double top = 1.0 - a[0];
+    double x = t / T;
+    return x < top ? 16.0 * MB * x / top : 16.0 * MB * (1.0 - (x - top) / a[0]);
+}
+
+START_TEST(late_decline_not_growth)
+{
+    /* a decline spread over the last 10% to 40% of the run, over at least 5
+     * windows, is not a teardown: no window boundary carries a fall of half
+     * the gain, nothing is cut, and the run is not growing */
+    static const double frac[] = {0.1, 0.2, 0.3, 0.4};
+    static const size_t ns[] = {16, 24, 32, 35, 48, 64, 128, 256};
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        for (size_t j = 0; j < 4; j++) {
+            if (frac[j] * (double)ns[c] < 5.0)
+                continue;
+            for (size_t w = 1; w <= 4; w += 3) {
+                const double a[1] = {frac[j]};
+                hg_series_point_t *pts = build(ns[c], w, rise_then_decline, a, 1);
+                hg_growth_t g = analyze(pts, ns[c]);
+                ck_assert_msg(!g.is_growing, "n=%zu w=%zu decline %.1f: %s", ns[c], w, frac[j],
+                              g.reason);
+                ck_assert_uint_eq(g.n_windows, ns[c]);
+                free(pts);
+            }
+        }
+    }
+}
+END_TEST
+
+/*
+ * Pure noise whose last window (or last two) is freed at exit: the rule is
+ * tried on every series, and the false positives must stay within the same
+ * binomial bound as noise_false_positives (at most 7 of 200; 0 measured).
+ */
+START_TEST(noise_freed_false_positives)
+{
+    static const size_t ns[] = {12, 16, 32, 64, 128, 256};
+    int fp = 0;
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        size_t n = ns[seed % 6];
+        hg_series_point_t *pts = build(n, 4, noise, NULL, seed * 7919);
+        hg_growth_params_t p = hg_growth_default_params();
+        p.min_net_gain_bytes = 0.0;
+        p.min_rel_gain = 0.0;
+        for (size_t d = 1; d <= 2; d++) {
+            for (size_t i = n - d; i < n; i++)
+                set_floor(pts, i, 0.0);
+            hg_growth_t g;
+            ck_assert_int_eq(hg_growth_analyze(pts, n, &p, &g), 0);
+            fp += g.is_growing;
+        }
+        free(pts);
+    }
+    ck_assert_int_le(fp, 7);
+    ck_assert_int_eq(fp, 0); /* the measured count for these seeds */
+}
+END_TEST
+
 START_TEST(step_must_hold)
 {
     /* 24 windows: climbs, then in the later part jumps up, falls back to the
@@ -619,6 +832,11 @@ static Suite *growth_suite(void)
     tcase_add_test(tc, exit_cleanup_drop);
     tcase_add_test(tc, step_must_hold);
     tcase_add_test(tc, one_jump_not_growth);
+    tcase_add_test(tc, grows_then_freed_at_exit);
+    tcase_add_test(tc, sawtooth_ending_low);
+    tcase_add_test(tc, plateau_then_freed);
+    tcase_add_test(tc, late_decline_not_growth);
+    tcase_add_test(tc, noise_freed_false_positives);
     suite_add_tcase(s, tc);
     tc = tcase_create("input");
     tcase_add_test(tc, bad_input);
@@ -737,10 +955,70 @@ static void simulate(void)
     free(pts);
 }
 
+/*
+ * test_growth --simulate-exit: the teardown rule on series where it is tried
+ * every time. Pure noise (as in simulate()) whose last window, or last two, is
+ * freed at exit (floor 0): false positives per 10,000 series, with the gain
+ * thresholds off ("stats") and on ("default"); then the share of noisy linear
+ * growth (gain 2 MiB, as in the power table) found with and without the
+ * teardown, per 1,000 series.
+ */
+static void simulate_exit(void)
+{
+    static const size_t ns[] = {10, 12, 16, 32, 64, 128, 256};
+    const int reps = 10000;
+    hg_growth_params_t dflt = hg_growth_default_params();
+    hg_growth_params_t stats = dflt;
+    stats.min_net_gain_bytes = 0.0;
+    stats.min_rel_gain = 0.0;
+    printf("noise, last d windows freed at exit: false positives per 10000 series\n");
+    printf("%5s %12s %12s %12s %12s\n", "n", "d=1:stats", "d=1:dflt", "d=2:stats", "d=2:dflt");
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        size_t n = ns[c];
+        int fp[4] = {0};
+        for (int k = 0; k < reps; k++) {
+            hg_series_point_t *pts = build(n, 4, noise, NULL, 1000003u * (uint64_t)k + n);
+            for (size_t d = 1; d <= 2; d++) {
+                pts[n - d].min = pts[n - d].last = 0.0;
+                hg_growth_t g;
+                hg_growth_analyze(pts, n, &stats, &g);
+                fp[2 * (d - 1)] += g.is_growing;
+                hg_growth_analyze(pts, n, &dflt, &g);
+                fp[2 * (d - 1) + 1] += g.is_growing;
+            }
+            free(pts);
+        }
+        printf("%5zu %12d %12d %12d %12d\n", n, fp[0], fp[1], fp[2], fp[3]);
+    }
+    printf("\npower: linear gain 2 MiB, noise sd 512 KiB, per 1000 series\n");
+    printf("%5s %12s %12s %12s\n", "n", "no teardown", "d=1", "d=2");
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        size_t n = ns[c];
+        int hit[3] = {0};
+        for (int k = 0; k < 1000; k++) {
+            const double a[2] = {2.0 * MB, 512.0 * KB};
+            hg_series_point_t *pts = build(n, 4, noisy_line, a, 31u * (uint64_t)k + n);
+            for (size_t d = 0; d <= 2; d++) {
+                if (d > 0)
+                    pts[n - d].min = pts[n - d].last = 0.0;
+                hg_growth_t g;
+                hg_growth_analyze(pts, n, &dflt, &g);
+                hit[d] += g.is_growing;
+            }
+            free(pts);
+        }
+        printf("%5zu %12d %12d %12d\n", n, hit[0], hit[1], hit[2]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--simulate") == 0) {
         simulate();
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "--simulate-exit") == 0) {
+        simulate_exit();
         return 0;
     }
     SRunner *sr = srunner_create(growth_suite());
