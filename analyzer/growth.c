@@ -612,7 +612,9 @@ out:
  * are a terminal drop when the m = n - d windows before them rose (end floor
  * above start floor) and each of the d floors is
  *   - at or below the midpoint of the start and end floors of the m windows
- *     (the drop undid at least half of the gain, as in falling back),
+ *     (the drop undid at least half of the gain, as in falling back) and at
+ *     or below half the end floor (it freed at least half of what the site
+ *     held: a teardown frees the structure, noise does not halve a level),
  *   - at least half the gain below the floor of window m - 1: the drop is
  *     abrupt, across one window boundary; a decline spread over several
  *     windows is not a teardown and is never cut, and
@@ -639,6 +641,8 @@ static bool is_terminal_drop(const hg_series_point_t *pts, size_t n, size_t d, d
         return false;
     double half = (end_floor - start_floor) / 2.0;
     double level = start_floor + half;
+    if (end_floor / 2.0 < level)
+        level = end_floor / 2.0;
     if (pts[m - 1].min - half < level)
         level = pts[m - 1].min - half;
     for (size_t i = m; i < n; i++)
