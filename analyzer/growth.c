@@ -14,18 +14,18 @@
 #include <string.h>
 
 /* Reasons: static strings, the reports print them as they are. */
-#define REASON_TOO_FEW  "too few snapshots"
-#define REASON_GRADUAL  "floor rises, significant over the whole run and its later part"
-#define REASON_STEPS    "floor rises in steps that continue into the later part"
+#define REASON_TOO_FEW      "too few snapshots"
+#define REASON_GRADUAL      "floor rises, significant over the whole run and its later part"
+#define REASON_STEPS        "floor rises in steps that continue into the later part"
 #define REASON_GRADUAL_EXIT REASON_GRADUAL " (freed at exit)"
 #define REASON_STEPS_EXIT   REASON_STEPS " (freed at exit)"
-#define REASON_PLATEAU  "warm-up then plateau: no trend in the later part"
-#define REASON_CHURN    "sawtooth/churn: floor is flat"
-#define REASON_FLAT     "floor is flat: no significant trend"
-#define REASON_FALLS    "floor falls"
-#define REASON_FALLBACK "sawtooth: the floor falls back in the later part"
-#define REASON_ONE_JUMP "one jump, not a trend: the floor rose once and held"
-#define REASON_SMALL    "gain too small"
+#define REASON_PLATEAU      "warm-up then plateau: no trend in the later part"
+#define REASON_CHURN        "sawtooth/churn: floor is flat"
+#define REASON_FLAT         "floor is flat: no significant trend"
+#define REASON_FALLS        "floor falls"
+#define REASON_FALLBACK     "sawtooth: the floor falls back in the later part"
+#define REASON_ONE_JUMP     "one jump, not a trend: the floor rose once and held"
+#define REASON_SMALL        "gain too small"
 
 hg_growth_params_t hg_growth_default_params(void)
 {

@@ -640,8 +640,7 @@ START_TEST(sawtooth_ending_low)
                     continue; /* teeth of fewer than 3 windows: no ramp */
                 hg_series_point_t *pts = build(n, 1, sawtooth_ends_low, a, 1);
                 hg_growth_t g = analyze(pts, n);
-                ck_assert_msg(!g.is_growing, "n=%zu teeth=%.0f d=%zu: %s", n, teeth, d,
-                              g.reason);
+                ck_assert_msg(!g.is_growing, "n=%zu teeth=%.0f d=%zu: %s", n, teeth, d, g.reason);
                 free(pts);
             }
         }
