@@ -147,9 +147,42 @@ def leaks_of(stdout, pid=None):
     return out
 
 
+def first_frame_outside(d, frames, modules):
+    """The module of the first frame not in one of `modules` (base names)."""
+    for f in frames:
+        mod = module_of(d, f)
+        if mod is None or os.path.basename(mod) not in modules:
+            return mod
+    return None
+
+
+def own_counters(d, exe, through=()):
+    """Counters (live_bytes, live_count, alloc_count, alloc_bytes) of the
+    stacks allocated from `exe`: whose first frame outside the modules named
+    in `through` (e.g. libc for strdup) is in exe."""
+    real = os.path.realpath(exe)
+    own = []
+    for sid, c in d["counters"].items():
+        mod = first_frame_outside(d, d["stacks"].get(sid, []), through)
+        if mod is not None and os.path.realpath(mod) == real:
+            own.append(c)
+    return tuple(sum(c[i] for c in own) for i in range(4))
+
+
 def one_trace(name, traces):
     ok(len(traces) == 1, f"{name}: exactly one trace", f"got {sorted(traces)}")
     return next(iter(traces.values())) if traces else None
+
+
+def check_realloc_zero(name, d):
+    """contract.c's realloc(malloc(4321), 0): the block left the live set."""
+    live = d["live"] or {}
+    n4321 = sum(1 for size, _ in live.values() if size == 4321)
+    ok(n4321 == 0, f"{name}: realloc(p, 0) took the 4321-byte block out of the final live set",
+       f"{n4321} such blocks live")
+    c = [v for v in d["counters"].values() if v[3] == 4321]
+    ok(c == [(0, 0, 1, 4321)], f"{name}: its stack counted 1 allocation of 4321 bytes, "
+       "0 live", f"{c}")
 
 
 # --- the malloc family's contracts, glibc -----------------------------------
@@ -159,7 +192,8 @@ t = one_trace("contract", traces)
 if t:
     # (hg_request_dump() returning 0 is checked by the program; when the writer
     # serves the request before exit is up to its thread.)
-    check_trace("contract", t, ("exit", 7), leaks_of(p.stdout), exe)
+    d = check_trace("contract", t, ("exit", 7), leaks_of(p.stdout), exe)
+    check_realloc_zero("contract", d)
 
 # --- without the tracer, the public API answers -1 (weak symbol) -------------
 q = subprocess.run([exe], capture_output=True, text=True,
@@ -171,7 +205,8 @@ ok(q.returncode == 7, "contract without tracer: exit 7 (hg_request_dump_if_loade
 p, traces = run("contract-fp", [exe], 7, env_extra={"HEAPGROW_UNWIND": "fp"})
 t = one_trace("contract-fp", traces)
 if t:
-    check_trace("contract-fp", t, ("exit", 7), leaks_of(p.stdout), exe)
+    d = check_trace("contract-fp", t, ("exit", 7), leaks_of(p.stdout), exe)
+    check_realloc_zero("contract-fp", d)
 
 # --- jemalloc linked in ------------------------------------------------------
 if CFG.get("contract_jemalloc"):
@@ -179,7 +214,8 @@ if CFG.get("contract_jemalloc"):
     p, traces = run("jemalloc", [exe_j], 7)
     t = one_trace("jemalloc", traces)
     if t:
-        check_trace("jemalloc", t, ("exit", 7), leaks_of(p.stdout), exe_j)
+        d = check_trace("jemalloc", t, ("exit", 7), leaks_of(p.stdout), exe_j)
+        check_realloc_zero("jemalloc", d)
 
 # --- tcmalloc preloaded after the tracer -------------------------------------
 if CFG.get("tcmalloc"):
@@ -187,7 +223,8 @@ if CFG.get("tcmalloc"):
                     env_extra={"E2E_TCMALLOC": "1"})
     t = one_trace("tcmalloc", traces)
     if t:
-        check_trace("tcmalloc", t, ("exit", 7), leaks_of(p.stdout), exe)
+        d = check_trace("tcmalloc", t, ("exit", 7), leaks_of(p.stdout), exe)
+        check_realloc_zero("tcmalloc", d)
 
 # --- C++ ---------------------------------------------------------------------
 exe = CFG["cxx"]
@@ -322,7 +359,53 @@ exe = CFG["early"]
 p, traces = run("early threads", [exe], 0)
 t = one_trace("early threads", traces)
 if t:
-    check_trace("early threads", t, ("exit", 0), [], exe)
+    d = check_trace("early threads", t, ("exit", 0), [], exe)
+    # early_lib.c: 4 threads x 20,000 mallocs of 8 + (i * 37 + thread) % 500
+    # bytes, all freed. Every one of them is counted, none is still live.
+    want_bytes = sum(8 + (i * 37 + k) % 500 for k in range(4) for i in range(20000))
+    got = own_counters(d, CFG["early_lib"])
+    ok(got == (0, 0, 80000, want_bytes), "early threads: all 80,000 allocations of the "
+       f"library's threads traced ({want_bytes} bytes), none live at exit", f"{got}")
+
+# --- a program that frees everything: only glibc's own blocks stay ---------
+exe = CFG["clean"]
+p, traces = run("clean", [exe], 0)
+t = one_trace("clean", traces)
+if t:
+    d = check_trace("clean", t, ("exit", 0), [], exe)
+    m = re.search(r"TOTALS (\d+) (\d+)", p.stdout)
+    got = own_counters(d, exe, through=("libc.so.6",))
+    ok(m is not None and got == (0, 0, int(m.group(1)), int(m.group(2))),
+       "clean: the program's allocations (strdup's too) all counted, none live",
+       f"trace {got}, program {m.group(0) if m else None}")
+    # What is left: one TLS vector (DTV) per cached thread stack, allocated by
+    # the dynamic loader for pthread_create (clean.c's 4 threads), nothing else.
+    live = d["live"] or {}
+    kinds = sorted((os.path.basename(module_of(d, d["stacks"][sid][0]) or "?"),
+                    os.path.basename(first_frame_outside(d, d["stacks"][sid],
+                                                         ("ld-linux-x86-64.so.2", "libc.so.6"))
+                                     or "?"))
+                   for _, sid in live.values())
+    ok(kinds == [("ld-linux-x86-64.so.2", os.path.basename(exe))] * 4,
+       "clean: the final live set is exactly the 4 DTVs the loader allocated for its threads",
+       f"{kinds}")
+
+# --- free() of blocks the tracer never saw: forwarded silently -------------
+exe = CFG["unseen"]
+p, traces = run("unseen", [exe], 0)
+ok(p.stderr == "", "unseen: nothing on stderr", p.stderr)
+t = one_trace("unseen", traces)
+if t:
+    leaks = leaks_of(p.stdout)
+    d = check_trace("unseen", t, ("exit", 0), leaks, exe)
+    ok([s for _, s in leaks] == [6543], "unseen: the realloc'ed block is the one leak", f"{leaks}")
+    # Traced: the three mallocs that got the freed blocks back (333, 333, 555),
+    # the realloc of an unseen block (6543, live) and the malloc after
+    # realloc(unseen, 0) (777). The unseen blocks and their frees are not.
+    got = own_counters(d, exe)
+    ok(got == (6543, 1, 5, 333 + 333 + 555 + 6543 + 777),
+       "unseen: the program's traced allocations exactly, the unseen ones not", f"{got}")
+    ok(d["warnings"] == [], "unseen: no WARNING records", f"{d['warnings']}")
 
 # --- real programs: exit status kept, every trace valid and ended -----------
 def real_program(name, argv, expect_rc):
