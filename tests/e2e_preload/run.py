@@ -17,6 +17,7 @@ import gzip
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -145,6 +146,11 @@ def leaks_of(stdout, pid=None):
         if m and (pid is None or int(m.group(1)) == pid):
             out.append((int(m.group(2), 16), int(m.group(3))))
     return out
+
+
+def skip(name, reason):
+    """A check that cannot run here: TAP "ok ... # SKIP reason"."""
+    results.append((True, f"{name} # SKIP {reason}", ""))
 
 
 def first_frame_outside(d, frames, modules):
@@ -460,8 +466,64 @@ if t:
        d["header"])
     ok(p.stderr.count("HEAPGROW_SAMPLE_BYTES") == 1, "sample: one message", p.stderr)
 
-# --- secure-execution mode is not testable without setuid; HEAPGROW_OUTPUT
-# unwritable: the program runs untraced with its status and one message.
+# --- secure-execution mode: a set-user-ID program stays untraced ----------
+def nosuid(path):
+    return bool(os.statvfs(path).f_flag & os.ST_NOSUID)
+
+
+def secure_mode():
+    name = "setuid"
+    if os.geteuid() != 0:
+        return skip(name, "needs root to make a set-user-ID program of another user")
+    bases = [b for b in (tempfile.gettempdir(), CFG["scratch"]) if not nosuid(b)]
+    if not bases:
+        return skip(name, f"{tempfile.gettempdir()} and {CFG['scratch']} are mounted nosuid")
+    # The loader opens libheapgrow.so (the program's RUNPATH) as nobody.
+    if subprocess.run(["test", "-r", LIB], user=65534).returncode != 0:
+        return skip(name, f"{LIB} is not readable by nobody (uid 65534)")
+    d = tempfile.mkdtemp(prefix="hg-e2e-suid-", dir=bases[0])
+    try:
+        secure_runs(name, d)
+    finally:
+        shutil.rmtree(d)  # no set-user-ID file of nobody's left behind
+
+
+def secure_runs(name, d):
+    os.chmod(d, 0o755)
+    out = os.path.join(d, "out")
+    os.mkdir(out)
+    os.chmod(out, 0o777)  # nobody could write a trace here: only the tracer stops it
+    env = dict(os.environ, HEAPGROW_OUTPUT=os.path.join(out, "t.%p.hgt"))
+    env.pop("LD_PRELOAD", None)
+    for kind, want_secure, want_api in [("plain", 0, 0), ("suid", 1, -1)]:
+        prog = os.path.join(d, kind)
+        with open(CFG["secure"], "rb") as src, open(prog, "wb") as dst:
+            dst.write(src.read())
+        if kind == "suid":
+            os.chown(prog, 65534, 65534)
+            os.chmod(prog, 0o4755)
+        else:
+            os.chmod(prog, 0o755)
+        before = set(os.listdir(out))
+        p = subprocess.run([prog], capture_output=True, text=True, env=env, timeout=60)
+        new = sorted(set(os.listdir(out)) - before)
+        ok((p.returncode, p.stdout, p.stderr) ==
+           (0, f"AT_SECURE={want_secure} API={want_api}\n", ""),
+           f"{name} [{kind}]: the program runs undisturbed, AT_SECURE={want_secure}, "
+           f"hg_request_dump() = {want_api}", f"{p.returncode} {p.stdout!r} {p.stderr!r}")
+        if kind == "plain":
+            # The control: the same library linked the same way traces (the
+            # program and its fork child).
+            ok(len(new) == 2, f"{name} [plain]: two traces written", f"{new}")
+        else:
+            ok(new == [], f"{name} [suid]: no trace written", f"{new}")
+
+
+secure_mode()
+
+# --- HEAPGROW_OUTPUT unwritable: the program runs untraced with its status and
+# one message.
+
 p = subprocess.run([CFG["ending"], "exit"], capture_output=True, text=True,
                    env=dict(os.environ, LD_PRELOAD=LIB,
                             HEAPGROW_OUTPUT="/nonexistent-dir/x.hgt"))
