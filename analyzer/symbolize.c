@@ -914,8 +914,13 @@ out:
  * does. The DIE lives as long as the module's Dwfl. */
 static Dwarf_Die *cu_at(sym_module_t *m, uint64_t addr, Dwarf_Addr *dbias)
 {
+    /* libdwfl (0.188) searches .debug_aranges by start address only: an
+     * address in a gap after one of a CU's ranges (code without DWARF, such
+     * as crt1.o's _start between main in .text.startup and the rest of .text)
+     * is given that CU, and then the nearest line before it. Its answer is
+     * kept only when the CU's own ranges hold the address. */
     Dwarf_Die *cudie = dwfl_module_addrdie(m->mod, addr, dbias);
-    if (cudie != NULL)
+    if (cudie != NULL && dwarf_haspc(cudie, addr - *dbias) == 1)
         return cudie;
     if (!m->is_cu_spans_built)
         cu_spans_build(m);
