@@ -1,22 +1,28 @@
 #!/usr/bin/env python3
 """End to end: `heapgrow run` traces tests/cli/e2e_grow.c, `heapgrow report`
 answers in JSON and text, and the answer names exactly the known sites (TAP).
+Then the sites a symbolizer gets wrong (tests/cli/e2e_sites.c, e2e_plug.c,
+e2e_cache.cpp, built -O2 -g): an inlined function, a static function, a call
+through a user's wrapper, a library dlclose'd before exit, C++ methods.
 
-argv: HEAPGROW E2E_GROW_EXE E2E_GROW_SOURCE
+argv: HEAPGROW E2E_GROW_EXE E2E_GROW_SOURCE E2E_SITES_EXE E2E_SITES_SOURCE
+      E2E_PLUG_LIB E2E_PLUG_SOURCE E2E_CACHE_EXE E2E_CACHE_SOURCE
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 
 HEAPGROW, PROG, SOURCE = (os.path.abspath(a) for a in sys.argv[1:4])
+SITES, SITES_SRC, PLUG, PLUG_SRC, CACHE, CACHE_SRC = (os.path.abspath(a) for a in sys.argv[4:10])
 STEPS = 60
 
 
-def site_lines():
+def site_lines(source=SOURCE):
     lines = {}
-    with open(SOURCE) as f:
+    with open(source) as f:
         for no, text in enumerate(f, 1):
             if "SITE:" in text:
                 lines[text.split("SITE:")[1].split()[0]] = no
@@ -26,10 +32,11 @@ def site_lines():
 LINES = site_lines()
 
 
-def hg(args, cwd, **kw):
+def hg(args, cwd, env_extra=None, **kw):
     env = dict(os.environ, NO_COLOR="1")
     for k in ("HEAPGROW_LIB", "LD_PRELOAD", "HEAPGROW_WRAPPERS", "HEAPGROW_OUTPUT"):
         env.pop(k, None)
+    env.update(env_extra or {})
     return subprocess.run([HEAPGROW] + args, cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300, **kw)
 
@@ -301,6 +308,167 @@ def descendants_are_reported(d):
     eq(doc["processes"], [], "--no-children")
 
 
+# --- sites a symbolizer gets wrong (e2e_sites.c, e2e_plug.c, e2e_cache.cpp) ---
+
+SITES_LINES = site_lines(SITES_SRC)
+PLUG_LINES = site_lines(PLUG_SRC)
+CACHE_LINES = site_lines(CACHE_SRC)
+_traces = {}
+
+
+def nm_symbols(path):
+    """{name: (address, type letter)} of the ELF symbol table of path."""
+    r = subprocess.run(["nm", "--defined-only", path], capture_output=True, text=True, check=True)
+    syms = {}
+    for line in r.stdout.splitlines():
+        f = line.split()
+        if len(f) == 3:
+            syms[f[2]] = (int(f[0], 16), f[1])
+    return syms
+
+
+def traced_report(key, run_args, report_args=(), env=None):
+    """Runs `heapgrow run` once per key (in a directory kept until exit) and
+    returns the JSON report of its trace, with report_args."""
+    if key not in _traces:
+        d = tempfile.mkdtemp(prefix="hg_e2e_sites_")
+        r = hg(["run", "--no-report", "--interval", "10", "-o", "t.hgt"] + run_args, d)
+        eq(r.returncode, 0, f"{key}: run status: " + r.stderr)
+        _traces[key] = d
+    d = _traces[key]
+    r = hg(["report", "--format", "json"] + list(report_args) + ["t.hgt"], d,
+           **({"env_extra": env} if env else {}))
+    eq(r.returncode, 0, f"{key}: report status: " + r.stderr)
+    doc = json.loads(r.stdout)
+    eq((doc["process"]["end_reason"], doc["process"]["exit_status"]), ("exit", 0),
+       f"{key}: the program exited 0")
+    return doc
+
+
+def sites_report(*report_args, env=None):
+    return traced_report("sites", ["--", SITES, PLUG], report_args, env)
+
+
+def check_site(s, function, source, line, module, size, what, caller=None):
+    """Exact identity, counts and verdict of a site that allocated STEPS
+    blocks of `size` bytes, one per step, and kept them all until exit."""
+    eq((s["function"], os.path.basename(s["file"] or ""), s["line"]),
+       (function, os.path.basename(source), line), f"{what}: function, file, line")
+    eq(s["file"], source, f"{what}: the absolute source path")
+    eq(s["module"], os.path.realpath(module), f"{what}: module")
+    eq((s["alloc_count"], s["alloc_bytes"]), (STEPS, STEPS * size), f"{what}: allocations")
+    eq((s["end_live_count"], s["end_live_bytes"], s["peak_live_bytes"]),
+       (STEPS, STEPS * size, STEPS * size), f"{what}: live at end, peak")
+    eq((s["leaked"]["count"], s["leaked"]["bytes"]), (STEPS, STEPS * size), f"{what}: leaked")
+    eq(s["growth"]["growing"], True, f"{what}: growing ({s['growth']['reason']})")
+    eq((s["stack"][0]["function"], s["stack"][0]["line"]), (function, line),
+       f"{what}: the stack starts at the site")
+    if caller is not None:
+        eq(s["stack"][1]["function"], caller, f"{what}: caller")
+
+
+@case
+def inlined_function_is_its_own_site(d):
+    syms = nm_symbols(SITES)
+    assert "add_entry" not in syms and "main" in syms, \
+        "add_entry must be inlined (no out-of-line copy): " + repr(sorted(syms))
+    s = by_function(sites_report()["sites"], "add_entry")
+    check_site(s, "add_entry", SITES_SRC, SITES_LINES["inline"], SITES, 2048, "add_entry",
+               caller="main")
+    top, caller = s["stack"][0], s["stack"][1]
+    eq((top["inlined"], caller["inlined"]), (True, False), "add_entry inlined into main")
+    eq(top["address"], caller["address"], "both frames from one return address")
+    eq(caller["file"], SITES_SRC, "main's file")
+
+
+@case
+def static_function_is_named_by_its_own_symbol(d):
+    syms = nm_symbols(SITES)
+    before, static, after = (syms.get(n) for n in ("sites_before", "static_grow", "sites_after"))
+    # The layout the case is about: a local symbol between two exported ones.
+    assert before and static and after and before[1] == "T" and static[1] == "t" and \
+        after[1] == "T" and before[0] < static[0] < after[0], (before, static, after)
+    sites = sites_report()["sites"]
+    check_site(by_function(sites, "static_grow"), "static_grow", SITES_SRC,
+               SITES_LINES["static"], SITES, 2560, "static_grow", caller="main")
+    eq([s["function"] for s in sites if s["function"] in ("sites_before", "sites_after")], [],
+       "no site named after a neighbouring exported symbol")
+
+
+@case
+def no_frame_gets_a_file_line_it_is_not_in(d):
+    """Code without DWARF of its own (_start, from crt1.o) sits between two
+    ranges of e2e_sites.c's unit; it must not borrow that unit's lines."""
+    own = {"add_entry", "static_grow", "wrapped_grow", "my_alloc_or_die", "main",
+           "sites_before", "sites_after"}
+    seen = set()
+    for s in sites_report()["sites"]:
+        for f in s["stack"]:
+            if f["file"] == SITES_SRC:
+                seen.add(f["function"])
+                assert f["function"] in own, f"{f['function']} at {f['file']}:{f['line']}"
+    assert "main" in seen, seen
+
+
+@case
+def user_wrapper_makes_its_caller_the_site(d):
+    size, wline, cline = 3072, SITES_LINES["wrapper"], SITES_LINES["wrapped"]
+    # Not named: the wrapper is an ordinary function, so it is the site.
+    s = by_function(sites_report()["sites"], "my_alloc_or_die")
+    check_site(s, "my_alloc_or_die", SITES_SRC, wline, SITES, size, "unnamed wrapper",
+               caller="wrapped_grow")
+    eq(s["stack"][1]["line"], cline, "the wrapper's caller's line")
+    # Named at run time (recorded in the trace), at report time, or by the
+    # environment: the site is the wrapper's caller, at its call.
+    for how, doc in [
+            ("run --wrapper", traced_report("sites-wrapped",
+                                            ["--wrapper", "my_alloc_or_die", "--", SITES, PLUG])),
+            ("report --wrapper GLOB", sites_report("--wrapper", "my_alloc_*")),
+            ("HEAPGROW_WRAPPERS", sites_report(env={"HEAPGROW_WRAPPERS": "x*,my_alloc_or_die"}))]:
+        sites = doc["sites"]
+        eq([x for x in sites if x["function"] == "my_alloc_or_die"], [],
+           f"{how}: no site in the wrapper")
+        s = by_function(sites, "wrapped_grow")
+        check_site(s, "wrapped_grow", SITES_SRC, cline, SITES, size, how, caller="main")
+        eq(by_function(sites, "static_grow")["alloc_count"], STEPS, f"{how}: other sites kept")
+    eq(traced_report("sites-wrapped", [])["process"]["wrappers"], "my_alloc_or_die",
+       "recorded in the trace")
+
+
+@case
+def dlclosed_library_site_keeps_its_file_line(d):
+    syms = nm_symbols(PLUG)
+    eq(syms.get("plug_static_grow", (0, "?"))[1], "t", "plug_static_grow is a local symbol")
+    s = by_function(sites_report()["sites"], "plug_static_grow")
+    # plug_grow tail-calls it (-O2): its caller on the stack is main.
+    check_site(s, "plug_static_grow", PLUG_SRC, PLUG_LINES["plug"], PLUG, 1536,
+               "plug_static_grow", caller="main")
+
+
+@case
+def cxx_methods_are_demangled_sites(d):
+    doc = traced_report("cache", ["--", CACHE])
+    put = "Cache::put(unsigned long, unsigned long)"
+    found = {s["line"]: s for s in doc["sites"] if s["function"] == put}
+    eq(sorted(found), sorted([CACHE_LINES["put"], CACHE_LINES["index"]]),
+       "two sites in Cache::put: the new and the map insert")
+    # struct Entry: next, key, data[4000]
+    check_site(found[CACHE_LINES["put"]], put, CACHE_SRC, CACHE_LINES["put"], CACHE, 4016,
+               "new Entry", caller="main")
+    # unordered_map::emplace, inlined from libstdc++ headers: the std:: frames
+    # are the allocation path, the site is the line of the insert. 60 nodes of
+    # 24 bytes and the bucket array are live; the arrays it outgrew are freed.
+    ix = found[CACHE_LINES["index"]]
+    eq((ix["file"], ix["module"]), (CACHE_SRC, os.path.realpath(CACHE)), "index: file, module")
+    eq(ix["stack"][1]["function"], "main", "index: caller")
+    eq(ix["end_live_count"], STEPS + 1, "index: live nodes and one bucket array")
+    buckets = (ix["end_live_bytes"] - STEPS * 24) // 8
+    assert (ix["end_live_bytes"] - STEPS * 24) % 8 == 0 and buckets >= STEPS, ix["end_live_bytes"]
+    eq(ix["leaked"]["count"], STEPS + 1, "index: leaked")
+    assert ix["alloc_count"] > STEPS + 1, "rehashing allocated more than one bucket array"
+    eq(ix["growth"]["growing"], False, "index: a few KiB is below the gain threshold")
+
+
 def main():
     print(f"1..{len(cases)}")
     failed = 0
@@ -316,6 +484,8 @@ def main():
                 print(f"not ok {i} - {fn.__name__}")
                 for line in str(ex).splitlines() or [repr(ex)]:
                     print(f"# {line}")
+    for d in _traces.values():
+        shutil.rmtree(d, ignore_errors=True)
     return 1 if failed else 0
 
 
