@@ -1,7 +1,7 @@
 /*
- * Linked with libheapgrow.so (DT_NEEDED, found through an absolute RUNPATH,
- * which the loader still honours in secure-execution mode, unlike
- * LD_PRELOAD). run.py runs a set-user-ID copy owned by nobody: the kernel
+ * Linked with libheapgrow.so (DT_NEEDED, found through the relative RUNPATH
+ * hgsecure-lib, which the loader still honours in secure-execution mode,
+ * unlike LD_PRELOAD). run.py runs a set-user-ID copy owned by nobody: the kernel
  * sets AT_SECURE, the tracer must stay passive (no trace, no message, the
  * public API answers -1) and the program must run as it would without it;
  * and a plain copy, where the same library traces (the control). Prints
