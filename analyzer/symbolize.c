@@ -1047,6 +1047,44 @@ size_t hg_sym_resolve(hg_sym_t *s, uint64_t address, bool is_return_address, hg_
 /* ------------------------------------------------------------------------ */
 /* Lifetime and module map                                                   */
 
+/* HEAPGROW_DEBUG_DIRS: colon-separated directories that replace libdwfl's
+ * default debug root (/usr/lib/debug). Each is searched for
+ * .build-id/xx/yyyy.debug and, for a .gnu_debuglink name, DIR/<module's
+ * directory>/<name>. The module's own directory and its .debug/ stay searched
+ * (the leading ":.debug" of libdwfl's path syntax). Set but empty: no debug
+ * root at all, which is how a user (or a test) sees what a machine without
+ * debug packages shows. Entries that are not absolute are ignored: libdwfl
+ * would take them relative to each module's directory, and a '+'/'-' prefix
+ * would change its CRC checking. Unset: libdwfl's default. Returns 0 or
+ * -ENOMEM. */
+static int debug_dirs_from_env(hg_sym_t *s)
+{
+    const char *env = getenv("HEAPGROW_DEBUG_DIRS");
+    if (env == NULL)
+        return 0;
+    size_t len = strlen(env);
+    /* ":.debug", then at most one ':' per entry of env, then the NUL. */
+    char *path = malloc(sizeof(":.debug") + len + 1);
+    if (path == NULL)
+        return -ENOMEM;
+    size_t n = (size_t)sprintf(path, ":.debug");
+    for (const char *p = env; *p != '\0';) {
+        size_t k = strcspn(p, ":");
+        if (p[0] == '/') {
+            path[n++] = ':';
+            memcpy(path + n, p, k);
+            n += k;
+        }
+        p += k;
+        if (*p == ':')
+            p++;
+    }
+    path[n] = '\0';
+    s->debuginfo_path = path;
+    s->callbacks.debuginfo_path = &s->debuginfo_path;
+    return 0;
+}
+
 int hg_sym_create(hg_sym_t **out)
 {
     hg_sym_t *s = calloc(1, sizeof(*s));
@@ -1065,6 +1103,11 @@ int hg_sym_create(hg_sym_t **out)
     s->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
     s->callbacks.section_address = dwfl_offline_section_address;
     s->callbacks.debuginfo_path = NULL;
+    int rc = debug_dirs_from_env(s);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
     *out = s;
     return 0;
 }

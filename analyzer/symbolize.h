@@ -15,6 +15,9 @@
  * among ELF aliases the public, then global, then shorter name wins. Debug
  * files are found locally only (build-id under the debuginfo path, or
  * .gnu_debuglink); debuginfod is used only with HEAPGROW_DEBUGINFOD=1.
+ * HEAPGROW_DEBUG_DIRS (colon-separated absolute directories, read by
+ * hg_sym_create) replaces the default debug root /usr/lib/debug; set but empty,
+ * only files beside the module are used.
  */
 #ifndef HEAPGROW_ANALYZER_SYMBOLIZE_H
 #define HEAPGROW_ANALYZER_SYMBOLIZE_H
@@ -43,7 +46,8 @@ typedef struct hg_frame_info {
 
 /* Returns 0 or -errno. Unless HEAPGROW_DEBUGINFOD=1, unsets DEBUGINFOD_URLS in
  * the environment of the (analyzer) process, so that libdwfl never downloads
- * debug files: symbolization stays offline and fast. */
+ * debug files: symbolization stays offline and fast. Reads HEAPGROW_DEBUG_DIRS
+ * (see above) into the debuginfo path; hg_sym_set_debuginfo_path overrides it. */
 int hg_sym_create(hg_sym_t **out);
 void hg_sym_destroy(hg_sym_t *s);
 
