@@ -360,11 +360,13 @@ static void put_totals(const tx_t *t, const hg_totals_t *tot)
         t->f, "  allocations %s (%s), frees %s (%s)\n", fmt_count(tot->alloc_count, a, sizeof(a)),
         fmt_bytes((double)tot->alloc_bytes, b, sizeof(b)), fmt_count(tot->free_count, c, sizeof(c)),
         fmt_bytes((double)tot->free_bytes, d, sizeof(d)));
-    fprintf(t->f, "  live: peak %s, at end %s in %s blocks\n",
+    /* Both "highest" values are maxima over the snapshots, not running peaks
+     * (docs/FORMAT.md): the label says so. */
+    fprintf(t->f, "  live: highest at a snapshot %s, at end %s in %s blocks\n",
             fmt_bytes((double)tot->peak_live_bytes, a, sizeof(a)),
             fmt_bytes((double)tot->end_live_bytes, b, sizeof(b)),
             fmt_count(tot->end_live_count, c, sizeof(c)));
-    fprintf(t->f, "  RSS: peak %s, at end %s; RSS - live %s\n",
+    fprintf(t->f, "  RSS: highest at a snapshot %s, at end %s; RSS - live %s\n",
             fmt_bytes((double)tot->peak_rss_bytes, d, sizeof(d)),
             fmt_bytes((double)tot->end_rss_bytes, e, sizeof(e)),
             fmt_bytes((double)tot->end_rss_bytes - (double)tot->end_live_bytes, a, sizeof(a)));

@@ -342,8 +342,8 @@ START_TEST(text_lines)
                                     "  2. 410 B in 41 blocks  cache_put at cache.c:42 (server)\n"));
     ck_assert_ptr_nonnull(
         strstr(t, "\nTotals\n  allocations 12,345 (1.0 MiB), frees 12,000 (976.6 KiB)\n"
-                  "  live: peak 58.6 KiB, at end 47.4 KiB in 345 blocks\n"
-                  "  RSS: peak 2.0 MiB, at end 39.1 KiB; RSS - live -8.4 KiB\n"));
+                  "  live: highest at a snapshot 58.6 KiB, at end 47.4 KiB in 345 blocks\n"
+                  "  RSS: highest at a snapshot 2.0 MiB, at end 39.1 KiB; RSS - live -8.4 KiB\n"));
     ck_assert_ptr_nonnull(strstr(t, "warning: module /lib/x.so: build-id differs\n"));
     ck_assert_ptr_null(strchr(t, '\033'));
     free(t);

@@ -58,7 +58,9 @@ enum hg_record_tag {
     HG_REC_STACK = 4,
     /* u time_ns, u rss_bytes, then totals:
      *   u alloc_count, u alloc_bytes, u free_count, u free_bytes,
-     *   u live_bytes, u live_count, u peak_live_bytes,
+     *   u live_bytes, u live_count,
+     *   u peak_live_bytes (the highest live_bytes of this and every earlier
+     *     snapshot of the process: sampled at snapshots, not a running peak),
      *   u dropped_count (allocations forwarded untraced since start),
      * then u n, [u stack_id, u live_bytes, u live_count, u alloc_count,
      *            u alloc_bytes] * n
