@@ -463,24 +463,60 @@ static bool is_fd_ours(void)
     return w.fd >= 0 && fstat(w.fd, &st) == 0 && st.st_dev == w.fd_dev && st.st_ino == w.fd_ino;
 }
 
+/* Writes len bytes to the trace. Returns 0 or an errno value (EIO for a write
+ * that wrote nothing).
+ *
+ * RLIMIT_FSIZE (`ulimit -f`): a write past the limit fails with EFBIG *and*
+ * raises SIGXFSZ in the writing thread, whose default action kills the process
+ * (setrlimit(2)). The writer thread runs with it blocked, but the final records
+ * are written by hg_writer_finish on the program's own thread at exit, where a
+ * large live set used to meet the limit and turn the program's exit into a
+ * death by SIGXFSZ (its buffered stdout lost). So SIGXFSZ is blocked around
+ * every trace write, and the one our write raised is taken back (unless one
+ * was pending already: that one is the program's). */
+static int write_fully(const uint8_t *p, size_t len)
+{
+    int saved_errno = errno; /* hg_writer_finish runs inside the program */
+    sigset_t xfsz, old, pending;
+    sigemptyset(&xfsz);
+    sigaddset(&xfsz, SIGXFSZ);
+    pthread_sigmask(SIG_BLOCK, &xfsz, &old);
+    bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGXFSZ) == 1;
+    int err = 0;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = hg_os.write(w.fd, p + off, len - off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            err = errno;
+            break;
+        }
+        if (n == 0) {
+            err = EIO;
+            break;
+        }
+        off += (size_t)n;
+    }
+    if (err == EFBIG && !was_pending) {
+        const struct timespec zero = {0, 0};
+        (void)sigtimedwait(&xfsz, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved_errno;
+    return err;
+}
+
 static void write_out(void)
 {
-    size_t off = 0;
     if (!w.is_broken && w.out.len > 0 && !is_fd_ours()) {
         w.fd = -1; /* not ours any more: do not close it either */
         fail_io(EBADF);
     }
-    while (!w.is_broken && off < w.out.len) {
-        ssize_t n = hg_os.write(w.fd, w.out.p + off, w.out.len - off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            fail_io(errno);
-        } else if (n == 0) {
-            fail_io(EIO);
-        } else {
-            off += (size_t)n;
-        }
+    if (!w.is_broken && w.out.len > 0) {
+        int err = write_fully(w.out.p, w.out.len);
+        if (err != 0)
+            fail_io(err);
     }
     w.out.len = 0;
 }
