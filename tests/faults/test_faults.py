@@ -119,7 +119,7 @@ def hostile_names():
     """A program whose path and arguments hold quotes, backslashes, control
     characters and invalid UTF-8: the JSON report stays valid JSON and gives
     the names back (invalid bytes as U+FFFD), its children's too."""
-    d = os.path.join(TMP.encode(), b"w\"e\\i\x01rd\xff\xfe dir\t")
+    d = os.path.join(TMP.encode(), b"w\"e\\i\x01rd\xff\xfe\x1b[31m dir\t")
     os.makedirs(d)
     exe = d + b"/pr\"og\x7f\xc3\x28"
     shutil.copy(EXE, exe)
@@ -142,6 +142,31 @@ def hostile_names():
        "hostile names: exe and argv given back", repr(j["process"]))
     ok(len(j["processes"]) == 2 and all(c["exe"] == want for c in j["processes"]),
        "hostile names: in the children's reports too", repr(j["processes"])[:500])
+    # The text outputs never pass a control byte or invalid UTF-8 through.
+    esc = exe.replace(b"\\", b"\\\\")
+    for b in (0x01, 0x09, 0x1b, 0x7f, 0xff, 0xfe, 0xc3):
+        esc = esc.replace(bytes([b]), b"\\x%02x" % b)
+    q = subprocess.run([HG, "report", "--top", "0", trace], capture_output=True, timeout=120,
+                       env=dict(os.environ, NO_COLOR="1"))
+    text_ok(q.stdout, esc, "hostile names: text report", q.stderr)
+    q = subprocess.run([HG.encode(), b"check", b"--leak-kinds", b"all", b"--", exe, b"fork", arg],
+                       capture_output=True, timeout=120)
+    text_ok(q.stderr, esc, "hostile names: check's LeakSanitizer-shaped output", q.stderr)
+
+
+def text_ok(out, esc, name, diag):
+    """out holds no control byte but newlines, is valid UTF-8, and names the
+    program by its escaped path."""
+    bad = [b for b in out if b < 0x20 and b != 0x0a or b == 0x7f]
+    try:
+        out.decode("utf-8")
+        is_utf8 = True
+    except UnicodeDecodeError:
+        is_utf8 = False
+    ok(not bad and is_utf8, name + ": no control byte, valid UTF-8",
+       "%r\n%r" % (sorted(set(bad)), diag[-2000:]))
+    ok(esc in out, name + ": the program named by its escaped path",
+       "%r not in\n%r" % (esc, out[-2000:]))
 
 
 def main():
