@@ -30,6 +30,7 @@
 #include "escape.h"
 #include "family.h"
 #include "gate.h"
+#include "reader.h"
 #include "report.h"
 
 #ifndef HG_LIBDIR
@@ -401,7 +402,19 @@ static void summarize(const char *output, const run_opts_t *o)
     }
     hg_family_t fam = {0};
     (void)hg_family_find(output, &fam);
-    fprintf(stderr, "heapgrow: trace written to %s", shown);
+    /* A tracer that could not write further left its reason as the trace's
+     * last bytes (FORMAT.md): "written to" would be wrong. Cheap for any
+     * size, so --no-report says it too. */
+    uint64_t fail_ns = 0;
+    char why[128];
+    if (hg_reader_tail_failure(output, &fail_ns, why, sizeof(why)) == 1) {
+        fputs("heapgrow: trace incomplete: writing it stopped at ", stderr);
+        fprintf(stderr, "%.1f s (", (double)fail_ns / 1e9);
+        hg_escape_put(stderr, why);
+        fprintf(stderr, "); what was written is in %s", shown);
+    } else {
+        fprintf(stderr, "heapgrow: trace written to %s", shown);
+    }
     fprintf(stderr, " (%zu descendant trace%s)\n", fam.n, fam.n == 1 ? "" : "s");
     hg_family_free(&fam);
     if (o->is_no_report)

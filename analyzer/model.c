@@ -250,6 +250,8 @@ typedef struct loader {
     bool is_in_exit_dump, has_exit_dump;
     bool has_exit_reach; /* REACH records classified the last exit dump */
     size_t ntrace_warnings;
+    bool has_write_error;    /* a WARNING HG_WARN_WRITE_FAILED was read */
+    uint64_t write_error_ns; /* ... at this time */
     char *err;
     size_t errlen;
 } loader_t;
@@ -616,6 +618,16 @@ static int on_record(loader_t *L, const hg_record_t *rec)
             m->duration_s = (double)rec->u.end.time_ns / 1e9;
         return 0;
     case HG_REC_WARNING:
+        if (rec->u.warning.code == HG_WARN_WRITE_FAILED && !L->has_write_error) {
+            /* The tracer's last record when it could not go on writing
+             * (FORMAT.md): the cause of the early end, not a warning. */
+            L->has_write_error = true;
+            L->write_error_ns = rec->u.warning.time_ns;
+            free(m->write_error);
+            if (!(m->write_error = strdup(rec->u.warning.message)))
+                return -ENOMEM;
+            return 0;
+        }
         if (L->ntrace_warnings++ < MAX_TRACE_WARNINGS)
             return add_warning(m, "tracer warning at %.1f s: %s (code %" PRIu64 ")",
                                (double)rec->u.warning.time_ns / 1e9, rec->u.warning.message,
@@ -734,9 +746,14 @@ static int finish(loader_t *L, hg_reader_t *r)
                             (m->end_reason == HG_END_EXIT || m->end_reason == HG_END_UEXIT);
     m->has_reachability = m->has_final_live_set && L->has_exit_reach;
     if (hg_reader_ended_early(r)) {
-        char buf[160];
-        snprintf(buf, sizeof(buf), "trace ends at %.1f s without an end marker (process killed?)",
-                 m->duration_s);
+        char buf[320];
+        if (m->write_error != NULL)
+            snprintf(buf, sizeof(buf),
+                     "trace incomplete: writing it stopped at %.1f s (%s); data up to %.1f s",
+                     (double)L->write_error_ns / 1e9, m->write_error, m->duration_s);
+        else
+            snprintf(buf, sizeof(buf),
+                     "trace ends at %.1f s without an end marker (process killed?)", m->duration_s);
         if (!(m->ended_early = strdup(buf)))
             return -ENOMEM;
     } else if (hg_reader_is_gzip_truncated(r)) {
@@ -914,6 +931,7 @@ void hg_model_free(hg_model_t *m)
     free(m->argv);
     free(m->wrappers);
     free(m->ended_early);
+    free(m->write_error);
     free(m->live_series.pts);
     free(m->rss_series.pts);
     for (size_t i = 0; i < m->nsites; i++) {

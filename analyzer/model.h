@@ -104,7 +104,12 @@ typedef struct hg_model {
     bool has_reachability;    /* ... and the tracer classified it (REACH) */
     uint64_t reach_threads_unseen; /* threads whose stacks were not roots */
     char *ended_early;        /* NULL, or "trace ends at 12.3 s without an end
-                                 marker (process killed?)" */
+                                 marker (process killed?)", or, when the
+                                 tracer recorded that writing failed, "trace
+                                 incomplete: writing it stopped at 12.4 s
+                                 (File too large); data up to 12.3 s" */
+    char *write_error;        /* NULL, or the error that stopped the tracer
+                                 writing (HG_WARN_WRITE_FAILED's message) */
     /* totals and series */
     hg_totals_t totals;
     hg_series_t live_series;  /* total live bytes over time */

@@ -327,6 +327,40 @@ START_TEST(test_ended_early)
 }
 END_TEST
 
+/* The writer's write-failure marker (FORMAT.md): 100 snapshots, then a cut
+ * and a WARNING HG_WARN_WRITE_FAILED in a stored block. The early end says
+ * why, the cause is in write_error, and it is not listed as a warning. */
+START_TEST(test_write_failed)
+{
+    craft_t c, tail;
+    two_sites(&c, false);
+    craft_init(&tail);
+    craft_warning(&tail, 10050000000ull, HG_WARN_WRITE_FAILED, "File too large");
+    uint8_t *gz;
+    size_t n;
+    craft_gzip_cut(c.buf, c.len, tail.buf, tail.len, &gz, &n);
+    snprintf(trace_path, sizeof(trace_path), "/tmp/hg_test_model_%d.hgt", (int)getpid());
+    ck_assert_int_eq(craft_write_file(trace_path, gz, n), 0);
+    free(gz);
+    hg_model_opts_t o = {.group_by = HG_GROUP_SITE, .growth = hg_growth_default_params()};
+    hg_model_t *m = NULL;
+    char err[256];
+    ck_assert_int_eq(hg_model_load(trace_path, &o, &m, err, sizeof(err)), 0);
+    unlink(trace_path);
+    ck_assert(!m->has_end);
+    ck_assert_str_eq(m->ended_early, "trace incomplete: writing it stopped at 10.1 s (File too "
+                                     "large); data up to 10.0 s");
+    ck_assert_str_eq(m->write_error, "File too large");
+    ck_assert_uint_eq(m->nsites, 2);
+    ck_assert_int_eq(m->sites[0].leaked.bytes, -1);
+    ck_assert_uint_eq(m->nwarnings, 1); /* the fake symbolizer's only */
+    ck_assert_str_eq(m->warnings[0], "fake symbolizer warning");
+    hg_model_free(m);
+    craft_free(&tail);
+    craft_free(&c);
+}
+END_TEST
+
 START_TEST(test_signal_dump_is_not_leak)
 {
     craft_t c;
@@ -535,6 +569,7 @@ static Suite *model_suite(void)
     TCase *tc = tcase_create("load");
     tcase_add_test(tc, test_two_sites);
     tcase_add_test(tc, test_ended_early);
+    tcase_add_test(tc, test_write_failed);
     tcase_add_test(tc, test_reach_kinds);
     tcase_add_test(tc, test_signal_dump_is_not_leak);
     tcase_add_test(tc, test_group_by_stack);

@@ -34,13 +34,21 @@ def hg_lines(stderr):
     return [ln for ln in stderr.splitlines() if ln.startswith("heapgrow")]
 
 
-def check_ended_early(name, trace):
+def check_ended_early(name, trace, write_error=None):
+    """The report reads the partial trace and says it ended early; with
+    write_error, also that writing it failed, and with which error."""
     rc, j, err = report_json(HG, trace)
     if not ok(rc == 0 and j is not None, name + ": the partial trace is readable", err):
         return
     p = j["process"]
     ok(p["ended_early"] is not None and not p["ended_cleanly"],
        name + ": the report says the trace ended early", repr(p))
+    if write_error is not None:
+        ok(p["write_error"] == write_error and
+           p["ended_early"].startswith("trace incomplete: writing it stopped at ") and
+           ("(%s)" % write_error) in p["ended_early"] and "killed" not in p["ended_early"],
+           name + ": ... because writing failed (%s), not 'process killed?'" % write_error,
+           repr(p))
 
 
 # --- SIGKILL at random moments ----------------------------------------------
@@ -110,7 +118,7 @@ def full_trace(name, trace, env_extra=None, preexec=None, message="", args=("sta
     ok(len(lines) == 1 and message in lines[0] and trace in lines[0],
        name + ": one clear message (%s)" % message, p.stderr)
     if os.path.exists(trace) and os.path.getsize(trace) > 0:
-        check_ended_early(name, trace)
+        check_ended_early(name, trace, write_error=message)
     else:
         ok(True, name + ": no trace at all (nothing could be written)")
 
@@ -203,7 +211,12 @@ def main():
        "heapgrow run, ulimit -f: exit status and output intact", p.stdout + p.stderr)
     ok(sum("cannot write trace" in ln for ln in p.stderr.splitlines()) == 1,
        "heapgrow run, ulimit -f: the tracer's message once", p.stderr)
-    check_ended_early("heapgrow run, ulimit -f", trace)
+    ok("heapgrow: trace incomplete: writing it stopped at " in p.stderr and
+       "(File too large); what was written is in " + trace in p.stderr and
+       "trace written to" not in p.stderr,
+       "heapgrow run, ulimit -f: says the trace is incomplete and why, not 'written to'",
+       p.stderr)
+    check_ended_early("heapgrow run, ulimit -f", trace, write_error="File too large")
 
     small = os.path.join(TMP, "small")
     why = try_mount(small, "size=256k")
