@@ -26,10 +26,13 @@
 #include "symbolize.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -1227,4 +1230,40 @@ size_t hg_sym_warnings(const hg_sym_t *s, const char *const **lines)
 {
     *lines = s->warnings;
     return s->nwarnings;
+}
+
+bool hg_sym_file_exports(const char *path, const char *name)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool found = false;
+    struct stat st;
+    Elf *e = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || elf_version(EV_CURRENT) == EV_NONE ||
+        (e = elf_begin(fd, ELF_C_READ_MMAP, NULL)) == NULL || elf_kind(e) != ELF_K_ELF)
+        goto out;
+    for (Elf_Scn *scn = elf_nextscn(e, NULL); scn != NULL && !found; scn = elf_nextscn(e, scn)) {
+        GElf_Shdr sh;
+        if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_DYNSYM || sh.sh_entsize == 0)
+            continue;
+        Elf_Data *d = elf_getdata(scn, NULL);
+        size_t n = d != NULL ? sh.sh_size / sh.sh_entsize : 0;
+        for (size_t i = 0; i < n && !found; i++) {
+            GElf_Sym sym;
+            const char *sname;
+            if (gelf_getsym(d, (int)i, &sym) == NULL || sym.st_shndx == SHN_UNDEF ||
+                (GELF_ST_TYPE(sym.st_info) != STT_FUNC &&
+                 GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC) ||
+                (GELF_ST_BIND(sym.st_info) != STB_GLOBAL && GELF_ST_BIND(sym.st_info) != STB_WEAK))
+                continue;
+            sname = elf_strptr(e, sh.sh_link, sym.st_name);
+            found = sname != NULL && strcmp(sname, name) == 0;
+        }
+    }
+out:
+    if (e != NULL)
+        elf_end(e);
+    close(fd);
+    return found;
 }

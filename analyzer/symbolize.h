@@ -83,6 +83,13 @@ int hg_sym_set_debuginfo_path(hg_sym_t *s, const char *path);
 size_t hg_sym_resolve(hg_sym_t *s, uint64_t address, bool is_return_address,
                       hg_frame_info_t *out, size_t max);
 
+/* Whether the ELF file at `path` defines a function `name` in its dynamic
+ * symbol table, i.e. other objects can bind to it (model.c asks this of the
+ * objects that come before the tracer in the lookup order: one that defines
+ * malloc takes the allocations the tracer would see). Reads the file (a
+ * regular file only; never blocks on a FIFO); false when it cannot. */
+bool hg_sym_file_exports(const char *path, const char *name);
+
 /* Warnings collected so far (build-id mismatches, unreadable modules), one line
  * each, owned by s. */
 size_t hg_sym_warnings(const hg_sym_t *s, const char *const **lines);

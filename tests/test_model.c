@@ -66,6 +66,12 @@ int hg_sym_add_module(hg_sym_t *s, uint32_t module_id, const char *path, uint64_
     return 0;
 }
 
+/* Only the fake preloaded allocator of test_allocator_before_tracer. */
+bool hg_sym_file_exports(const char *path, const char *name)
+{
+    return strcmp(path, "/usr/lib/libtcmalloc_minimal.so.4") == 0 && strcmp(name, "malloc") == 0;
+}
+
 void hg_sym_remove_module(hg_sym_t *s, uint32_t module_id)
 {
     (void)module_id;
@@ -436,6 +442,38 @@ START_TEST(test_inlined_std_frame)
 END_TEST
 
 /* The wrapper setting recorded in the header is applied. */
+/* An allocator preloaded before the tracer takes its calls: the report says
+ * so (warning), and only when it is before libheapgrow.so in the module
+ * order, which is the lookup order. */
+START_TEST(test_allocator_before_tracer)
+{
+    static const char *const tc = "/usr/lib/libtcmalloc_minimal.so.4";
+    static const char *const hg = "/opt/lib/heapgrow/libheapgrow.so";
+    for (int is_before = 1; is_before >= 0; is_before--) {
+        craft_t c;
+        craft_init(&c);
+        craft_preamble(&c);
+        craft_header(&c, "");
+        craft_module(&c, 1, 0, 0x400000, 0x400000, 0x500000, PROG, NULL, 0);
+        craft_module(&c, 2, 0, 0x7e0000000000, 0x7e0000000000, 0x7e0000100000, is_before ? tc : hg,
+                     NULL, 0);
+        craft_module(&c, 3, 0, 0x7d0000000000, 0x7d0000000000, 0x7d0000100000, is_before ? hg : tc,
+                     NULL, 0);
+        craft_end(&c, 2000, HG_END_EXIT, 0);
+        hg_model_t *m = load(&c, HG_GROUP_SITE);
+        ck_assert_uint_eq(m->nwarnings, 1 + (size_t)is_before); /* + the fake symbolizer's */
+        if (is_before)
+            ck_assert_str_eq(m->warnings[0],
+                             "/usr/lib/libtcmalloc_minimal.so.4 defines malloc and comes before "
+                             "libheapgrow.so in the symbol lookup order: the allocations it "
+                             "serves are not traced (put libheapgrow.so first in LD_PRELOAD, as "
+                             "heapgrow run does)");
+        hg_model_free(m);
+        craft_free(&c);
+    }
+}
+END_TEST
+
 START_TEST(test_header_wrappers)
 {
     craft_t c;
@@ -575,6 +613,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, test_group_by_stack);
     tcase_add_test(tc, test_inlined_std_frame);
     tcase_add_test(tc, test_header_wrappers);
+    tcase_add_test(tc, test_allocator_before_tracer);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     tc = tcase_create("series");

@@ -721,6 +721,20 @@ START_TEST(test_debug_dirs_env)
 }
 END_TEST
 
+/* hg_sym_file_exports: defined functions of .dynsym only. */
+START_TEST(test_file_exports)
+{
+    ck_assert(hg_sym_file_exports(FIX_STRIPPED, "hg_fix_exported_before"));
+    ck_assert(hg_sym_file_exports(FIX_LIB, "hg_fix_exported_before"));
+    ck_assert(!hg_sym_file_exports(FIX_LIB, "static_fn"));      /* .symtab only */
+    ck_assert(!hg_sym_file_exports(FIX_LIB, "malloc"));         /* undefined there */
+    ck_assert(!hg_sym_file_exports(FIX_DEBUG, "hg_fix_outer")); /* no .dynsym content */
+    ck_assert(!hg_sym_file_exports("/nonexistent/lib.so", "malloc"));
+    ck_assert(!hg_sym_file_exports("/dev/null", "malloc"));
+    ck_assert(!hg_sym_file_exports(HG_SYMFIX_DIR, "malloc")); /* a directory */
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Module map                                                                 */
 
@@ -1024,6 +1038,7 @@ static Suite *symbolize_suite(void)
                         (int)(sizeof(dwarf_variants) / sizeof(dwarf_variants[0])));
     tcase_add_test(tc, test_build_id_debug_dir);
     tcase_add_test(tc, test_debug_dirs_env);
+    tcase_add_test(tc, test_file_exports);
     suite_add_tcase(suite, tc);
 
     tc = tcase_create("modules");

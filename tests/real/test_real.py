@@ -296,6 +296,13 @@ def case_tcmalloc():
         ok(j["totals"]["alloc_count"] < 100,
            "tcmalloc before ours: its allocations are not seen (documented)",
            str(j["totals"]["alloc_count"]))
+        ok(any(w.startswith(TC + " defines malloc and comes before libheapgrow.so")
+               for w in j["warnings"]),
+           "tcmalloc before ours: the report says why", repr(j["warnings"]))
+    # ... and never when it comes after ours.
+    rc, j, err = report_json(HG, os.path.join(TMP, "tc-after.hgt"))
+    ok(j is not None and not any("defines malloc" in w for w in j["warnings"]),
+       "tcmalloc after ours: no such warning", err + repr(j and j["warnings"]))
 
 
 def free_port():
