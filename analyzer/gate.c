@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
+
 /*
  * Built-in suppressions: allocations the C and C++ runtimes make once per
  * process and never free by design (they stay reachable from the runtime's
@@ -209,19 +211,26 @@ static void put_frames(FILE *out, const hg_site_t *s)
     for (size_t i = 0; i < n; i++) {
         const hg_frame_info_t *fr = &frames[i];
         fprintf(out, "    #%zu 0x%" PRIx64 " in ", i, fr->address);
-        if (fr->function != NULL)
-            fputs(fr->function, out);
-        else if (fr->module != NULL)
-            fprintf(out, "%s+0x%" PRIx64, base_name(fr->module), fr->module_offset);
-        else
+        /* Names from the trace, escaped (escape.h). */
+        if (fr->function != NULL) {
+            hg_escape_put(out, fr->function);
+        } else if (fr->module != NULL) {
+            hg_escape_put(out, base_name(fr->module));
+            fprintf(out, "+0x%" PRIx64, fr->module_offset);
+        } else {
             fputs("??", out);
+        }
         if (fr->file != NULL) {
-            fprintf(out, " %s", fr->file);
+            fputc(' ', out);
+            hg_escape_put(out, fr->file);
             if (fr->line != 0)
                 fprintf(out, ":%" PRIu32, fr->line);
         }
-        if (fr->module != NULL && fr->function != NULL)
-            fprintf(out, " (%s)", base_name(fr->module));
+        if (fr->module != NULL && fr->function != NULL) {
+            fputs(" (", out);
+            hg_escape_put(out, base_name(fr->module));
+            fputc(')', out);
+        }
         fputc('\n', out);
     }
     if (s->nstacks_total > 1)
@@ -312,12 +321,12 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
     qsort(leaks, nleaks, sizeof(*leaks), cmp_leak);
     if (nleaks + ngrows > 0) {
         if (is_child)
-            fprintf(out,
-                    "heapgrow check: descendant process %" PRIu64 " (child of %" PRIu64 ") %s\n",
-                    m->pid, m->ppid, m->exe != NULL ? m->exe : "?");
+            fprintf(out, "heapgrow check: descendant process %" PRIu64 " (child of %" PRIu64 ") ",
+                    m->pid, m->ppid);
         else
-            fprintf(out, "heapgrow check: process %" PRIu64 " %s\n", m->pid,
-                    m->exe != NULL ? m->exe : "?");
+            fprintf(out, "heapgrow check: process %" PRIu64 " ", m->pid);
+        hg_escape_put(out, m->exe != NULL ? m->exe : "?");
+        fputc('\n', out);
     }
     for (size_t i = 0; i < nleaks; i++) {
         const hg_site_t *s = leaks[i];

@@ -27,8 +27,10 @@
 #include <gelf.h>
 #include <libelf.h>
 
+#include "escape.h"
 #include "family.h"
 #include "gate.h"
+#include "reader.h"
 #include "report.h"
 
 #ifndef HG_LIBDIR
@@ -381,20 +383,39 @@ static const char *base_name(const char *path)
     return s != NULL ? s + 1 : path;
 }
 
+/* Room for a path escaped for a message (escape.h: at most 4 bytes out per
+ * byte in). Trace paths hold the program's name (%e), so messages after a
+ * run show them escaped, like the report does. */
+#define SHOWN_PATH_MAX (4 * PATH_MAX)
+
 /* After the program: where the trace went, and the short report. */
 static void summarize(const char *output, const run_opts_t *o)
 {
+    char shown[SHOWN_PATH_MAX];
+    hg_escape_str(output, shown, sizeof(shown));
     if (access(output, F_OK) != 0) {
         fprintf(stderr,
                 "heapgrow: no trace was written to %s (the program may have cleared "
                 "LD_PRELOAD, or the tracer could not start: see its messages above)\n",
-                output);
+                shown);
         return;
     }
     hg_family_t fam = {0};
     (void)hg_family_find(output, &fam);
-    fprintf(stderr, "heapgrow: trace written to %s (%zu descendant trace%s)\n", output, fam.n,
-            fam.n == 1 ? "" : "s");
+    /* A tracer that could not write further left its reason as the trace's
+     * last bytes (FORMAT.md): "written to" would be wrong. Cheap for any
+     * size, so --no-report says it too. */
+    uint64_t fail_ns = 0;
+    char why[128];
+    if (hg_reader_tail_failure(output, &fail_ns, why, sizeof(why)) == 1) {
+        fputs("heapgrow: trace incomplete: writing it stopped at ", stderr);
+        fprintf(stderr, "%.1f s (", (double)fail_ns / 1e9);
+        hg_escape_put(stderr, why);
+        fprintf(stderr, "); what was written is in %s", shown);
+    } else {
+        fprintf(stderr, "heapgrow: trace written to %s", shown);
+    }
+    fprintf(stderr, " (%zu descendant trace%s)\n", fam.n, fam.n == 1 ? "" : "s");
     hg_family_free(&fam);
     if (o->is_no_report)
         return;
@@ -403,7 +424,7 @@ static void summarize(const char *output, const run_opts_t *o)
     char err[512];
     hg_report_load_opts_t lo = {.wrappers = o->wrapper_v, .nwrappers = o->nwrappers};
     if (hg_report_load(output, &lo, &set, err, sizeof(err)) != 0) {
-        fprintf(stderr, "heapgrow: %s: %s\n", output, err);
+        fprintf(stderr, "heapgrow: %s: %s\n", shown, err);
         return;
     }
     hg_report_input_t in = {.main = set.main,
@@ -415,7 +436,7 @@ static void summarize(const char *output, const run_opts_t *o)
         .top = o->top, .is_brief = true, .is_color = hg_report_want_color(stderr)};
     fputc('\n', stderr);
     hg_report_text(stderr, &in, &ro);
-    fprintf(stderr, "\nheapgrow: full report: heapgrow report %s\n", output);
+    fprintf(stderr, "\nheapgrow: full report: heapgrow report %s\n", shown);
     hg_report_set_free(&set);
 }
 
@@ -862,14 +883,16 @@ int hg_launch_check_main(int argc, char **argv)
         rc = code;
         goto out;
     }
+    char shown[SHOWN_PATH_MAX];
+    hg_escape_str(traced, shown, sizeof(shown));
     if (access(traced, F_OK) != 0) {
-        fprintf(stderr, "heapgrow: check: no trace was written to %s: nothing to check\n", traced);
+        fprintf(stderr, "heapgrow: check: no trace was written to %s: nothing to check\n", shown);
         rc = code != 0 ? code : 2;
         goto out;
     }
     hg_report_load_opts_t lo = {.wrappers = o.wrapper_v, .nwrappers = o.nwrappers};
     if (hg_report_load(traced, &lo, &set, err, sizeof(err)) != 0) {
-        fprintf(stderr, "heapgrow: %s: %s\n", traced, err);
+        fprintf(stderr, "heapgrow: %s: %s\n", shown, err);
         rc = code != 0 ? code : 2;
         goto out;
     }
@@ -885,7 +908,7 @@ int hg_launch_check_main(int argc, char **argv)
     /* The program's own failure comes first; then the gate's. */
     rc = code != 0 ? code : res.is_failed ? error_exitcode : 0;
     if (rc != 0 && tmpdir[0] != '\0') {
-        fprintf(stderr, "heapgrow: traces kept in %s (heapgrow report %s)\n", tmpdir, traced);
+        fprintf(stderr, "heapgrow: traces kept in %s (heapgrow report %s)\n", tmpdir, shown);
         tmpdir[0] = '\0';
     }
 out:

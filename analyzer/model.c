@@ -250,6 +250,13 @@ typedef struct loader {
     bool is_in_exit_dump, has_exit_dump;
     bool has_exit_reach; /* REACH records classified the last exit dump */
     size_t ntrace_warnings;
+    bool has_write_error; /* a WARNING HG_WARN_WRITE_FAILED was read */
+    /* Modules loaded before libheapgrow.so (the lookup order: the program,
+     * then LD_PRELOAD in order), the first few; see check_lookup_order. */
+    char *before_tracer[8];
+    size_t nbefore_tracer;
+    bool has_tracer_module;
+    uint64_t write_error_ns; /* ... at this time */
     char *err;
     size_t errlen;
 } loader_t;
@@ -529,6 +536,26 @@ static int on_snapshot(loader_t *L, const hg_record_t *rec)
     return 0;
 }
 
+/* Remembers the modules loaded before the tracer's own library. */
+static int note_module_order(loader_t *L, const char *path)
+{
+    if (L->has_tracer_module)
+        return 0;
+    const char *base = strrchr(path, '/');
+    base = base != NULL ? base + 1 : path;
+    if (strncmp(base, "libheapgrow", strlen("libheapgrow")) == 0) {
+        L->has_tracer_module = true;
+        return 0;
+    }
+    size_t max = sizeof(L->before_tracer) / sizeof(L->before_tracer[0]);
+    if (path[0] != '/' || L->nbefore_tracer == max)
+        return 0; /* "linux-vdso.so.1", "[unnamed]": not files */
+    if (!(L->before_tracer[L->nbefore_tracer] = strdup(path)))
+        return -ENOMEM;
+    L->nbefore_tracer++;
+    return 0;
+}
+
 static int on_record(loader_t *L, const hg_record_t *rec)
 {
     hg_model_t *m = L->m;
@@ -546,7 +573,7 @@ static int on_record(loader_t *L, const hg_record_t *rec)
         if (rc < 0)
             return add_warning(m, "module %s: cannot use it (%s)", rec->u.module_load.path,
                                strerror(-rc));
-        return 0;
+        return note_module_order(L, rec->u.module_load.path);
     }
     case HG_REC_MODULE_UNLOAD:
         hg_sym_remove_module(L->mp->sym, rec->u.module_unload.module_id);
@@ -616,6 +643,16 @@ static int on_record(loader_t *L, const hg_record_t *rec)
             m->duration_s = (double)rec->u.end.time_ns / 1e9;
         return 0;
     case HG_REC_WARNING:
+        if (rec->u.warning.code == HG_WARN_WRITE_FAILED && !L->has_write_error) {
+            /* The tracer's last record when it could not go on writing
+             * (FORMAT.md): the cause of the early end, not a warning. */
+            L->has_write_error = true;
+            L->write_error_ns = rec->u.warning.time_ns;
+            free(m->write_error);
+            if (!(m->write_error = strdup(rec->u.warning.message)))
+                return -ENOMEM;
+            return 0;
+        }
         if (L->ntrace_warnings++ < MAX_TRACE_WARNINGS)
             return add_warning(m, "tracer warning at %.1f s: %s (code %" PRIu64 ")",
                                (double)rec->u.warning.time_ns / 1e9, rec->u.warning.message,
@@ -726,6 +763,29 @@ static int fill_stacks(loader_t *L, const struct msite *ms, hg_site_t *s)
     return rc;
 }
 
+/* An object before libheapgrow.so in the lookup order that defines malloc
+ * (a hand-made LD_PRELOAD=libtcmalloc.so:libheapgrow.so, or a program with
+ * its own exported malloc) gets the calls the tracer should see: the trace is
+ * then nearly empty, for no visible reason. Say why. heapgrow run puts the
+ * tracer first, so only plain preload meets this. */
+static int check_lookup_order(loader_t *L)
+{
+    if (!L->has_tracer_module)
+        return 0;
+    for (size_t i = 0; i < L->nbefore_tracer; i++) {
+        if (!hg_sym_file_exports(L->before_tracer[i], "malloc"))
+            continue;
+        int rc = add_warning(L->m,
+                             "%s defines malloc and comes before libheapgrow.so in the symbol "
+                             "lookup order: the allocations it serves are not traced (put "
+                             "libheapgrow.so first in LD_PRELOAD, as heapgrow run does)",
+                             L->before_tracer[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int finish(loader_t *L, hg_reader_t *r)
 {
     hg_model_t *m = L->m;
@@ -734,9 +794,14 @@ static int finish(loader_t *L, hg_reader_t *r)
                             (m->end_reason == HG_END_EXIT || m->end_reason == HG_END_UEXIT);
     m->has_reachability = m->has_final_live_set && L->has_exit_reach;
     if (hg_reader_ended_early(r)) {
-        char buf[160];
-        snprintf(buf, sizeof(buf), "trace ends at %.1f s without an end marker (process killed?)",
-                 m->duration_s);
+        char buf[320];
+        if (m->write_error != NULL)
+            snprintf(buf, sizeof(buf),
+                     "trace incomplete: writing it stopped at %.1f s (%s); data up to %.1f s",
+                     (double)L->write_error_ns / 1e9, m->write_error, m->duration_s);
+        else
+            snprintf(buf, sizeof(buf),
+                     "trace ends at %.1f s without an end marker (process killed?)", m->duration_s);
         if (!(m->ended_early = strdup(buf)))
             return -ENOMEM;
     } else if (hg_reader_is_gzip_truncated(r)) {
@@ -754,6 +819,8 @@ static int finish(loader_t *L, hg_reader_t *r)
     if (L->ntrace_warnings > MAX_TRACE_WARNINGS &&
         (rc = add_warning(m, "%zu more tracer warnings not shown",
                           L->ntrace_warnings - MAX_TRACE_WARNINGS)) < 0)
+        return rc;
+    if ((rc = check_lookup_order(L)) < 0)
         return rc;
     const char *const *lines;
     size_t nl = hg_sym_warnings(L->mp->sym, &lines);
@@ -826,6 +893,8 @@ static int finish(loader_t *L, hg_reader_t *r)
 
 static void loader_free(loader_t *L)
 {
+    for (size_t i = 0; i < L->nbefore_tracer; i++)
+        free(L->before_tracer[i]);
     hg_sites_destroy(L->sites);
     struct stack_entry *st, *tmp;
     HASH_ITER(hh, L->stacks, st, tmp) {
@@ -914,6 +983,7 @@ void hg_model_free(hg_model_t *m)
     free(m->argv);
     free(m->wrappers);
     free(m->ended_early);
+    free(m->write_error);
     free(m->live_series.pts);
     free(m->rss_series.pts);
     for (size_t i = 0; i < m->nsites; i++) {

@@ -53,7 +53,7 @@ typedef struct hg_site {
     size_t nstacks_total;
     uint64_t alloc_count;
     uint64_t alloc_bytes;
-    uint64_t peak_live_bytes; /* highest live bytes at any snapshot */
+    uint64_t peak_live_bytes; /* highest live bytes seen at a snapshot */
     uint64_t end_live_bytes;  /* at the last snapshot               */
     uint64_t end_live_count;
     hg_leak_t leaked;         /* from the final live set of a trace that ended
@@ -71,13 +71,15 @@ typedef struct hg_totals {
     uint64_t alloc_bytes;
     uint64_t free_count;
     uint64_t free_bytes;
-    uint64_t peak_live_bytes; /* highest total live bytes: the tracer's running
-                                 peak (exact between snapshots too), or the
-                                 highest seen at a snapshot if larger */
+    /* The highest live total seen at a snapshot: the larger of the tracer's
+     * record of it and the maximum over the snapshots read. Not the running
+     * peak: a block allocated and freed between two snapshots is never in it
+     * (docs/FORMAT.md says why). */
+    uint64_t peak_live_bytes;
     uint64_t end_live_bytes;
     uint64_t end_live_count;
     uint64_t end_rss_bytes;
-    uint64_t peak_rss_bytes;
+    uint64_t peak_rss_bytes;  /* highest RSS seen at a snapshot */
     uint64_t dropped_count;   /* allocations the tracer had to forward untraced */
 } hg_totals_t;
 
@@ -102,7 +104,12 @@ typedef struct hg_model {
     bool has_reachability;    /* ... and the tracer classified it (REACH) */
     uint64_t reach_threads_unseen; /* threads whose stacks were not roots */
     char *ended_early;        /* NULL, or "trace ends at 12.3 s without an end
-                                 marker (process killed?)" */
+                                 marker (process killed?)", or, when the
+                                 tracer recorded that writing failed, "trace
+                                 incomplete: writing it stopped at 12.4 s
+                                 (File too large); data up to 12.3 s" */
+    char *write_error;        /* NULL, or the error that stopped the tracer
+                                 writing (HG_WARN_WRITE_FAILED's message) */
     /* totals and series */
     hg_totals_t totals;
     hg_series_t live_series;  /* total live bytes over time */

@@ -1103,3 +1103,61 @@ int hg_reader_dump(const char *path, FILE *out, char *err, size_t errlen)
     hg_reader_close(r);
     return rc;
 }
+
+/* ------------------------------------------------------------------------ */
+/* The write-failure marker at the tail                                       */
+
+/* LEB128 from p[*i] within n bytes; false when cut short or over 64 bits. */
+static bool tail_u(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 64 && *i < n; shift += 7) {
+        uint8_t b = p[(*i)++];
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return shift < 63 || b <= 1;
+    }
+    return false;
+}
+
+/* The marker is small (writer.c builds it in 128 bytes); 256 bytes of tail are
+ * plenty. It is recognised only when every byte agrees: a stored block header
+ * (a zero byte, LEN, NLEN = ~LEN) whose LEN bytes reach exactly the end of the
+ * file and hold exactly one WARNING record with code HG_WARN_WRITE_FAILED. */
+#define TAIL_BYTES 256
+
+int hg_reader_tail_failure(const char *path, uint64_t *time_ns, char *msg, size_t msglen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    uint8_t buf[TAIL_BYTES];
+    off_t size = lseek(fd, 0, SEEK_END);
+    size_t n = size < 0 ? 0 : size < TAIL_BYTES ? (size_t)size : TAIL_BYTES;
+    ssize_t got = size < 0 ? -1 : pread(fd, buf, n, size - (off_t)n);
+    int err = errno;
+    close(fd);
+    if (got < 0)
+        return -err;
+    n = (size_t)got;
+    for (size_t at = 0; at + 5 <= n; at++) {
+        size_t len = (size_t)buf[at + 1] | (size_t)buf[at + 2] << 8;
+        size_t nlen = (size_t)buf[at + 3] | (size_t)buf[at + 4] << 8;
+        if (buf[at] != 0 || at + 5 + len != n || len + nlen != 0xffff) /* NLEN = ~LEN */
+            continue;
+        size_t i = at + 5;
+        uint64_t plen, t, code, mlen;
+        if (buf[i++] != HG_REC_WARNING || !tail_u(buf, n, &i, &plen) || plen != n - i ||
+            !tail_u(buf, n, &i, &t) || !tail_u(buf, n, &i, &code) || code != HG_WARN_WRITE_FAILED ||
+            !tail_u(buf, n, &i, &mlen) || mlen != n - i)
+            continue;
+        *time_ns = t;
+        if (msglen > 0) {
+            size_t k = mlen < msglen - 1 ? (size_t)mlen : msglen - 1;
+            memcpy(msg, buf + i, k);
+            msg[k] = '\0';
+        }
+        return 1;
+    }
+    return 0;
+}

@@ -160,6 +160,15 @@ uint64_t hg_reader_offset(const hg_reader_t *r);
 /* The version number found in the stream (0 before it was read). */
 uint64_t hg_reader_version(const hg_reader_t *r);
 
+/* Whether the trace at `path` ends with the tracer's write-failure marker
+ * (FORMAT.md, "What the writer guarantees": a WARNING HG_WARN_WRITE_FAILED in
+ * a stored deflate block, the file's last bytes), found from the file's tail
+ * alone, without inflating the stream: cheap for any trace size. Returns 1 and
+ * fills *time_ns and msg (NUL-terminated, cut to msglen - 1) when it does, 0
+ * when it does not (or the tail is not such a marker), or -errno when the file
+ * cannot be read. The full reader sees the same record in the stream. */
+int hg_reader_tail_failure(const char *path, uint64_t *time_ns, char *msg, size_t msglen);
+
 /* Printable name of a record tag ("SNAPSHOT"), "?" for unknown ones. */
 const char *hg_reader_tag_name(unsigned tag);
 

@@ -409,6 +409,7 @@ static void write_process_fields(jw_t *w, const hg_model_t *m)
     jw_bool(w, "has_final_live_set", m->has_final_live_set);
     jw_bool(w, "has_reachability", m->has_reachability);
     jw_str(w, "ended_early", m->ended_early);
+    jw_str(w, "write_error", m->write_error);
 }
 
 static void write_sites(jw_t *w, const hg_model_t *m, size_t top)

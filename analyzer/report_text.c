@@ -3,7 +3,9 @@
  * rate, leaked sites ranked by bytes, totals, warnings; then the same, shorter,
  * for each descendant process. Formatting only (reads the model, never changes
  * it). Colour codes are written only when the caller says so (a terminal
- * without NO_COLOR: report.c and launch.c decide).
+ * without NO_COLOR: report.c and launch.c decide). Every string that comes
+ * from the trace goes out through escape.h, so trace content never drives
+ * the terminal.
  */
 #include "report.h"
 
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "heapgrow/format.h"
 
 #define SPARK_WIDTH    16
@@ -82,10 +85,12 @@ static char *fmt_count(uint64_t v, char *buf, size_t len)
 static char *fmt_function(const hg_frame_info_t *fr, char *buf, size_t len)
 {
     if (fr->function != NULL) {
-        snprintf(buf, len, "%s", fr->function);
+        hg_escape_str(fr->function, buf, len);
     } else if (fr->module != NULL) {
         const char *base = strrchr(fr->module, '/');
-        snprintf(buf, len, "%s+0x%" PRIx64, base != NULL ? base + 1 : fr->module,
+        char name[256];
+        snprintf(buf, len, "%s+0x%" PRIx64,
+                 hg_escape_str(base != NULL ? base + 1 : fr->module, name, sizeof(name)),
                  fr->module_offset);
     } else {
         snprintf(buf, len, "0x%" PRIx64, fr->address);
@@ -100,14 +105,16 @@ static void put_frame(const tx_t *t, const hg_frame_info_t *fr, bool is_bold)
     fmt_function(fr, fn, sizeof(fn));
     fprintf(t->f, "%s%s%s", is_bold ? c_on(t, BOLD) : "", fn, is_bold ? c_off(t) : "");
     if (fr->file != NULL) {
+        fputs(" at ", t->f);
+        hg_escape_put(t->f, fr->file);
         if (fr->line != 0)
-            fprintf(t->f, " at %s:%" PRIu32, fr->file, fr->line);
-        else
-            fprintf(t->f, " at %s", fr->file);
+            fprintf(t->f, ":%" PRIu32, fr->line);
     }
     if (fr->function != NULL && fr->module != NULL) {
         const char *base = strrchr(fr->module, '/');
-        fprintf(t->f, " (%s)", base != NULL ? base + 1 : fr->module);
+        fputs(" (", t->f);
+        hg_escape_put(t->f, base != NULL ? base + 1 : fr->module);
+        fputc(')', t->f);
     }
     if (fr->is_inlined)
         fputs(" [inlined]", t->f);
@@ -249,7 +256,8 @@ static void put_process_line(const tx_t *t, const hg_model_t *m, bool is_child)
             m->pid, c_off(t));
     if (is_child)
         fprintf(t->f, " (%s of %" PRIu64 ")", m->is_fork_child ? "fork child" : "child", m->ppid);
-    fprintf(t->f, " %s", m->exe != NULL ? m->exe : "?");
+    fputc(' ', t->f);
+    hg_escape_put(t->f, m->exe != NULL ? m->exe : "?");
     fprintf(t->f, ", %.1f s", m->duration_s);
     if (m->has_end) {
         switch (m->end_reason) {
@@ -360,11 +368,13 @@ static void put_totals(const tx_t *t, const hg_totals_t *tot)
         t->f, "  allocations %s (%s), frees %s (%s)\n", fmt_count(tot->alloc_count, a, sizeof(a)),
         fmt_bytes((double)tot->alloc_bytes, b, sizeof(b)), fmt_count(tot->free_count, c, sizeof(c)),
         fmt_bytes((double)tot->free_bytes, d, sizeof(d)));
-    fprintf(t->f, "  live: peak %s, at end %s in %s blocks\n",
+    /* Both "highest" values are maxima over the snapshots, not running peaks
+     * (docs/FORMAT.md): the label says so. */
+    fprintf(t->f, "  live: highest at a snapshot %s, at end %s in %s blocks\n",
             fmt_bytes((double)tot->peak_live_bytes, a, sizeof(a)),
             fmt_bytes((double)tot->end_live_bytes, b, sizeof(b)),
             fmt_count(tot->end_live_count, c, sizeof(c)));
-    fprintf(t->f, "  RSS: peak %s, at end %s; RSS - live %s\n",
+    fprintf(t->f, "  RSS: highest at a snapshot %s, at end %s; RSS - live %s\n",
             fmt_bytes((double)tot->peak_rss_bytes, d, sizeof(d)),
             fmt_bytes((double)tot->end_rss_bytes, e, sizeof(e)),
             fmt_bytes((double)tot->end_rss_bytes - (double)tot->end_live_bytes, a, sizeof(a)));
@@ -373,17 +383,26 @@ static void put_totals(const tx_t *t, const hg_totals_t *tot)
                 c_on(t, YELLOW), c_off(t), fmt_count(tot->dropped_count, a, sizeof(a)));
 }
 
+/* "note: ..." / "warning: ...": the text may hold module paths and tracer
+ * messages from the trace. */
+static void put_note(const tx_t *t, const char *what, const char *text)
+{
+    fprintf(t->f, "%s%s%s: ", c_on(t, YELLOW), what, c_off(t));
+    hg_escape_put(t->f, text);
+    fputc('\n', t->f);
+}
+
 static void put_warnings(const tx_t *t, const hg_model_t *m, const char *const *extra,
                          size_t nextra)
 {
     if (m->ended_early != NULL || m->nwarnings > 0 || nextra > 0)
         fputc('\n', t->f);
     if (m->ended_early != NULL)
-        fprintf(t->f, "%snote%s: %s\n", c_on(t, YELLOW), c_off(t), m->ended_early);
+        put_note(t, "note", m->ended_early);
     for (size_t i = 0; i < m->nwarnings; i++)
-        fprintf(t->f, "%swarning%s: %s\n", c_on(t, YELLOW), c_off(t), m->warnings[i]);
+        put_note(t, "warning", m->warnings[i]);
     for (size_t i = 0; i < nextra; i++)
-        fprintf(t->f, "%swarning%s: %s\n", c_on(t, YELLOW), c_off(t), extra[i]);
+        put_note(t, "warning", extra[i]);
 }
 
 static void put_headline(const tx_t *t, const hg_model_t *m)

@@ -26,10 +26,13 @@
 #include "symbolize.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -1052,6 +1055,44 @@ size_t hg_sym_resolve(hg_sym_t *s, uint64_t address, bool is_return_address, hg_
 /* ------------------------------------------------------------------------ */
 /* Lifetime and module map                                                   */
 
+/* HEAPGROW_DEBUG_DIRS: colon-separated directories that replace libdwfl's
+ * default debug root (/usr/lib/debug). Each is searched for
+ * .build-id/xx/yyyy.debug and, for a .gnu_debuglink name, DIR/<module's
+ * directory>/<name>. The module's own directory and its .debug/ stay searched
+ * (the leading ":.debug" of libdwfl's path syntax). Set but empty: no debug
+ * root at all, which is how a user (or a test) sees what a machine without
+ * debug packages shows. Entries that are not absolute are ignored: libdwfl
+ * would take them relative to each module's directory, and a '+'/'-' prefix
+ * would change its CRC checking. Unset: libdwfl's default. Returns 0 or
+ * -ENOMEM. */
+static int debug_dirs_from_env(hg_sym_t *s)
+{
+    const char *env = getenv("HEAPGROW_DEBUG_DIRS");
+    if (env == NULL)
+        return 0;
+    size_t len = strlen(env);
+    /* ":.debug", then at most one ':' per entry of env, then the NUL. */
+    char *path = malloc(sizeof(":.debug") + len + 1);
+    if (path == NULL)
+        return -ENOMEM;
+    size_t n = (size_t)sprintf(path, ":.debug");
+    for (const char *p = env; *p != '\0';) {
+        size_t k = strcspn(p, ":");
+        if (p[0] == '/') {
+            path[n++] = ':';
+            memcpy(path + n, p, k);
+            n += k;
+        }
+        p += k;
+        if (*p == ':')
+            p++;
+    }
+    path[n] = '\0';
+    s->debuginfo_path = path;
+    s->callbacks.debuginfo_path = &s->debuginfo_path;
+    return 0;
+}
+
 int hg_sym_create(hg_sym_t **out)
 {
     hg_sym_t *s = calloc(1, sizeof(*s));
@@ -1070,6 +1111,11 @@ int hg_sym_create(hg_sym_t **out)
     s->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
     s->callbacks.section_address = dwfl_offline_section_address;
     s->callbacks.debuginfo_path = NULL;
+    int rc = debug_dirs_from_env(s);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
     *out = s;
     return 0;
 }
@@ -1189,4 +1235,40 @@ size_t hg_sym_warnings(const hg_sym_t *s, const char *const **lines)
 {
     *lines = s->warnings;
     return s->nwarnings;
+}
+
+bool hg_sym_file_exports(const char *path, const char *name)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool found = false;
+    struct stat st;
+    Elf *e = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || elf_version(EV_CURRENT) == EV_NONE ||
+        (e = elf_begin(fd, ELF_C_READ_MMAP, NULL)) == NULL || elf_kind(e) != ELF_K_ELF)
+        goto out;
+    for (Elf_Scn *scn = elf_nextscn(e, NULL); scn != NULL && !found; scn = elf_nextscn(e, scn)) {
+        GElf_Shdr sh;
+        if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_DYNSYM || sh.sh_entsize == 0)
+            continue;
+        Elf_Data *d = elf_getdata(scn, NULL);
+        size_t n = d != NULL ? sh.sh_size / sh.sh_entsize : 0;
+        for (size_t i = 0; i < n && !found; i++) {
+            GElf_Sym sym;
+            const char *sname;
+            if (gelf_getsym(d, (int)i, &sym) == NULL || sym.st_shndx == SHN_UNDEF ||
+                (GELF_ST_TYPE(sym.st_info) != STT_FUNC &&
+                 GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC) ||
+                (GELF_ST_BIND(sym.st_info) != STB_GLOBAL && GELF_ST_BIND(sym.st_info) != STB_WEAK))
+                continue;
+            sname = elf_strptr(e, sh.sh_link, sym.st_name);
+            found = sname != NULL && strcmp(sname, name) == 0;
+        }
+    }
+out:
+    if (e != NULL)
+        elf_end(e);
+    close(fd);
+    return found;
 }

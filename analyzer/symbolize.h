@@ -15,6 +15,9 @@
  * among ELF aliases the public, then global, then shorter name wins. Debug
  * files are found locally only (build-id under the debuginfo path, or
  * .gnu_debuglink); debuginfod is used only with HEAPGROW_DEBUGINFOD=1.
+ * HEAPGROW_DEBUG_DIRS (colon-separated absolute directories, read by
+ * hg_sym_create) replaces the default debug root /usr/lib/debug; set but empty,
+ * only files beside the module are used.
  */
 #ifndef HEAPGROW_ANALYZER_SYMBOLIZE_H
 #define HEAPGROW_ANALYZER_SYMBOLIZE_H
@@ -43,7 +46,8 @@ typedef struct hg_frame_info {
 
 /* Returns 0 or -errno. Unless HEAPGROW_DEBUGINFOD=1, unsets DEBUGINFOD_URLS in
  * the environment of the (analyzer) process, so that libdwfl never downloads
- * debug files: symbolization stays offline and fast. */
+ * debug files: symbolization stays offline and fast. Reads HEAPGROW_DEBUG_DIRS
+ * (see above) into the debuginfo path; hg_sym_set_debuginfo_path overrides it. */
 int hg_sym_create(hg_sym_t **out);
 void hg_sym_destroy(hg_sym_t *s);
 
@@ -78,6 +82,13 @@ int hg_sym_set_debuginfo_path(hg_sym_t *s, const char *path);
  * Returns the number of frames written. */
 size_t hg_sym_resolve(hg_sym_t *s, uint64_t address, bool is_return_address,
                       hg_frame_info_t *out, size_t max);
+
+/* Whether the ELF file at `path` defines a function `name` in its dynamic
+ * symbol table, i.e. other objects can bind to it (model.c asks this of the
+ * objects that come before the tracer in the lookup order: one that defines
+ * malloc takes the allocations the tracer would see). Reads the file (a
+ * regular file only; never blocks on a FIFO); false when it cannot. */
+bool hg_sym_file_exports(const char *path, const char *name);
 
 /* Warnings collected so far (build-id mismatches, unreadable modules), one line
  * each, owned by s. */

@@ -179,6 +179,8 @@ static struct {
     z_stream zs;
     bool is_zs_ready;
     bool is_broken; /* an I/O error happened: write nothing more       */
+    uint64_t file_len;   /* bytes written to fd                          */
+    uint64_t synced_len; /* file_len at the last flush point (whole ticks) */
     char path[HG_PATH_MAX];
     buf_t out;      /* compressed bytes not yet written               */
     buf_t rec;      /* payload of the record being encoded            */
@@ -439,13 +441,70 @@ static void z_free(voidpf opaque, voidpf address)
     hg_os_unmap(p, n);
 }
 
-/* An I/O error: say so once, write nothing more, turn the tracer passive. */
+static int write_fully(const uint8_t *p, size_t len);
+
+/* Why the trace stops, in the trace itself, so that a reader can tell "the
+ * tracer could not write" from "the process was killed" (FORMAT.md, "What the
+ * writer guarantees"). The file is cut back to the last flush point, which
+ * holds whole ticks and ends on a deflate block boundary, and one WARNING
+ * record (HG_WARN_WRITE_FAILED, the error's text) is appended as a stored
+ * deflate block: a stored block needs none of the compressor's state, so it
+ * inflates after the last whole tick. The gzip trailer stays missing: the
+ * trace is incomplete and reads so. Best effort, about 40 bytes: they go into
+ * the space the failed tick had taken (with a full disk, into the file's last
+ * block, which is allocated already); where even that fails the trace reads
+ * as if the process had been killed. */
+static void mark_failure(int err)
+{
+    if (w.fd < 0 || w.synced_len == 0 || w.synced_len > (uint64_t)INT64_MAX)
+        return; /* not ours, or not even the header is whole */
+    if (ftruncate(w.fd, (off_t)w.synced_len) != 0 ||
+        lseek(w.fd, (off_t)w.synced_len, SEEK_SET) != (off_t)w.synced_len)
+        return;
+    w.file_len = w.synced_len;
+    char msg[40];
+    const char *text = errno_text(err);
+    size_t n = 0;
+    if (text == NULL) {
+        memcpy(msg, "error ", 6);
+        n = 6 + fmt_u64(msg + 6, (uint64_t)(err < 0 ? -err : err));
+        msg[n] = '\0';
+        text = msg;
+    }
+    uint8_t payload[96], block[128];
+    hg_enc_t e;
+    hg_enc_init(&e, payload, sizeof payload);
+    hg_enc_u(&e, hg_core_now_ns());
+    hg_enc_u(&e, HG_WARN_WRITE_FAILED);
+    hg_enc_str(&e, text);
+    if (e.is_overflow)
+        return;
+    size_t plen = e.len;
+    hg_enc_init(&e, block + 5, sizeof block - 5);
+    hg_enc_record(&e, HG_REC_WARNING, payload, plen);
+    if (e.is_overflow)
+        return;
+    /* RFC 1951 3.2.4: after a sync flush the stream is byte-aligned, so the
+     * block header (BFINAL 0, BTYPE 00) and its padding are one zero byte,
+     * then LEN and its complement NLEN, little-endian. */
+    uint16_t len = (uint16_t)e.len;
+    block[0] = 0;
+    block[1] = (uint8_t)(len & 0xff);
+    block[2] = (uint8_t)(len >> 8);
+    block[3] = (uint8_t)(~len & 0xff);
+    block[4] = (uint8_t)((uint16_t)~len >> 8);
+    (void)write_fully(block, 5 + e.len);
+}
+
+/* An I/O error: say so once, mark the trace, write nothing more, turn the
+ * tracer passive. */
 static void fail_io(int err)
 {
     if (w.is_broken)
         return;
     w.is_broken = true;
     report_io_error(w.path, err);
+    mark_failure(err);
     if (w.fd >= 0)
         hg_os.close(w.fd);
     w.fd = -1;
@@ -463,24 +522,61 @@ static bool is_fd_ours(void)
     return w.fd >= 0 && fstat(w.fd, &st) == 0 && st.st_dev == w.fd_dev && st.st_ino == w.fd_ino;
 }
 
+/* Writes len bytes to the trace. Returns 0 or an errno value (EIO for a write
+ * that wrote nothing).
+ *
+ * RLIMIT_FSIZE (`ulimit -f`): a write past the limit fails with EFBIG *and*
+ * raises SIGXFSZ in the writing thread, whose default action kills the process
+ * (setrlimit(2)). The writer thread runs with it blocked, but the final records
+ * are written by hg_writer_finish on the program's own thread at exit, where a
+ * large live set used to meet the limit and turn the program's exit into a
+ * death by SIGXFSZ (its buffered stdout lost). So SIGXFSZ is blocked around
+ * every trace write, and the one our write raised is taken back (unless one
+ * was pending already: that one is the program's). */
+static int write_fully(const uint8_t *p, size_t len)
+{
+    int saved_errno = errno; /* hg_writer_finish runs inside the program */
+    sigset_t xfsz, old, pending;
+    sigemptyset(&xfsz);
+    sigaddset(&xfsz, SIGXFSZ);
+    pthread_sigmask(SIG_BLOCK, &xfsz, &old);
+    bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGXFSZ) == 1;
+    int err = 0;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = hg_os.write(w.fd, p + off, len - off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            err = errno;
+            break;
+        }
+        if (n == 0) {
+            err = EIO;
+            break;
+        }
+        off += (size_t)n;
+    }
+    w.file_len += off;
+    if (err == EFBIG && !was_pending) {
+        const struct timespec zero = {0, 0};
+        (void)sigtimedwait(&xfsz, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved_errno;
+    return err;
+}
+
 static void write_out(void)
 {
-    size_t off = 0;
     if (!w.is_broken && w.out.len > 0 && !is_fd_ours()) {
         w.fd = -1; /* not ours any more: do not close it either */
         fail_io(EBADF);
     }
-    while (!w.is_broken && off < w.out.len) {
-        ssize_t n = hg_os.write(w.fd, w.out.p + off, w.out.len - off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            fail_io(errno);
-        } else if (n == 0) {
-            fail_io(EIO);
-        } else {
-            off += (size_t)n;
-        }
+    if (!w.is_broken && w.out.len > 0) {
+        int err = write_fully(w.out.p, w.out.len);
+        if (err != 0)
+            fail_io(err);
     }
     w.out.len = 0;
 }
@@ -520,6 +616,8 @@ static void z_feed(const void *p, size_t n, int flush)
     }
     if (flush != Z_NO_FLUSH || w.out.len >= OUT_WRITE_THRESHOLD)
         write_out();
+    if (flush != Z_NO_FLUSH && !w.is_broken)
+        w.synced_len = w.file_len;
 }
 
 /* Emits one record: tag, payload_len, then the concatenation of two parts. */
@@ -1169,6 +1267,9 @@ static void tick(uint32_t dump_mask, bool is_periodic)
     emit_snapshot(now_ns);
     for (int reason = HG_DUMP_EXIT; reason <= HG_DUMP_FATAL; reason++)
         if (dump_mask & (1u << reason)) {
+            /* A flush point before a live set, which may be large: if writing
+             * it fails, the snapshot is kept (mark_failure cuts back to here). */
+            z_feed(NULL, 0, Z_SYNC_FLUSH);
             emit_live_set(now_ns, reason);
             emit_reach(now_ns, reason, 0); /* the writer thread: not a root */
             break; /* one dump answers every pending request */
@@ -1366,6 +1467,8 @@ static int begin_trace(bool is_descendant)
 {
     w.is_broken = false;
     w.out.len = 0;
+    w.file_len = 0;
+    w.synced_len = 0;
     w.owner_pid = (int)syscall(SYS_getpid);
     ssize_t n = readlink("/proc/self/exe", w.exe, sizeof w.exe - 1);
     w.exe[n > 0 ? n : 0] = '\0';
@@ -1520,6 +1623,7 @@ void hg_writer_finish(int reason, int status)
             update_modules(now, false);
         define_stacks();
         emit_snapshot(now);
+        z_feed(NULL, 0, Z_SYNC_FLUSH); /* the final counters, whatever follows */
         emit_live_set(now, is_fatal ? HG_DUMP_FATAL : HG_DUMP_EXIT);
         if (!is_fatal) /* a fork and a wait: not from a fatal signal. The
                         * caller's frames up are roots; ours hold stale words */

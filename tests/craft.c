@@ -264,6 +264,39 @@ void craft_gzip(const uint8_t *data, size_t n, uint8_t **out, size_t *outlen)
     deflateEnd(&zs);
 }
 
+void craft_gzip_cut(const uint8_t *data, size_t n, const uint8_t *tail, size_t tail_n,
+                    uint8_t **out, size_t *outlen)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        die("deflateInit2");
+    if (tail_n > 0xffff)
+        die("tail too long for one stored block");
+    size_t cap = deflateBound(&zs, n) + 64 + 5 + tail_n;
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        die("out of memory");
+    zs.next_in = (Bytef *)data;
+    zs.avail_in = (uInt)n;
+    zs.next_out = buf;
+    zs.avail_out = (uInt)cap;
+    if (deflate(&zs, Z_SYNC_FLUSH) != Z_OK || zs.avail_in != 0)
+        die("deflate");
+    size_t len = cap - zs.avail_out;
+    deflateEnd(&zs);
+    /* RFC 1951 3.2.4: byte-aligned after the sync flush, so BFINAL 0 and
+     * BTYPE 00 with their padding are one zero byte; then LEN, NLEN. */
+    buf[len++] = 0;
+    buf[len++] = (uint8_t)(tail_n & 0xff);
+    buf[len++] = (uint8_t)(tail_n >> 8);
+    buf[len++] = (uint8_t)(~tail_n & 0xff);
+    buf[len++] = (uint8_t)((~tail_n >> 8) & 0xff);
+    memcpy(buf + len, tail, tail_n);
+    *outlen = len + tail_n;
+    *out = buf;
+}
+
 int craft_memfd(const uint8_t *data, size_t n)
 {
     int fd = memfd_create("trace", MFD_CLOEXEC);

@@ -59,6 +59,12 @@ void craft_reach(craft_t *c, uint64_t t_ns, uint64_t reason, uint64_t status,
 
 /* gzip of data[0..n) into a new buffer (*out, caller frees). */
 void craft_gzip(const uint8_t *data, size_t n, uint8_t **out, size_t *outlen);
+/* What the writer leaves after a write failure (FORMAT.md): the gzip of
+ * data[0..n) sync-flushed but not finished, then tail[0..tail_n) (raw
+ * decompressed bytes, e.g. a WARNING record) in one stored deflate block, no
+ * gzip trailer. *out is new (caller frees). */
+void craft_gzip_cut(const uint8_t *data, size_t n, const uint8_t *tail, size_t tail_n,
+                    uint8_t **out, size_t *outlen);
 /* A memory file (memfd) holding data[0..n), positioned at 0. */
 int craft_memfd(const uint8_t *data, size_t n);
 /* Writes data[0..n) to path; returns 0 or -errno. */

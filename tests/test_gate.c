@@ -206,6 +206,33 @@ START_TEST(growth_and_unknown_leaks)
 }
 END_TEST
 
+/* Names from the trace are escaped in the LSan-shaped lines: a terminal
+ * running a CI job is never driven by them. */
+START_TEST(output_escapes_trace_strings)
+{
+    build();
+    static hg_frame_info_t bad[2] = {
+        {"fn\x1b[2J", "src\x07.c", 3, "/opt/a\x1b[31mpp", 0x1000, 0x1000, false, false},
+        {NULL, NULL, 0, "/lib/l\x01ib.so", 0x7000, 0x700, false, false},
+    };
+    sites[0].frame = bad[0];
+    sites[0].stacks[0].frames = bad;
+    model.exe = "/opt/a\x1b[31mpp";
+    model.nsites = 1;
+    hg_gate_t g;
+    hg_gate_result_t res;
+    ck_assert_int_eq(hg_gate_init(&g), 0);
+    char *out = evaluate(&g, &res);
+    ck_assert_ptr_nonnull(strstr(out, "heapgrow check: process 42 /opt/a\\x1b[31mpp\n"));
+    ck_assert_ptr_nonnull(strstr(out, "    #0 0x1000 in fn\\x1b[2J src\\x07.c:3 (a\\x1b[31mpp)\n"
+                                      "    #1 0x7000 in l\\x01ib.so+0x700\n"));
+    for (const char *p = out; *p; p++)
+        ck_assert_msg(*p == '\n' || (unsigned char)*p >= 0x20, "%s", out);
+    free(out);
+    hg_gate_free(&g);
+}
+END_TEST
+
 static Suite *gate_suite(void)
 {
     Suite *s = suite_create("gate");
@@ -217,6 +244,7 @@ static Suite *gate_suite(void)
     tcase_add_test(e, builtin_applies_to_the_site_frame_only);
     tcase_add_test(e, user_rules_match_any_frame_and_limits);
     tcase_add_test(e, growth_and_unknown_leaks);
+    tcase_add_test(e, output_escapes_trace_strings);
     suite_add_tcase(s, e);
     return s;
 }

@@ -66,6 +66,12 @@ int hg_sym_add_module(hg_sym_t *s, uint32_t module_id, const char *path, uint64_
     return 0;
 }
 
+/* Only the fake preloaded allocator of test_allocator_before_tracer. */
+bool hg_sym_file_exports(const char *path, const char *name)
+{
+    return strcmp(path, "/usr/lib/libtcmalloc_minimal.so.4") == 0 && strcmp(name, "malloc") == 0;
+}
+
 void hg_sym_remove_module(hg_sym_t *s, uint32_t module_id)
 {
     (void)module_id;
@@ -327,6 +333,40 @@ START_TEST(test_ended_early)
 }
 END_TEST
 
+/* The writer's write-failure marker (FORMAT.md): 100 snapshots, then a cut
+ * and a WARNING HG_WARN_WRITE_FAILED in a stored block. The early end says
+ * why, the cause is in write_error, and it is not listed as a warning. */
+START_TEST(test_write_failed)
+{
+    craft_t c, tail;
+    two_sites(&c, false);
+    craft_init(&tail);
+    craft_warning(&tail, 10050000000ull, HG_WARN_WRITE_FAILED, "File too large");
+    uint8_t *gz;
+    size_t n;
+    craft_gzip_cut(c.buf, c.len, tail.buf, tail.len, &gz, &n);
+    snprintf(trace_path, sizeof(trace_path), "/tmp/hg_test_model_%d.hgt", (int)getpid());
+    ck_assert_int_eq(craft_write_file(trace_path, gz, n), 0);
+    free(gz);
+    hg_model_opts_t o = {.group_by = HG_GROUP_SITE, .growth = hg_growth_default_params()};
+    hg_model_t *m = NULL;
+    char err[256];
+    ck_assert_int_eq(hg_model_load(trace_path, &o, &m, err, sizeof(err)), 0);
+    unlink(trace_path);
+    ck_assert(!m->has_end);
+    ck_assert_str_eq(m->ended_early, "trace incomplete: writing it stopped at 10.1 s (File too "
+                                     "large); data up to 10.0 s");
+    ck_assert_str_eq(m->write_error, "File too large");
+    ck_assert_uint_eq(m->nsites, 2);
+    ck_assert_int_eq(m->sites[0].leaked.bytes, -1);
+    ck_assert_uint_eq(m->nwarnings, 1); /* the fake symbolizer's only */
+    ck_assert_str_eq(m->warnings[0], "fake symbolizer warning");
+    hg_model_free(m);
+    craft_free(&tail);
+    craft_free(&c);
+}
+END_TEST
+
 START_TEST(test_signal_dump_is_not_leak)
 {
     craft_t c;
@@ -402,6 +442,38 @@ START_TEST(test_inlined_std_frame)
 END_TEST
 
 /* The wrapper setting recorded in the header is applied. */
+/* An allocator preloaded before the tracer takes its calls: the report says
+ * so (warning), and only when it is before libheapgrow.so in the module
+ * order, which is the lookup order. */
+START_TEST(test_allocator_before_tracer)
+{
+    static const char *const tc = "/usr/lib/libtcmalloc_minimal.so.4";
+    static const char *const hg = "/opt/lib/heapgrow/libheapgrow.so";
+    for (int is_before = 1; is_before >= 0; is_before--) {
+        craft_t c;
+        craft_init(&c);
+        craft_preamble(&c);
+        craft_header(&c, "");
+        craft_module(&c, 1, 0, 0x400000, 0x400000, 0x500000, PROG, NULL, 0);
+        craft_module(&c, 2, 0, 0x7e0000000000, 0x7e0000000000, 0x7e0000100000, is_before ? tc : hg,
+                     NULL, 0);
+        craft_module(&c, 3, 0, 0x7d0000000000, 0x7d0000000000, 0x7d0000100000, is_before ? hg : tc,
+                     NULL, 0);
+        craft_end(&c, 2000, HG_END_EXIT, 0);
+        hg_model_t *m = load(&c, HG_GROUP_SITE);
+        ck_assert_uint_eq(m->nwarnings, 1 + (size_t)is_before); /* + the fake symbolizer's */
+        if (is_before)
+            ck_assert_str_eq(m->warnings[0],
+                             "/usr/lib/libtcmalloc_minimal.so.4 defines malloc and comes before "
+                             "libheapgrow.so in the symbol lookup order: the allocations it "
+                             "serves are not traced (put libheapgrow.so first in LD_PRELOAD, as "
+                             "heapgrow run does)");
+        hg_model_free(m);
+        craft_free(&c);
+    }
+}
+END_TEST
+
 START_TEST(test_header_wrappers)
 {
     craft_t c;
@@ -535,11 +607,13 @@ static Suite *model_suite(void)
     TCase *tc = tcase_create("load");
     tcase_add_test(tc, test_two_sites);
     tcase_add_test(tc, test_ended_early);
+    tcase_add_test(tc, test_write_failed);
     tcase_add_test(tc, test_reach_kinds);
     tcase_add_test(tc, test_signal_dump_is_not_leak);
     tcase_add_test(tc, test_group_by_stack);
     tcase_add_test(tc, test_inlined_std_frame);
     tcase_add_test(tc, test_header_wrappers);
+    tcase_add_test(tc, test_allocator_before_tracer);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     tc = tcase_create("series");

@@ -908,6 +908,69 @@ START_TEST(test_reach_records)
 }
 END_TEST
 
+/* The writer's write-failure marker: the stream reads to the WARNING and ends
+ * early; hg_reader_tail_failure finds it from the file's tail, and only it. */
+static int tail_of(const uint8_t *data, size_t n, uint64_t *t, char *msg, size_t msglen)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/hg_test_reader_%d.hgt", (int)getpid());
+    ck_assert_int_eq(craft_write_file(path, data, n), 0);
+    int rc = hg_reader_tail_failure(path, t, msg, msglen);
+    unlink(path);
+    return rc;
+}
+
+START_TEST(test_write_failure_marker)
+{
+    craft_t c, tail;
+    size_t ends[16];
+    size_t nrec = build_valid(&c, ends);
+    c.len = ends[4]; /* through the SNAPSHOT */
+    craft_init(&tail);
+    craft_warning(&tail, 150000000, HG_WARN_WRITE_FAILED, "No space left on device");
+    uint8_t *gz;
+    size_t n;
+    craft_gzip_cut(c.buf, c.len, tail.buf, tail.len, &gz, &n);
+    result_t res = read_gz(gz, n);
+    ck_assert_int_eq(res.rc, 0);
+    ck_assert_uint_eq(res.nrecords, 6);
+    ck_assert_uint_eq(res.tags[4], HG_REC_SNAPSHOT);
+    ck_assert_uint_eq(res.tags[5], HG_REC_WARNING);
+    ck_assert(res.is_ended_early && res.is_gzip_truncated);
+
+    uint64_t t = 0;
+    char msg[64];
+    ck_assert_int_eq(tail_of(gz, n, &t, msg, sizeof(msg)), 1);
+    ck_assert_uint_eq(t, 150000000);
+    ck_assert_str_eq(msg, "No space left on device");
+    char small[3];
+    ck_assert_int_eq(tail_of(gz, n, &t, small, sizeof(small)), 1);
+    ck_assert_str_eq(small, "No");
+    /* Not a marker: a byte less, NLEN wrong, another warning code, a clean
+     * trace, a tiny file, no file. */
+    ck_assert_int_eq(tail_of(gz, n - 1, &t, msg, sizeof(msg)), 0);
+    size_t nlen_at = n - tail.len - 2;
+    gz[nlen_at] ^= 1;
+    ck_assert_int_eq(tail_of(gz, n, &t, msg, sizeof(msg)), 0);
+    gz[nlen_at] ^= 1;
+    free(gz);
+    craft_free(&tail);
+    craft_init(&tail);
+    craft_warning(&tail, 150000000, HG_WARN_LIVE_FULL, "No space left on device");
+    craft_gzip_cut(c.buf, c.len, tail.buf, tail.len, &gz, &n);
+    ck_assert_int_eq(tail_of(gz, n, &t, msg, sizeof(msg)), 0);
+    free(gz);
+    c.len = ends[nrec - 1];
+    craft_gzip(c.buf, c.len, &gz, &n);
+    ck_assert_int_eq(tail_of(gz, n, &t, msg, sizeof(msg)), 0);
+    ck_assert_int_eq(tail_of(gz, 4, &t, msg, sizeof(msg)), 0);
+    free(gz);
+    ck_assert_int_eq(hg_reader_tail_failure("/nonexistent/t.hgt", &t, msg, sizeof(msg)), -ENOENT);
+    craft_free(&tail);
+    craft_free(&c);
+}
+END_TEST
+
 START_TEST(test_open_missing)
 {
     hg_reader_t *r;
@@ -926,6 +989,7 @@ static Suite *reader_suite(void)
     tcase_add_test(tc, test_concatenated_members);
     tcase_add_test(tc, test_stack_zero_reference_ok);
     tcase_add_test(tc, test_open_missing);
+    tcase_add_test(tc, test_write_failure_marker);
     tcase_add_test(tc, test_reach_records);
     suite_add_tcase(s, tc);
 

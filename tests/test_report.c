@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "heapgrow/format.h"
 #include "report.h"
 
@@ -342,8 +343,8 @@ START_TEST(text_lines)
                                     "  2. 410 B in 41 blocks  cache_put at cache.c:42 (server)\n"));
     ck_assert_ptr_nonnull(
         strstr(t, "\nTotals\n  allocations 12,345 (1.0 MiB), frees 12,000 (976.6 KiB)\n"
-                  "  live: peak 58.6 KiB, at end 47.4 KiB in 345 blocks\n"
-                  "  RSS: peak 2.0 MiB, at end 39.1 KiB; RSS - live -8.4 KiB\n"));
+                  "  live: highest at a snapshot 58.6 KiB, at end 47.4 KiB in 345 blocks\n"
+                  "  RSS: highest at a snapshot 2.0 MiB, at end 39.1 KiB; RSS - live -8.4 KiB\n"));
     ck_assert_ptr_nonnull(strstr(t, "warning: module /lib/x.so: build-id differs\n"));
     ck_assert_ptr_null(strchr(t, '\033'));
     free(t);
@@ -436,6 +437,83 @@ START_TEST(text_quiet_children_counted)
 }
 END_TEST
 
+/* ---- terminal-safe text (escape.h) ---- */
+
+START_TEST(escape_cases)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"plain_name", "plain_name"},
+        {"esc\x1b[31mred", "esc\\x1b[31mred"},
+        {"back\\slash", "back\\\\slash"},
+        {"tab\tnl\ncr\rdel\x7f", "tab\\x09nl\\x0acr\\x0ddel\\x7f"},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+        {"c1 \xc2\x9b[2J", "c1 \\xc2\\x9b[2J"}, /* U+009B, CSI */
+        {"nbsp \xc2\xa0", "nbsp \xc2\xa0"},     /* U+00A0 is text */
+        {"bad \xc3\x28", "bad \\xc3("},         /* no continuation */
+        {"overlong \xc0\xaf", "overlong \\xc0\\xaf"},
+        {"overlong3 \xe0\x80\xaf", "overlong3 \\xe0\\x80\\xaf"},
+        {"surrogate \xed\xa0\x80", "surrogate \\xed\\xa0\\x80"},
+        {"too big \xf4\x90\x80\x80", "too big \\xf4\\x90\\x80\\x80"},
+        {"cut \xe2\x82", "cut \\xe2\\x82"},
+        {"\xff\xfe", "\\xff\\xfe"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[128];
+        ck_assert_str_eq(hg_escape_str(cases[i].in, buf, sizeof(buf)), cases[i].out);
+        char *s = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&s, &len);
+        hg_escape_put(f, cases[i].in);
+        fclose(f);
+        ck_assert_str_eq(s, cases[i].out);
+        free(s);
+    }
+    char small[5];
+    ck_assert_str_eq(hg_escape_str("ab\x1b", small, sizeof(small)), "ab"); /* never half */
+    ck_assert_str_eq(hg_escape_str("abcdef", small, sizeof(small)), "abcd");
+    ck_assert_str_eq(hg_escape_str("\xe2\x82\xac\xe2\x82\xac", small, sizeof(small)),
+                     "\xe2\x82\xac");
+    ck_assert_str_eq(hg_escape_str(NULL, small, sizeof(small)), "");
+}
+END_TEST
+
+/* Every string of trace origin in the text report is escaped: the output
+ * holds no control byte but newlines and is valid UTF-8. */
+START_TEST(text_escapes_trace_strings)
+{
+    build_model();
+    static hg_frame_info_t bad[2] = {
+        {"fn\x1b]0;title\x07", "src/\x1b[2J.c", 5, "/tmp/lib\x9b\x1b[31m.so", 0x10, 0x10, false,
+         false},
+        {NULL, NULL, 0, "/tmp/\x1b[5mmod\xff", 0x20, 0x20, false, false},
+    };
+    sites[1].frame = bad[0];
+    sites[1].stacks[0].frames = bad;
+    model.exe = "/tmp/esc\x1b[31mred";
+    static char *w[] = {"module /tmp/\x1b[1mx.so: cannot use it (\x01)"};
+    model.warnings = w;
+    model.ended_early = "trace incomplete: writing it stopped at 1.0 s (\x1b[41m); data up to "
+                        "0.9 s";
+    hg_report_input_t in = {.main = &model};
+    hg_report_opts_t o = {.top = 10};
+    char *t = render(false, &in, &o);
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+        ck_assert_msg(*p == '\n' || (*p >= 0x20 && *p != 0x7f && *p != 0x9b),
+                      "byte 0x%02x at %zu:\n%s", *p, (size_t)(p - (const unsigned char *)t), t);
+    ck_assert_ptr_nonnull(strstr(t, "heapgrow: process 1234 /tmp/esc\\x1b[31mred, 10.2 s"));
+    ck_assert_ptr_nonnull(
+        strstr(t, "fn\\x1b]0;title\\x07 at src/\\x1b[2J.c:5 (lib\\x9b\\x1b[31m.so)\n"));
+    ck_assert_ptr_nonnull(strstr(t, "from \\x1b[5mmod\\xff+0x20\n"));
+    ck_assert_ptr_nonnull(strstr(t, "warning: module /tmp/\\x1b[1mx.so: cannot use it (\\x01)\n"));
+    ck_assert_ptr_nonnull(strstr(t, "note: trace incomplete: writing it stopped at 1.0 s "
+                                    "(\\x1b[41m); data up to 0.9 s\n"));
+    free(t);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -453,6 +531,8 @@ static Suite *report_suite(void)
     tcase_add_test(t, text_colour_only_when_asked);
     tcase_add_test(t, text_children);
     tcase_add_test(t, text_quiet_children_counted);
+    tcase_add_test(t, text_escapes_trace_strings);
+    tcase_add_test(t, escape_cases);
     suite_add_tcase(s, t);
     return s;
 }

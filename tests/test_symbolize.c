@@ -671,6 +671,70 @@ START_TEST(test_build_id_debug_dir)
 }
 END_TEST
 
+/* HEAPGROW_DEBUG_DIRS names the debug roots instead of /usr/lib/debug: the
+ * stripped module is named from DIR's build-id file; set but empty (or to
+ * relative entries only, which are ignored), nothing outside the module is
+ * read and the static function shows as module+offset, not as a wrong name. */
+START_TEST(test_debug_dirs_env)
+{
+    fixture_t fx;
+    fixture_load(&fx);
+    char dir[] = "/tmp/hg-symdbg-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[PATH_MAX], sub[PATH_MAX], env[PATH_MAX + 64];
+    snprintf(sub, sizeof(sub), "%s/.build-id", dir);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    snprintf(sub, sizeof(sub), "%s/.build-id/%02x", dir, fx.mod.build_id[0]);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    int len = snprintf(path, sizeof(path), "%s/", sub);
+    for (size_t i = 1; i < fx.mod.build_id_len; i++)
+        len += snprintf(path + len, sizeof(path) - (size_t)len, "%02x", fx.mod.build_id[i]);
+    snprintf(path + len, sizeof(path) - (size_t)len, ".debug");
+    copy_file(FIX_DEBUG, path);
+
+    /* The root among others, a relative entry skipped. */
+    snprintf(env, sizeof(env), "/nonexistent-debug:relative/dir::%s", dir);
+    const char *values[] = {env, "", "relative:+x"};
+    for (size_t v = 0; v < sizeof(values) / sizeof(values[0]); v++) {
+        ck_assert_int_eq(setenv("HEAPGROW_DEBUG_DIRS", values[v], 1), 0);
+        hg_sym_t *s;
+        ck_assert_int_eq(hg_sym_create(&s), 0);
+        add_fixture_module(s, &fx, 1, FIX_STRIPPED);
+        hg_frame_info_t f[8];
+        ck_assert_uint_eq(hg_sym_resolve(s, fx.ret[SLOT_STATIC], true, f, 8), 1);
+        if (v == 0) {
+            check_frame(&f[0], "static_fn", "fix.c", mark_line(FIX_C, "static_fn"), FIX_STRIPPED,
+                        false);
+        } else {
+            check_frame(&f[0], NULL, NULL, 0, FIX_STRIPPED, false);
+        }
+        hg_sym_destroy(s);
+    }
+    unsetenv("HEAPGROW_DEBUG_DIRS");
+
+    unlink(path);
+    rmdir(sub);
+    snprintf(sub, sizeof(sub), "%s/.build-id", dir);
+    rmdir(sub);
+    rmdir(dir);
+    fixture_unload(&fx);
+}
+END_TEST
+
+/* hg_sym_file_exports: defined functions of .dynsym only. */
+START_TEST(test_file_exports)
+{
+    ck_assert(hg_sym_file_exports(FIX_STRIPPED, "hg_fix_exported_before"));
+    ck_assert(hg_sym_file_exports(FIX_LIB, "hg_fix_exported_before"));
+    ck_assert(!hg_sym_file_exports(FIX_LIB, "static_fn"));      /* .symtab only */
+    ck_assert(!hg_sym_file_exports(FIX_LIB, "malloc"));         /* undefined there */
+    ck_assert(!hg_sym_file_exports(FIX_DEBUG, "hg_fix_outer")); /* no .dynsym content */
+    ck_assert(!hg_sym_file_exports("/nonexistent/lib.so", "malloc"));
+    ck_assert(!hg_sym_file_exports("/dev/null", "malloc"));
+    ck_assert(!hg_sym_file_exports(HG_SYMFIX_DIR, "malloc")); /* a directory */
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Module map                                                                 */
 
@@ -973,6 +1037,8 @@ static Suite *symbolize_suite(void)
     tcase_add_loop_test(tc, test_dwarf_variants, 0,
                         (int)(sizeof(dwarf_variants) / sizeof(dwarf_variants[0])));
     tcase_add_test(tc, test_build_id_debug_dir);
+    tcase_add_test(tc, test_debug_dirs_env);
+    tcase_add_test(tc, test_file_exports);
     suite_add_tcase(suite, tc);
 
     tc = tcase_create("modules");

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -684,6 +685,73 @@ START_TEST(full_disk_goes_passive_with_one_message)
 }
 END_TEST
 
+/* `ulimit -f` met by the final live set, which hg_writer_finish writes on the
+ * calling thread (here the test's, SIGXFSZ at its default action: killing).
+ * The process survives, says so once, and the trace ends with the final
+ * snapshot, then a WARNING naming the cause, without END or gzip trailer. */
+START_TEST(file_size_limit_at_exit_marks_the_trace)
+{
+    char out[256], err[512], expect[512];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, 0);
+    setup_stacks();
+    /* A live set far larger than the limit below: scattered addresses. */
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 15000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        fake_live_add((uintptr_t)(0x100000000ull + (x & 0xffffffff0ull)), 16 + (x >> 60), 1,
+                      (uint32_t)i);
+    }
+    ck_assert_int_eq(hg_writer_start(), 0);
+    struct stat st;
+    ck_assert_int_eq(stat(out, &st), 0);
+    const rlim_t limit = (rlim_t)st.st_size + 1024; /* room for the snapshot */
+    struct rlimit old_lim, lim = {limit, limit};
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old_lim), 0);
+    lim.rlim_max = old_lim.rlim_max;
+    capture_stderr();
+    signal(SIGXFSZ, SIG_DFL);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    hg_writer_finish(HG_END_EXIT, 0);
+    lim.rlim_cur = old_lim.rlim_cur;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    release_stderr(err, sizeof err);
+    snprintf(expect, sizeof expect, "heapgrow: cannot write trace %s: File too large\n", out);
+    ck_assert_str_eq(err, expect);
+    sigset_t pending;
+    ck_assert_int_eq(sigpending(&pending), 0);
+    ck_assert(!sigismember(&pending, SIGXFSZ));
+
+    ck_assert_int_eq(stat(out, &st), 0);
+    ck_assert_int_le(st.st_size, (off_t)limit);
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert(!t.has_trailer);
+    ck_assert_uint_eq(t.tail_bytes, 0);
+    ck_assert_uint_ge(t.n, 3);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_END), 0);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_LIVE_BEGIN), 0);
+    ck_assert_uint_eq(t.recs[t.n - 2].tag, HG_REC_SNAPSHOT); /* the final one */
+    cur_t c = cur_of(&t.recs[t.n - 2]);
+    cur_u(&c);
+    cur_u(&c);
+    ck_assert_uint_eq(cur_u(&c), 7); /* alloc_count: setup_stacks' 1 + 5 + 1 */
+    ck_assert_uint_eq(t.recs[t.n - 1].tag, HG_REC_WARNING);
+    c = cur_of(&t.recs[t.n - 1]);
+    cur_u(&c);
+    ck_assert_uint_eq(cur_u(&c), HG_WARN_WRITE_FAILED);
+    char msg[64];
+    cur_str(&c, msg, sizeof msg);
+    ck_assert_str_eq(msg, "File too large");
+    ck_assert(!c.is_bad && c.p == c.end);
+    trace_free(&t);
+    ck_assert_int_eq(atomic_load(&hg_core.state), HG_STATE_PASSIVE);
+}
+END_TEST
+
 /* A daemon closes every descriptor and opens a file of its own that gets our
  * trace's number: the writer notices and never writes into that file. */
 START_TEST(replaced_descriptor_is_never_written)
@@ -1144,6 +1212,7 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, symlink_is_not_followed);
     tcase_add_test(tc, unwritable_path_one_message);
     tcase_add_test(tc, full_disk_goes_passive_with_one_message);
+    tcase_add_test(tc, file_size_limit_at_exit_marks_the_trace);
     tcase_add_test(tc, replaced_descriptor_is_never_written);
     suite_add_tcase(s, tc);
     tc = tcase_create("process");

@@ -58,7 +58,9 @@ enum hg_record_tag {
     HG_REC_STACK = 4,
     /* u time_ns, u rss_bytes, then totals:
      *   u alloc_count, u alloc_bytes, u free_count, u free_bytes,
-     *   u live_bytes, u live_count, u peak_live_bytes,
+     *   u live_bytes, u live_count,
+     *   u peak_live_bytes (the highest live_bytes of this and every earlier
+     *     snapshot of the process: sampled at snapshots, not a running peak),
      *   u dropped_count (allocations forwarded untraced since start),
      * then u n, [u stack_id, u live_bytes, u live_count, u alloc_count,
      *            u alloc_bytes] * n
@@ -80,7 +82,8 @@ enum hg_record_tag {
      * signal number for HG_END_SIGNAL) */
     HG_REC_END = 9,
     /* u time_ns, u code (enum hg_warn), b message: something the tracer could
-     * not do (unwritable output is not one: then nothing is written). */
+     * not do. An output that cannot be created gets none (nothing is
+     * written); one that fails later ends with HG_WARN_WRITE_FAILED. */
     HG_REC_WARNING = 10,
     /* u time_ns, u reason (enum hg_dump_reason of the live-set dump it
      * classifies), u status (0 = classified; else an errno value: the scan
@@ -134,6 +137,10 @@ enum hg_warn {
     HG_WARN_STACK_FULL = 3, /* stack table full; stacks folded into id 0   */
     HG_WARN_ARENA = 4,      /* internal memory exhausted                   */
     HG_WARN_BOOTSTRAP = 5,  /* bootstrap arena exhausted                   */
+    HG_WARN_WRITE_FAILED = 6, /* writing the trace failed; message: the
+                               * error ("File too large"). The last record:
+                               * the trace stops here, without END and
+                               * without its gzip trailer (FORMAT.md)      */
 };
 
 #endif /* HEAPGROW_INCLUDE_FORMAT_H */

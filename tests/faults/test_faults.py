@@ -34,13 +34,21 @@ def hg_lines(stderr):
     return [ln for ln in stderr.splitlines() if ln.startswith("heapgrow")]
 
 
-def check_ended_early(name, trace):
+def check_ended_early(name, trace, write_error=None):
+    """The report reads the partial trace and says it ended early; with
+    write_error, also that writing it failed, and with which error."""
     rc, j, err = report_json(HG, trace)
     if not ok(rc == 0 and j is not None, name + ": the partial trace is readable", err):
         return
     p = j["process"]
     ok(p["ended_early"] is not None and not p["ended_cleanly"],
        name + ": the report says the trace ended early", repr(p))
+    if write_error is not None:
+        ok(p["write_error"] == write_error and
+           p["ended_early"].startswith("trace incomplete: writing it stopped at ") and
+           ("(%s)" % write_error) in p["ended_early"] and "killed" not in p["ended_early"],
+           name + ": ... because writing failed (%s), not 'process killed?'" % write_error,
+           repr(p))
 
 
 # --- SIGKILL at random moments ----------------------------------------------
@@ -99,18 +107,18 @@ def umount(where):
     subprocess.run(["umount", where], capture_output=True)
 
 
-def full_trace(name, trace, env_extra=None, preexec=None, message=""):
+def full_trace(name, trace, env_extra=None, preexec=None, message="", args=("stacks", "17")):
     """The stacks program writes a ~1 MiB trace; something stops it short."""
     env = preload_env(trace)
-    p = subprocess.run([EXE, "stacks", "17"], capture_output=True, text=True, env=env,
+    p = subprocess.run([EXE] + list(args), capture_output=True, text=True, env=env,
                        timeout=180, preexec_fn=preexec)
-    ok(p.returncode == 0 and p.stdout == "ready\ndone stacks\n",
+    ok(p.returncode == 0 and p.stdout == "ready\ndone %s\n" % args[0],
        name + ": the program runs, output and exit status intact", p.stdout + p.stderr)
     lines = hg_lines(p.stderr)
     ok(len(lines) == 1 and message in lines[0] and trace in lines[0],
        name + ": one clear message (%s)" % message, p.stderr)
     if os.path.exists(trace) and os.path.getsize(trace) > 0:
-        check_ended_early(name, trace)
+        check_ended_early(name, trace, write_error=message)
     else:
         ok(True, name + ": no trace at all (nothing could be written)")
 
@@ -119,7 +127,7 @@ def hostile_names():
     """A program whose path and arguments hold quotes, backslashes, control
     characters and invalid UTF-8: the JSON report stays valid JSON and gives
     the names back (invalid bytes as U+FFFD), its children's too."""
-    d = os.path.join(TMP.encode(), b"w\"e\\i\x01rd\xff\xfe dir\t")
+    d = os.path.join(TMP.encode(), b"w\"e\\i\x01rd\xff\xfe\x1b[31m dir\t")
     os.makedirs(d)
     exe = d + b"/pr\"og\x7f\xc3\x28"
     shutil.copy(EXE, exe)
@@ -142,6 +150,31 @@ def hostile_names():
        "hostile names: exe and argv given back", repr(j["process"]))
     ok(len(j["processes"]) == 2 and all(c["exe"] == want for c in j["processes"]),
        "hostile names: in the children's reports too", repr(j["processes"])[:500])
+    # The text outputs never pass a control byte or invalid UTF-8 through.
+    esc = exe.replace(b"\\", b"\\\\")
+    for b in (0x01, 0x09, 0x1b, 0x7f, 0xff, 0xfe, 0xc3):
+        esc = esc.replace(bytes([b]), b"\\x%02x" % b)
+    q = subprocess.run([HG, "report", "--top", "0", trace], capture_output=True, timeout=120,
+                       env=dict(os.environ, NO_COLOR="1"))
+    text_ok(q.stdout, esc, "hostile names: text report", q.stderr)
+    q = subprocess.run([HG.encode(), b"check", b"--leak-kinds", b"all", b"--", exe, b"fork", arg],
+                       capture_output=True, timeout=120)
+    text_ok(q.stderr, esc, "hostile names: check's LeakSanitizer-shaped output", q.stderr)
+
+
+def text_ok(out, esc, name, diag):
+    """out holds no control byte but newlines, is valid UTF-8, and names the
+    program by its escaped path."""
+    bad = [b for b in out if b < 0x20 and b != 0x0a or b == 0x7f]
+    try:
+        out.decode("utf-8")
+        is_utf8 = True
+    except UnicodeDecodeError:
+        is_utf8 = False
+    ok(not bad and is_utf8, name + ": no control byte, valid UTF-8",
+       "%r\n%r" % (sorted(set(bad)), diag[-2000:]))
+    ok(esc in out, name + ": the program named by its escaped path",
+       "%r not in\n%r" % (esc, out[-2000:]))
 
 
 def main():
@@ -164,6 +197,11 @@ def main():
         resource.setrlimit(resource.RLIMIT_FSIZE, (100 * 1024, 100 * 1024))
     full_trace("ulimit -f 100 KiB", os.path.join(TMP, "fsize.hgt"), preexec=fsize,
                message="File too large")
+    # The limit met by the final live set, which the program's own thread
+    # writes at exit: SIGXFSZ there used to kill the program (status 153) and
+    # lose its buffered output.
+    full_trace("ulimit -f 100 KiB reached at exit", os.path.join(TMP, "fsize-exit.hgt"),
+               preexec=fsize, message="File too large", args=("exitlive", "300000"))
 
     # The same through `heapgrow run`: its exit status is the program's.
     trace = os.path.join(TMP, "fsize-run.hgt")
@@ -173,7 +211,12 @@ def main():
        "heapgrow run, ulimit -f: exit status and output intact", p.stdout + p.stderr)
     ok(sum("cannot write trace" in ln for ln in p.stderr.splitlines()) == 1,
        "heapgrow run, ulimit -f: the tracer's message once", p.stderr)
-    check_ended_early("heapgrow run, ulimit -f", trace)
+    ok("heapgrow: trace incomplete: writing it stopped at " in p.stderr and
+       "(File too large); what was written is in " + trace in p.stderr and
+       "trace written to" not in p.stderr,
+       "heapgrow run, ulimit -f: says the trace is incomplete and why, not 'written to'",
+       p.stderr)
+    check_ended_early("heapgrow run, ulimit -f", trace, write_error="File too large")
 
     small = os.path.join(TMP, "small")
     why = try_mount(small, "size=256k")

@@ -93,3 +93,9 @@ const char *hg_sym_display_name(hg_sym_t *s, const char *raw)
     (void)s;
     return raw && *raw ? raw : NULL;
 }
+
+bool hg_sym_file_exports(const char *path, const char *name)
+{
+    (void)path, (void)name;
+    return false; /* never opens a file */
+}

@@ -34,11 +34,18 @@ def done():
     sys.exit(1 if _failed else 0)
 
 
-def report_json(heapgrow, trace, *extra):
-    """(rc, json or None, stderr) of `heapgrow report --format json`."""
+def report_json(heapgrow, trace, *extra, env=None):
+    """(rc, json or None, stderr) of `heapgrow report --format json`; env adds
+    to (or, with a value None, removes from) the environment."""
+    e = dict(os.environ)
+    for k, v in (env or {}).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
     p = subprocess.run([heapgrow, "report", "--format", "json", "--top", "0",
                         "--no-children"] + list(extra) + [trace],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, env=e)
     try:
         j = json.loads(p.stdout) if p.returncode == 0 else None
     except ValueError:

@@ -15,6 +15,10 @@
  *   stress signal MS                a 100 us SIGALRM timer interrupts malloc-
  *                                   heavy code for MS ms (the handler only
  *                                   counts)
+ *   stress exitlive N               N blocks from one site, live at exit: the
+ *                                   trace is small until the final live set,
+ *                                   which the program's own thread writes
+ *                                   at exit (fault tests: ulimit -f there)
  *
  * Prints "done <mode>" and exits 0 when every check passed.
  */
@@ -214,6 +218,19 @@ static int mode_signal(int ms)
     return 0;
 }
 
+static int mode_exitlive(int n)
+{
+    if (n < 1)
+        return 1;
+    for (int i = 0; i < n; i++) {
+        char *p = malloc(16 + (size_t)(i % 7) * 8);
+        if (!p)
+            return 1;
+        p[0] = (char)i; /* never freed: live at exit */
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3)
@@ -234,6 +251,8 @@ int main(int argc, char **argv)
         rc = mode_stacks(atoi(argv[2]));
     else if (strcmp(m, "signal") == 0)
         rc = mode_signal(atoi(argv[2]));
+    else if (strcmp(m, "exitlive") == 0)
+        rc = mode_exitlive(atoi(argv[2]));
     else
         return 2;
     if (rc == 0)
