@@ -614,6 +614,47 @@ START_TEST(existing_file_exec_chain_numbers)
 }
 END_TEST
 
+/* A descendant's name carries its pid already ("t.<pid>.hgt"): when an image
+ * it exec'd finds that name taken, it writes "t.<pid>.1.hgt", not the pid a
+ * second time ("t.<pid>.<pid>.hgt", what a `bash -c` child that exec'd the
+ * program used to get). */
+START_TEST(existing_file_descendant_numbers)
+{
+    char out[256], expect[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    snprintf(expect, sizeof expect, "%s/t.%d.hgt", dir, (int)getpid());
+    close(open(expect, O_WRONLY | O_CREAT, 0600));
+    setenv("HEAPGROW_ROOT_PID", "1", 1); /* the launched program was pid 1 */
+    fake_core_init(out, 60000, 0);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    snprintf(expect, sizeof expect, "%s/t.%d.1.hgt", dir, (int)getpid());
+    ck_assert_str_eq(hg_writer_path(), expect);
+    hg_writer_finish(HG_END_EXIT, 0);
+    ck_assert_int_eq(access(expect, R_OK), 0);
+}
+END_TEST
+
+/* The same with the pid from "%p" (the default pattern's form). */
+START_TEST(existing_file_pid_pattern_numbers)
+{
+    char out[256], expect[256], pid[16];
+    make_dir();
+    path_in_dir(out, sizeof out, "x.%p.hgt");
+    snprintf(expect, sizeof expect, "%s/x.%d.hgt", dir, (int)getpid());
+    close(open(expect, O_WRONLY | O_CREAT, 0600));
+    snprintf(expect, sizeof expect, "%s/x.%d.1.hgt", dir, (int)getpid());
+    close(open(expect, O_WRONLY | O_CREAT, 0600));
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    setenv("HEAPGROW_ROOT_PID", pid, 1);
+    fake_core_init(out, 60000, 0);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    snprintf(expect, sizeof expect, "%s/x.%d.2.hgt", dir, (int)getpid());
+    ck_assert_str_eq(hg_writer_path(), expect);
+    hg_writer_finish(HG_END_EXIT, 0);
+}
+END_TEST
+
 START_TEST(symlink_is_not_followed)
 {
     char out[256], target[256];
@@ -1141,6 +1182,8 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, existing_file_plain_preload_falls_back);
     tcase_add_test(tc, existing_file_exec_image_falls_back);
     tcase_add_test(tc, existing_file_exec_chain_numbers);
+    tcase_add_test(tc, existing_file_descendant_numbers);
+    tcase_add_test(tc, existing_file_pid_pattern_numbers);
     tcase_add_test(tc, symlink_is_not_followed);
     tcase_add_test(tc, unwritable_path_one_message);
     tcase_add_test(tc, full_disk_goes_passive_with_one_message);
