@@ -207,11 +207,13 @@ static bool site_grows(const hg_site_t *s)
 char *hg_report_headline(const hg_model_t *m, char *buf, size_t len)
 {
     size_t ngrow = 0, nleak = 0;
+    bool is_too_few = false;
     double gain = 0;
     int64_t leaked = 0;
     bool is_leak_known = m->has_final_live_set;
     for (size_t i = 0; i < m->nsites; i++) {
         const hg_site_t *s = &m->sites[i];
+        is_too_few = is_too_few || s->growth.is_too_few;
         if (s->growth.is_growing) {
             ngrow++;
             if (isfinite(s->growth.net_gain_bytes))
@@ -223,7 +225,9 @@ char *hg_report_headline(const hg_model_t *m, char *buf, size_t len)
         }
     }
     char grow[64], leak[96], b1[32], b2[32];
-    if (ngrow == 0)
+    if (ngrow == 0 && is_too_few)
+        snprintf(grow, sizeof(grow), "growth unknown (too few snapshots)");
+    else if (ngrow == 0)
         snprintf(grow, sizeof(grow), "no growth");
     else
         snprintf(grow, sizeof(grow), "%zu site%s grow%s", ngrow, ngrow == 1 ? "" : "s",

@@ -286,6 +286,42 @@ START_TEST(json_unknown_leaks_are_null)
 }
 END_TEST
 
+/* A growth verdict reached without enough windows: what was not computed is
+ * null, never 0 or 1 (hg_growth_analyze leaves it NaN). */
+START_TEST(json_too_few_is_null)
+{
+    build_model();
+    sites[2].growth = (hg_growth_t){.is_too_few = true,
+                                    .reason = "too few snapshots",
+                                    .n_windows = 1,
+                                    .slope_bytes_per_s = NAN,
+                                    .mk_z = NAN,
+                                    .mk_s = NAN,
+                                    .p_value = NAN,
+                                    .late_slope_bytes_per_s = NAN,
+                                    .late_p_value = NAN,
+                                    .net_gain_bytes = NAN,
+                                    .confidence = NAN};
+    hg_report_input_t in = {.main = &model};
+    hg_report_opts_t o = {0};
+    char *j = render(true, &in, &o);
+    ck_assert_msg(strstr(j, "\"growth\": {\n"
+                            "        \"growing\": false,\n"
+                            "        \"slope_bytes_per_s\": null,\n"
+                            "        \"confidence\": null,\n"
+                            "        \"p_value\": null,\n"
+                            "        \"late_slope_bytes_per_s\": null,\n"
+                            "        \"late_p_value\": null,\n"
+                            "        \"mk_z\": null,\n"
+                            "        \"net_gain_bytes\": null,\n"
+                            "        \"n_windows\": 1,\n"
+                            "        \"reason\": \"too few snapshots\"\n"
+                            "      },\n") != NULL,
+                  "%s", j);
+    free(j);
+}
+END_TEST
+
 START_TEST(headline_verdicts)
 {
     char h[256];
@@ -346,6 +382,24 @@ START_TEST(text_lines)
                   "  RSS: peak 2.0 MiB, at end 39.1 KiB; RSS - live -8.4 KiB\n"));
     ck_assert_ptr_nonnull(strstr(t, "warning: module /lib/x.so: build-id differs\n"));
     ck_assert_ptr_null(strchr(t, '\033'));
+    free(t);
+}
+END_TEST
+
+START_TEST(text_too_few_snapshots)
+{
+    char h[256];
+    build_model();
+    for (size_t i = 0; i < 3; i++) {
+        sites[i].growth = (hg_growth_t){.is_too_few = true, .reason = "too few snapshots"};
+        sites[i].leaked = (hg_leak_t){0, 0};
+    }
+    ck_assert_str_eq(hg_report_headline(&model, h, sizeof(h)),
+                     "growth unknown (too few snapshots), no leaks");
+    hg_report_input_t in = {.main = &model};
+    hg_report_opts_t o = {0};
+    char *t = render(false, &in, &o);
+    ck_assert_ptr_nonnull(strstr(t, "\ngrowth unknown (too few snapshots), no leaks\n"));
     free(t);
 }
 END_TEST
@@ -445,10 +499,12 @@ static Suite *report_suite(void)
     tcase_add_test(j, json_truncated_utf8);
     tcase_add_test(j, json_parses_with_values);
     tcase_add_test(j, json_unknown_leaks_are_null);
+    tcase_add_test(j, json_too_few_is_null);
     suite_add_tcase(s, j);
     TCase *t = tcase_create("text");
     tcase_add_test(t, headline_verdicts);
     tcase_add_test(t, text_lines);
+    tcase_add_test(t, text_too_few_snapshots);
     tcase_add_test(t, text_top_and_brief);
     tcase_add_test(t, text_colour_only_when_asked);
     tcase_add_test(t, text_children);
