@@ -168,12 +168,19 @@ static bool site_leaks(const hg_site_t *s)
     return s->leaked.bytes > 0;
 }
 
+/* Both orders break ties by the model's ranking (the sites' order in the
+ * array), as hg_model_load does when it picks the sites that get details. */
+static int cmp_rank(const hg_site_t *x, const hg_site_t *y)
+{
+    return x < y ? -1 : x > y;
+}
+
 static int cmp_slope(const void *a, const void *b)
 {
     const hg_site_t *x = *(const hg_site_t *const *)a, *y = *(const hg_site_t *const *)b;
     if (x->growth.slope_bytes_per_s != y->growth.slope_bytes_per_s)
         return x->growth.slope_bytes_per_s > y->growth.slope_bytes_per_s ? -1 : 1;
-    return 0;
+    return cmp_rank(x, y);
 }
 
 static int cmp_leaked(const void *a, const void *b)
@@ -181,7 +188,7 @@ static int cmp_leaked(const void *a, const void *b)
     const hg_site_t *x = *(const hg_site_t *const *)a, *y = *(const hg_site_t *const *)b;
     if (x->leaked.bytes != y->leaked.bytes)
         return x->leaked.bytes > y->leaked.bytes ? -1 : 1;
-    return 0;
+    return cmp_rank(x, y);
 }
 
 /* Sites matching the predicate, sorted; caller frees. */

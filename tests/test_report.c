@@ -286,6 +286,31 @@ START_TEST(json_unknown_leaks_are_null)
 }
 END_TEST
 
+START_TEST(json_sites_omitted)
+{
+    build_model();
+    hg_model_t child = model;
+    child.pid = 1235;
+    const hg_model_t *children[] = {&child};
+    hg_report_input_t in = {.main = &model, .children = children, .nchildren = 1};
+    hg_report_opts_t o = {.top = 1};
+    char *j = render(true, &in, &o);
+    ck_assert_ptr_nonnull(
+        strstr(j, "\n  \"nsites\": 3,\n  \"sites_omitted\": 2,\n  \"sites\": [\n"));
+    ck_assert_int_eq(python_check(j, "assert (d[\"nsites\"],d[\"sites_omitted\"],len(d[\"sites\"]))"
+                                     "==(3,2,1)\n"
+                                     "c=d[\"processes\"][0]\n"
+                                     "assert (c[\"nsites\"],c[\"sites_omitted\"],len(c[\"sites\"]))"
+                                     "==(3,2,1)\n"),
+                     0);
+    free(j);
+    o.top = 0; /* all */
+    j = render(true, &in, &o);
+    ck_assert_ptr_nonnull(strstr(j, "\n  \"nsites\": 3,\n  \"sites_omitted\": 0,\n"));
+    free(j);
+}
+END_TEST
+
 /* A growth verdict reached without enough windows: what was not computed is
  * null, never 0 or 1 (hg_growth_analyze leaves it NaN). */
 START_TEST(json_too_few_is_null)
@@ -499,6 +524,7 @@ static Suite *report_suite(void)
     tcase_add_test(j, json_truncated_utf8);
     tcase_add_test(j, json_parses_with_values);
     tcase_add_test(j, json_unknown_leaks_are_null);
+    tcase_add_test(j, json_sites_omitted);
     tcase_add_test(j, json_too_few_is_null);
     suite_add_tcase(s, j);
     TCase *t = tcase_create("text");
