@@ -385,8 +385,9 @@ static void write_site(jw_t *w, const hg_site_t *s, bool has_reachability)
     jw_obj_end(w);
 }
 
-static void write_totals(jw_t *w, const hg_totals_t *t)
+static void write_totals(jw_t *w, const hg_model_t *m)
 {
+    const hg_totals_t *t = &m->totals;
     jw_obj(w, "totals");
     jw_u64(w, "alloc_count", t->alloc_count);
     jw_u64(w, "alloc_bytes", t->alloc_bytes);
@@ -399,6 +400,8 @@ static void write_totals(jw_t *w, const hg_totals_t *t)
     jw_u64(w, "peak_rss_bytes", t->peak_rss_bytes);
     jw_i64(w, "rss_minus_live_bytes", (int64_t)t->end_rss_bytes - (int64_t)t->end_live_bytes);
     jw_u64(w, "dropped_count", t->dropped_count);
+    write_series(w, "live_series", &m->live_series);
+    write_series(w, "rss_series", &m->rss_series);
     jw_obj_end(w);
 }
 
@@ -477,7 +480,7 @@ int hg_report_json(FILE *out, const hg_report_input_t *in, const hg_report_opts_
     jw_obj(&w, "process");
     write_process_fields(&w, m);
     jw_obj_end(&w);
-    write_totals(&w, &m->totals);
+    write_totals(&w, m);
     write_sites(&w, m, opts->top);
     write_warnings(&w, m, in->warnings, in->nwarnings);
     jw_arr(&w, "processes", false);
@@ -485,7 +488,7 @@ int hg_report_json(FILE *out, const hg_report_input_t *in, const hg_report_opts_
         const hg_model_t *c = in->children[i];
         jw_obj(&w, NULL);
         write_process_fields(&w, c);
-        write_totals(&w, &c->totals);
+        write_totals(&w, c);
         write_sites(&w, c, opts->top);
         write_warnings(&w, c, NULL, 0);
         jw_obj_end(&w);
