@@ -2,8 +2,9 @@
  * Unit tests of the model (analyzer/model.c) on crafted traces, with a fake
  * symbolizer defined here (symbolize.h's functions over a fixed table of
  * address ranges) so the results depend only on model.c, sites.c, reader.c
- * and growth.c: exact per-site counters, leaks, ended-early traces, and
- * downsampling of a 10,000-snapshot run into at most 256 windows.
+ * and growth.c: exact per-site counters, leaks, ended-early traces,
+ * downsampling of a 10,000-snapshot run into at most 256 windows, and the
+ * details (stacks, series) kept only for the sites a report shows.
  */
 #include <check.h>
 #include <errno.h>
