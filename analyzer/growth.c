@@ -592,9 +592,19 @@ out:
         if (dt > 0.0)
             out->slope_bytes_per_s = out->net_gain_bytes / dt;
     }
+    if (n < 2) {
+        /* No pair of windows: no statistic exists. Unknown is NaN (the JSON
+         * report prints null), never a made-up 0 or 1. */
+        out->slope_bytes_per_s = out->mk_z = out->mk_s = out->p_value = NAN;
+        out->net_gain_bytes = NAN;
+    }
     if (is_too_few) {
+        /* The later part was not tested, so neither it nor the confidence
+         * that depends on it is known. */
         out->reason = REASON_TOO_FEW;
-        out->confidence = 0.0;
+        out->is_too_few = true;
+        out->late_slope_bytes_per_s = out->late_p_value = NAN;
+        out->confidence = NAN;
     } else {
         double pmax = out->p_value > out->late_p_value ? out->p_value : out->late_p_value;
         out->confidence = 1.0 - pmax;

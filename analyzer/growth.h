@@ -24,6 +24,10 @@ typedef struct hg_series_point {
  * All statistics are of the window floors (hg_series_point_t.min). */
 typedef struct hg_growth {
     bool is_growing;
+    bool is_too_few;               /* fewer windows than min_windows: no verdict
+                                      could be reached (reason "too few
+                                      snapshots"); statistics that were not
+                                      computed are NaN                         */
     const char *reason;            /* static one-line explanation of the verdict */
     size_t n_windows;              /* windows the test used (fewer than given
                                       when a short last window or a teardown at
@@ -44,7 +48,7 @@ typedef struct hg_growth {
     double net_gain_bytes;         /* floor at the end minus floor at the start
                                       (medians of a few floors at each end)     */
     double confidence;             /* 1 - max(p_value, late_p_value), 0..1;
-                                      0 when there are too few windows          */
+                                      NaN when there are too few windows        */
 } hg_growth_t;
 
 /* Thresholds; hg_growth_default_params() gives the documented defaults. */
@@ -67,8 +71,9 @@ hg_growth_params_t hg_growth_default_params(void);
  * arguments / unordered times / non-finite values, -E2BIG for more than
  * HG_GROWTH_MAX_WINDOWS windows (the cost is O(n^2)), -ENOMEM if scratch
  * memory cannot be had; on n < min_windows the verdict is "not growing" with reason
- * "too few snapshots" (the statistics that n allows are still filled in,
- * confidence is 0). params == NULL means hg_growth_default_params(). A last
+ * "too few snapshots" and is_too_few set: the whole-run statistics that n
+ * allows are still filled in (none when n < 2), the later part's statistics
+ * and the confidence are NaN (unknown). params == NULL means hg_growth_default_params(). A last
  * window much shorter than the others (a partial merge) is left out; so is a
  * teardown at exit (an abrupt drop in the last one or two windows) when the
  * windows before it are growing by the same test: the verdict and statistics

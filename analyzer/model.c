@@ -5,6 +5,9 @@
  * (sites.c), snapshots update per-stack and per-site counters and the windowed
  * series, the exit live set gives the leaks. Nothing is kept per snapshot or
  * per allocation: memory is O(stacks x frames + sites x HG_SERIES_MAX_POINTS).
+ * At the end every site is judged from its series exported into scratch;
+ * only the sites a report will show (hg_model_opts_t.detail_top) get their
+ * series and stacks copied out.
  *
  * It never prints; errors come back as a code and a one-line message.
  */
@@ -12,6 +15,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,19 +49,22 @@
  * [W * width, (W + 1) * width) by snapshot index. When a snapshot would open
  * window HG_SERIES_MAX_POINTS, every series merges adjacent pairs and width
  * doubles, so each series keeps at most HG_SERIES_MAX_POINTS windows however
- * long the run. A series stores only windows [first, first + n): windows
- * before `first` held 0 (the site had no live bytes yet) and windows after the
- * stored ones held `cur` (nothing changed since), which is why a site is
- * touched only when one of its stacks changes.
+ * long the run. A series is sparse: it stores only the windows in which its
+ * value was updated, in order; a window not stored held the value the stored
+ * window before it ended with (0 before the first one: the site had no live
+ * bytes yet). A site is touched only when one of its stacks changes, so a
+ * site that changed in ten snapshots of a long run costs ten windows, not
+ * 256 (with --group-by stack, 100k of them: docs/REPORT.md).
  */
 typedef struct win {
     uint64_t min, max, last;
+    uint32_t idx; /* window index on the grid */
 } win_t;
 
 typedef struct ser {
     win_t *w;
-    uint32_t first, n, cap;
-    uint64_t cur;
+    uint32_t n, cap;
+    uint64_t cur; /* the latest value: w[n - 1].last, or 0 */
 } ser_t;
 
 typedef struct grid {
@@ -67,7 +74,7 @@ typedef struct grid {
     double t_end[HG_SERIES_MAX_POINTS];
 } grid_t;
 
-static int ser_push(ser_t *s, uint64_t v)
+static int ser_push(ser_t *s, uint32_t idx, uint64_t v)
 {
     if (s->n == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 4;
@@ -79,22 +86,16 @@ static int ser_push(ser_t *s, uint64_t v)
         s->w = w;
         s->cap = cap;
     }
-    s->w[s->n++] = (win_t){v, v, v};
+    s->w[s->n++] = (win_t){v, v, v, idx};
     return 0;
 }
 
 /* Records value v at snapshot k, which falls in window W of width `width`. */
 static int ser_update(ser_t *s, uint32_t W, uint64_t k, uint64_t width, uint64_t v)
 {
-    if (s->n == 0)
-        s->first = W;
-    /* Windows in between saw only the carried value. */
-    while (s->first + s->n < W)
-        if (ser_push(s, s->cur) < 0)
-            return -ENOMEM;
-    if (s->first + s->n == W) {
+    if (s->n == 0 || s->w[s->n - 1].idx != W) {
         /* Opening window W: earlier snapshots of W saw the carried value. */
-        if (ser_push(s, k > (uint64_t)W * width ? s->cur : v) < 0)
+        if (ser_push(s, W, k > (uint64_t)W * width ? s->cur : v) < 0)
             return -ENOMEM;
     }
     win_t *w = &s->w[s->n - 1];
@@ -110,29 +111,33 @@ static int ser_update(ser_t *s, uint32_t W, uint64_t k, uint64_t width, uint64_t
 /* Merges adjacent pairs of windows (global pairs 2p, 2p + 1). */
 static void ser_halve(ser_t *s)
 {
-    if (s->n == 0) {
-        s->first /= 2;
-        return;
-    }
-    uint32_t nf = s->first / 2, nn = 0;
+    uint32_t nn = 0;
+    uint64_t carried = 0; /* what a window not stored held: the last value before it */
     for (uint32_t j = 0; j < s->n; j++) {
-        uint32_t g = s->first + j, t = g / 2 - nf;
         win_t w = s->w[j];
-        if (t < nn) {
-            win_t *o = &s->w[t];
+        uint64_t last = w.last;
+        uint32_t g = w.idx;
+        w.idx = g / 2;
+        if (nn > 0 && s->w[nn - 1].idx == w.idx) {
+            win_t *o = &s->w[nn - 1];
             if (w.min < o->min)
                 o->min = w.min;
             if (w.max > o->max)
                 o->max = w.max;
             o->last = w.last;
         } else {
-            if (g & 1)
-                w.min = 0; /* paired with an implicit all-zero window */
-            s->w[t] = w;
-            nn = t + 1;
+            if (g & 1) {
+                /* Its partner g - 1 was not stored: it held the carried value
+                 * (a partner g + 1 not stored holds w.last, already in). */
+                if (carried < w.min)
+                    w.min = carried;
+                if (carried > w.max)
+                    w.max = carried;
+            }
+            s->w[nn++] = w;
         }
+        carried = last;
     }
-    s->first = nf;
     s->n = nn;
 }
 
@@ -147,7 +152,27 @@ static void grid_halve(grid_t *g)
     g->width *= 2;
 }
 
-/* Exports a series over the whole grid. */
+/* Writes a series over the whole grid into pts[0..g->nwin). */
+static void ser_fill(const ser_t *s, const grid_t *g, hg_series_point_t *pts)
+{
+    uint32_t j = 0;
+    uint64_t carried = 0;
+    for (uint32_t i = 0; i < g->nwin; i++) {
+        hg_series_point_t *p = &pts[i];
+        p->t_start_s = g->t_start[i];
+        p->t_end_s = g->t_end[i];
+        win_t w = {carried, carried, carried, i};
+        if (j < s->n && s->w[j].idx == i) {
+            w = s->w[j++];
+            carried = w.last;
+        }
+        p->min = (double)w.min;
+        p->max = (double)w.max;
+        p->last = (double)w.last;
+    }
+}
+
+/* Exports a series over the whole grid into a new array. */
 static int ser_export(const ser_t *s, const grid_t *g, hg_series_t *out)
 {
     out->pts = NULL;
@@ -157,21 +182,7 @@ static int ser_export(const ser_t *s, const grid_t *g, hg_series_t *out)
     out->pts = calloc(g->nwin, sizeof(*out->pts));
     if (!out->pts)
         return -ENOMEM;
-    for (uint32_t i = 0; i < g->nwin; i++) {
-        hg_series_point_t *p = &out->pts[i];
-        p->t_start_s = g->t_start[i];
-        p->t_end_s = g->t_end[i];
-        win_t w = {0, 0, 0};
-        if (s->n && i >= s->first) {
-            if (i < s->first + s->n)
-                w = s->w[i - s->first];
-            else
-                w = (win_t){s->cur, s->cur, s->cur};
-        }
-        p->min = (double)w.min;
-        p->max = (double)w.max;
-        p->last = (double)w.last;
-    }
+    ser_fill(s, g, out->pts);
     out->n = g->nwin;
     return 0;
 }
@@ -207,6 +218,11 @@ struct msite {
     struct stack_entry *stacks;
     size_t nstacks;
     ser_t ser;
+    /* filled when the trace has been read (finish) */
+    hg_leak_t leaked, leak_kinds[4];
+    hg_growth_t growth;
+    uint32_t rank;   /* position in the ranking */
+    bool has_detail; /* gets its series and stacks (model.h, detail_top) */
 };
 
 /* One distinct site series. Sites whose series are equal (the many that are
@@ -214,9 +230,6 @@ struct msite {
  * series cost memory per distinct shape, not per site. */
 struct series_blob {
     hg_series_point_t *pts;
-    bool has_growth; /* growth analysed: equal series, equal verdict */
-    int growth_rc;
-    hg_growth_t growth;
     UT_hash_handle hh; /* keyed by the bytes of pts */
 };
 
@@ -675,15 +688,17 @@ static int cmp_stack(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static int cmp_site(const void *a, const void *b)
+/* The ranking of sites (model.h): growing first by slope, then by end live
+ * bytes, then by bytes allocated; ties by function name and address. */
+static int cmp_msite(const void *a, const void *b)
 {
-    const hg_site_t *x = a, *y = b;
+    const struct msite *x = *(struct msite *const *)a, *y = *(struct msite *const *)b;
     if (x->growth.is_growing != y->growth.is_growing)
         return x->growth.is_growing ? -1 : 1;
     if (x->growth.is_growing && x->growth.slope_bytes_per_s != y->growth.slope_bytes_per_s)
         return x->growth.slope_bytes_per_s > y->growth.slope_bytes_per_s ? -1 : 1;
-    if (x->end_live_bytes != y->end_live_bytes)
-        return x->end_live_bytes > y->end_live_bytes ? -1 : 1;
+    if (x->live_bytes != y->live_bytes)
+        return x->live_bytes > y->live_bytes ? -1 : 1;
     if (x->alloc_bytes != y->alloc_bytes)
         return x->alloc_bytes > y->alloc_bytes ? -1 : 1;
     /* Stable and deterministic: by function name, then address. */
@@ -696,11 +711,9 @@ static int cmp_site(const void *a, const void *b)
 }
 
 /* Makes *ser point at the shared copy of its content (freeing its own array
- * when there already is one); *blob gets that copy's entry (NULL for an empty
- * series). Returns 0 or -ENOMEM (then *ser is empty). */
-static int share_series(model_priv_t *mp, hg_series_t *ser, struct series_blob **blob)
+ * when there already is one). Returns 0 or -ENOMEM (then *ser is empty). */
+static int share_series(model_priv_t *mp, hg_series_t *ser)
 {
-    *blob = NULL;
     if (!ser->pts)
         return 0;
     size_t len = ser->n * sizeof(*ser->pts);
@@ -709,7 +722,6 @@ static int share_series(model_priv_t *mp, hg_series_t *ser, struct series_blob *
     if (b) {
         free(ser->pts);
         ser->pts = b->pts;
-        *blob = b;
         return 0;
     }
     if (!(b = calloc(1, sizeof(*b)))) {
@@ -720,14 +732,12 @@ static int share_series(model_priv_t *mp, hg_series_t *ser, struct series_blob *
     }
     b->pts = ser->pts;
     HASH_ADD_KEYPTR(hh, mp->blobs, b->pts, len, b);
-    *blob = b;
     return 0;
 }
 
 /* Fills the shown stacks of site `s` from model site `ms`. */
 static int fill_stacks(loader_t *L, const struct msite *ms, hg_site_t *s)
 {
-    s->nstacks_total = ms->nstacks;
     if (ms->nstacks == 0)
         return 0;
     struct stack_entry **v = malloc(ms->nstacks * sizeof(*v));
@@ -786,6 +796,138 @@ static int check_lookup_order(loader_t *L)
     return 0;
 }
 
+/*
+ * Growth verdicts of every site. A site's series is exported into scratch,
+ * never kept: what a report does not show costs no memory (with --group-by
+ * stack a 60 s trace can have 131,073 entries; docs/REPORT.md, "Many sites
+ * and stacks"). Sites whose stored windows are equal (all zeros, or changed
+ * together) have equal series and get the verdict of the first of them: a
+ * memo keyed by a hash of the windows, checked against that first site's, so
+ * that a hash collision costs a computation, never a wrong verdict.
+ */
+struct growth_memo {
+    uint64_t hash;
+    uint32_t site; /* index into loader_t.ms of the series this verdict is of */
+    hg_growth_t growth;
+    UT_hash_handle hh;
+};
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h * 0xff51afd7ed558ccdull;
+}
+
+static uint64_t ser_hash(const ser_t *s)
+{
+    uint64_t h = s->n;
+    for (uint32_t i = 0; i < s->n; i++) {
+        const win_t *w = &s->w[i];
+        h = mix(mix(mix(mix(h, w->idx), w->min), w->max), w->last);
+    }
+    return h;
+}
+
+static bool ser_equal(const ser_t *a, const ser_t *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (uint32_t i = 0; i < a->n; i++) {
+        const win_t *x = &a->w[i], *y = &b->w[i];
+        if (x->idx != y->idx || x->min != y->min || x->max != y->max || x->last != y->last)
+            return false;
+    }
+    return true;
+}
+
+static int analyze_sites(loader_t *L)
+{
+    size_t nwin = L->grid.nwin;
+    hg_series_point_t *pts = calloc(nwin + 1, sizeof(*pts));
+    struct growth_memo *memo = NULL, *e, *tmp;
+    int rc = 0;
+    if (!pts) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < L->nms; i++) {
+        struct msite *ms = &L->ms[i];
+        uint64_t h = ser_hash(&ms->ser);
+        HASH_FIND(hh, memo, &h, sizeof(h), e);
+        if (e && ser_equal(&ms->ser, &L->ms[e->site].ser)) {
+            ms->growth = e->growth;
+            continue;
+        }
+        ser_fill(&ms->ser, &L->grid, pts);
+        int grc = hg_growth_analyze(pts, nwin, &L->opts->growth, &ms->growth);
+        if (grc == -ENOMEM) {
+            rc = grc;
+            goto out;
+        }
+        if (grc < 0) {
+            hg_growth_t *g = &ms->growth;
+            memset(g, 0, sizeof(*g));
+            g->slope_bytes_per_s = g->mk_z = g->mk_s = g->p_value = NAN;
+            g->late_slope_bytes_per_s = g->late_p_value = g->net_gain_bytes = NAN;
+            g->confidence = NAN;
+            g->reason = "statistics unavailable";
+        }
+        if (!e) {
+            if (!(e = calloc(1, sizeof(*e)))) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            e->hash = h;
+            e->site = (uint32_t)i;
+            e->growth = ms->growth;
+            HASH_ADD(hh, memo, hash, sizeof(e->hash), e);
+        }
+    }
+out:
+    HASH_ITER(hh, memo, e, tmp) {
+        HASH_DEL(memo, e);
+        free(e);
+    }
+    free(pts);
+    return rc;
+}
+
+/* Leaked bytes of the sites, the larger first; equal ones in ranking order. */
+static int cmp_leak_rank(const void *a, const void *b)
+{
+    const struct msite *x = *(struct msite *const *)a, *y = *(struct msite *const *)b;
+    if (x->leaked.bytes != y->leaked.bytes)
+        return x->leaked.bytes > y->leaked.bytes ? -1 : 1;
+    return x->rank < y->rank ? -1 : x->rank > y->rank;
+}
+
+/*
+ * Which sites get their details (series and stacks): with detail_top = K > 0,
+ * the first K in ranking order and the K that leaked most (what the text
+ * report lists and the JSON report writes); every site when K = 0. Sets
+ * ms->has_detail; `order` is the ranking.
+ */
+static int choose_details(loader_t *L, struct msite **order, size_t n)
+{
+    size_t k = L->opts->detail_top;
+    for (size_t j = 0; j < n; j++)
+        order[j]->has_detail = k == 0 || j < k;
+    if (k == 0 || n <= k)
+        return 0;
+    struct msite **leaks = malloc(n * sizeof(*leaks));
+    if (!leaks)
+        return -ENOMEM;
+    size_t nl = 0;
+    for (size_t j = 0; j < n; j++)
+        if (order[j]->leaked.bytes > 0)
+            leaks[nl++] = order[j];
+    qsort(leaks, nl, sizeof(*leaks), cmp_leak_rank);
+    for (size_t j = 0; j < nl && j < k; j++)
+        leaks[j]->has_detail = true;
+    free(leaks);
+    return 0;
+}
+
 static int finish(loader_t *L, hg_reader_t *r)
 {
     hg_model_t *m = L->m;
@@ -831,64 +973,67 @@ static int finish(loader_t *L, hg_reader_t *r)
     if (ser_export(&L->live_ser, &L->grid, &m->live_series) < 0 ||
         ser_export(&L->rss_ser, &L->grid, &m->rss_series) < 0)
         return -ENOMEM;
+    if (L->nms == 0)
+        return 0;
 
-    if (L->nms) {
-        m->sites = calloc(L->nms, sizeof(*m->sites));
-        if (!m->sites)
-            return -ENOMEM;
-    }
+    /* Leaks and verdicts of every site, then the ranking, then the details
+     * of the sites a report will show. */
     for (size_t i = 0; i < L->nms; i++) {
         struct msite *ms = &L->ms[i];
-        hg_site_t *s = &m->sites[i];
-        m->nsites = i + 1;
+        ms->leaked = (hg_leak_t){-1, -1};
+        if (!m->has_final_live_set)
+            continue;
+        ms->leaked = (hg_leak_t){0, 0};
+        for (struct stack_entry *st = ms->stacks; st; st = st->next_in_site) {
+            ms->leaked.bytes += (int64_t)st->leak_bytes;
+            ms->leaked.count += (int64_t)st->leak_count;
+            for (int k = 0; k < 4; k++) {
+                ms->leak_kinds[k].bytes += (int64_t)st->kind_bytes[k];
+                ms->leak_kinds[k].count += (int64_t)st->kind_count[k];
+            }
+        }
+    }
+    if ((rc = analyze_sites(L)) < 0)
+        return rc;
+    struct msite **order = malloc(L->nms * sizeof(*order));
+    m->sites = calloc(L->nms, sizeof(*m->sites));
+    if (!order || !m->sites) {
+        free(order);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < L->nms; i++)
+        order[i] = &L->ms[i];
+    qsort(order, L->nms, sizeof(*order), cmp_msite);
+    for (size_t j = 0; j < L->nms; j++)
+        order[j]->rank = (uint32_t)j;
+    if ((rc = choose_details(L, order, L->nms)) < 0) {
+        free(order);
+        return rc;
+    }
+    for (size_t j = 0; j < L->nms; j++) {
+        const struct msite *ms = order[j];
+        hg_site_t *s = &m->sites[j];
+        m->nsites = j + 1;
         s->frame = ms->frame;
+        s->nstacks_total = ms->nstacks;
         s->alloc_count = ms->alloc_count;
         s->alloc_bytes = ms->alloc_bytes;
         s->peak_live_bytes = ms->peak_live_bytes;
         s->end_live_bytes = ms->live_bytes;
         s->end_live_count = ms->live_count;
-        s->leaked = (hg_leak_t){-1, -1};
-        if (m->has_final_live_set) {
-            s->leaked = (hg_leak_t){0, 0};
-            for (struct stack_entry *st = ms->stacks; st; st = st->next_in_site) {
-                s->leaked.bytes += (int64_t)st->leak_bytes;
-                s->leaked.count += (int64_t)st->leak_count;
-                for (int k = 0; k < 4; k++) {
-                    s->leak_kinds[k].bytes += (int64_t)st->kind_bytes[k];
-                    s->leak_kinds[k].count += (int64_t)st->kind_count[k];
-                }
-            }
-        }
-        if ((rc = fill_stacks(L, ms, s)) < 0)
-            return rc;
-        struct series_blob *blob;
-        if (ser_export(&ms->ser, &L->grid, &s->series) < 0 ||
-            share_series(L->mp, &s->series, &blob) < 0)
-            return -ENOMEM;
-        free(ms->ser.w);
-        ms->ser.w = NULL;
-        ms->ser.n = 0;
-        if (blob && blob->has_growth) {
-            rc = blob->growth_rc;
-            s->growth = blob->growth;
-        } else {
-            rc = hg_growth_analyze(s->series.pts, s->series.n, &L->opts->growth, &s->growth);
-            if (blob && rc != -ENOMEM) {
-                blob->has_growth = true;
-                blob->growth_rc = rc;
-                blob->growth = s->growth;
-            }
-        }
-        if (rc == -ENOMEM)
-            return rc;
-        if (rc < 0) {
-            memset(&s->growth, 0, sizeof(s->growth));
-            s->growth.reason = "statistics unavailable";
-        }
+        s->leaked = ms->leaked;
+        memcpy(s->leak_kinds, ms->leak_kinds, sizeof(s->leak_kinds));
+        s->growth = ms->growth;
+        if (!ms->has_detail)
+            continue;
+        s->has_detail = true;
+        if ((rc = fill_stacks(L, ms, s)) < 0 ||
+            (rc = ser_export(&ms->ser, &L->grid, &s->series)) < 0 ||
+            (rc = share_series(L->mp, &s->series)) < 0)
+            break;
     }
-    if (m->nsites > 1)
-        qsort(m->sites, m->nsites, sizeof(*m->sites), cmp_site);
-    return 0;
+    free(order);
+    return rc;
 }
 
 static void loader_free(loader_t *L)

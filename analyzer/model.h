@@ -64,6 +64,10 @@ typedef struct hg_site {
     hg_leak_t leak_kinds[4];
     hg_series_t series;       /* live bytes over time                   */
     hg_growth_t growth;       /* filled by hg_model_load                */
+    /* Whether `stacks` and `series` are filled (hg_model_opts_t.detail_top):
+     * without details nstacks_shown and series.n are 0; every other field,
+     * the verdict included, is there for every site. */
+    bool has_detail;
 } hg_site_t;
 
 typedef struct hg_totals {
@@ -115,7 +119,8 @@ typedef struct hg_model {
     hg_series_t live_series;  /* total live bytes over time */
     hg_series_t rss_series;   /* RSS over time */
     size_t nsnapshots;
-    /* sites, ranked: growing first by slope, then by end live bytes */
+    /* sites, ranked: growing first by slope, then by end live bytes, then by
+     * bytes allocated (ties by function name, then address) */
     hg_site_t *sites;
     size_t nsites;
     /* warnings: from the trace's WARNING records, the symbolizer, the reader */
@@ -128,6 +133,12 @@ typedef struct hg_model_opts {
     const char *const *wrappers; /* extra wrapper globs (--wrapper, HEAPGROW_WRAPPERS) */
     size_t nwrappers;
     hg_growth_params_t growth;
+    /* Sites given their details (stacks and series): with K > 0, the first K
+     * in ranking order and the K with the most leaked bytes (what a report
+     * with --top K shows); 0 = every site. Every site is analysed and ranked
+     * either way: K only bounds the memory and time spent on sites no report
+     * shows, which is what makes --group-by stack on 100k stacks cheap. */
+    size_t detail_top;
 } hg_model_opts_t;
 
 /* Reads and analyses the trace at `path`. Returns 0, or a negative error with a

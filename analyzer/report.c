@@ -88,7 +88,8 @@ static int load_one(const char *path, const hg_report_load_opts_t *lo, hg_model_
     hg_model_opts_t mo = {.group_by = lo->group_by,
                           .wrappers = v,
                           .nwrappers = n,
-                          .growth = hg_growth_default_params()};
+                          .growth = hg_growth_default_params(),
+                          .detail_top = lo->detail_top};
     rc = hg_model_load(path, &mo, out, err, errlen);
 out:
     if (rc == -ENOMEM && err[0] == '\0')
@@ -269,6 +270,11 @@ int hg_report_main(int argc, char **argv)
         goto out;
     }
 
+    /* The sites the report will show are the only ones whose stacks and
+     * series are built (hg_model_opts_t.detail_top). */
+    if (is_json && !has_top)
+        top = HG_REPORT_JSON_DEFAULT_TOP;
+    lo.detail_top = top;
     char err[512];
     if (hg_report_load(path, &lo, &set, err, sizeof(err)) != 0) {
         fprintf(stderr, "heapgrow: %s: %s\n", path, err);
@@ -298,9 +304,8 @@ int hg_report_main(int argc, char **argv)
                             .nchildren = set.nchildren,
                             .warnings = (const char *const *)set.warnings,
                             .nwarnings = set.nwarnings};
-    hg_report_opts_t ro = {.top = is_json && !has_top ? 0 : top,
-                           .group_by = lo.group_by,
-                           .is_color = !is_json && hg_report_want_color(out)};
+    hg_report_opts_t ro = {
+        .top = top, .group_by = lo.group_by, .is_color = !is_json && hg_report_want_color(out)};
     int wrc = is_json ? hg_report_json(out, &in, &ro) : hg_report_text(out, &in, &ro);
     if (out != stdout) {
         if (fclose(out) != 0)

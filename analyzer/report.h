@@ -17,6 +17,13 @@
 
 #define HG_REPORT_JSON_VERSION 1
 #define HG_REPORT_DEFAULT_TOP  10
+/* Sites per process in the JSON report without --top (--top 0: all). A
+ * site's entry is a few KiB (stacks and series); a program with 100k stacks
+ * under --group-by stack would otherwise write gigabytes (docs/REPORT.md). */
+#define HG_REPORT_JSON_DEFAULT_TOP 100
+/* Windows of a series in the JSON report (sites and totals): the model's
+ * windows (up to HG_SERIES_MAX_POINTS) are merged down to this many. */
+#define HG_REPORT_SERIES_POINTS 64
 
 /* What one report covers: the main process and the descendants found for it
  * (family.h), each already loaded. */
@@ -31,7 +38,8 @@ typedef struct hg_report_input {
 
 typedef struct hg_report_opts {
     size_t top;                /* sites shown per list (text) or per process (JSON);
-                                  0 = all (brief text: 0 = 3) */
+                                  0 = all (brief text: 0 = 3). JSON says how
+                                  many were left out (sites_omitted) */
     bool is_color;             /* text: ANSI bold/red/yellow */
     bool is_brief;             /* text: headline and top growing/leaking sites only
                                   (what `heapgrow run` prints) */
@@ -61,6 +69,8 @@ typedef struct hg_report_load_opts {
     const char *const *wrappers; /* --wrapper globs */
     size_t nwrappers;
     bool is_no_children; /* --no-children */
+    size_t detail_top;   /* hg_model_opts_t.detail_top: the report's top N
+                            (0: details for every site) */
 } hg_report_load_opts_t;
 
 /* Loads the trace at path with wrappers from opts, from the trace's recorded

@@ -272,11 +272,42 @@ static void write_frames(jw_t *w, const char *key, const hg_stack_view_t *sv)
     jw_arr_end(w);
 }
 
+/* Merges the windows of s into at most max_points windows (max_points > 0) of
+ * consecutive windows, as even in count as they divide: each keeps the first
+ * window's t_start_s, the last one's t_end_s and last, the lowest min and
+ * the highest max. out has room for max_points. Returns the number written
+ * (s->n when it is at most max_points: a copy). */
+static size_t downsample(const hg_series_t *s, size_t max_points, hg_series_point_t *out)
+{
+    if (s->n <= max_points) {
+        if (s->n)
+            memcpy(out, s->pts, s->n * sizeof(*out));
+        return s->n;
+    }
+    for (size_t b = 0; b < max_points; b++) {
+        size_t lo = b * s->n / max_points, hi = (b + 1) * s->n / max_points;
+        hg_series_point_t p = s->pts[lo];
+        for (size_t i = lo + 1; i < hi; i++) {
+            const hg_series_point_t *q = &s->pts[i];
+            p.t_end_s = q->t_end_s;
+            p.last = q->last;
+            p.min = q->min < p.min ? q->min : p.min;
+            p.max = q->max > p.max ? q->max : p.max;
+        }
+        out[b] = p;
+    }
+    return max_points;
+}
+
+/* A series as windows [t_start_s, t_end_s, min, max, last], merged down to
+ * at most HG_REPORT_SERIES_POINTS. */
 static void write_series(jw_t *w, const char *key, const hg_series_t *s)
 {
+    hg_series_point_t pts[HG_REPORT_SERIES_POINTS];
+    size_t n = downsample(s, HG_REPORT_SERIES_POINTS, pts);
     jw_arr(w, key, false);
-    for (size_t i = 0; i < s->n; i++) {
-        const hg_series_point_t *p = &s->pts[i];
+    for (size_t i = 0; i < n; i++) {
+        const hg_series_point_t *p = &pts[i];
         jw_arr(w, NULL, true);
         jw_double(w, NULL, p->t_start_s);
         jw_double(w, NULL, p->t_end_s);
@@ -354,8 +385,9 @@ static void write_site(jw_t *w, const hg_site_t *s, bool has_reachability)
     jw_obj_end(w);
 }
 
-static void write_totals(jw_t *w, const hg_totals_t *t)
+static void write_totals(jw_t *w, const hg_model_t *m)
 {
+    const hg_totals_t *t = &m->totals;
     jw_obj(w, "totals");
     jw_u64(w, "alloc_count", t->alloc_count);
     jw_u64(w, "alloc_bytes", t->alloc_bytes);
@@ -368,6 +400,8 @@ static void write_totals(jw_t *w, const hg_totals_t *t)
     jw_u64(w, "peak_rss_bytes", t->peak_rss_bytes);
     jw_i64(w, "rss_minus_live_bytes", (int64_t)t->end_rss_bytes - (int64_t)t->end_live_bytes);
     jw_u64(w, "dropped_count", t->dropped_count);
+    write_series(w, "live_series", &m->live_series);
+    write_series(w, "rss_series", &m->rss_series);
     jw_obj_end(w);
 }
 
@@ -418,6 +452,7 @@ static void write_sites(jw_t *w, const hg_model_t *m, size_t top)
     if (top > 0 && top < n)
         n = top;
     jw_u64(w, "nsites", m->nsites);
+    jw_u64(w, "sites_omitted", m->nsites - n);
     jw_arr(w, "sites", false);
     for (size_t i = 0; i < n; i++)
         write_site(w, &m->sites[i], m->has_reachability);
@@ -446,7 +481,7 @@ int hg_report_json(FILE *out, const hg_report_input_t *in, const hg_report_opts_
     jw_obj(&w, "process");
     write_process_fields(&w, m);
     jw_obj_end(&w);
-    write_totals(&w, &m->totals);
+    write_totals(&w, m);
     write_sites(&w, m, opts->top);
     write_warnings(&w, m, in->warnings, in->nwarnings);
     jw_arr(&w, "processes", false);
@@ -454,7 +489,7 @@ int hg_report_json(FILE *out, const hg_report_input_t *in, const hg_report_opts_
         const hg_model_t *c = in->children[i];
         jw_obj(&w, NULL);
         write_process_fields(&w, c);
-        write_totals(&w, &c->totals);
+        write_totals(&w, c);
         write_sites(&w, c, opts->top);
         write_warnings(&w, c, NULL, 0);
         jw_obj_end(&w);

@@ -141,21 +141,27 @@ static void put_callers(const tx_t *t, const hg_site_t *s, size_t nframes)
         fprintf(t->f, "         (%zu distinct stacks meet here)\n", s->nstacks_total);
 }
 
-/* A sparkline of the floor (window minimum) series: SPARK_WIDTH buckets, each
- * the lowest floor in it, scaled between the lowest and the highest bucket. */
-static void put_sparkline(const tx_t *t, const hg_series_t *s)
+/* A sparkline of a series: SPARK_WIDTH buckets (fewer when the series has
+ * fewer windows), each the lowest window floor (min) in it, or with is_peak
+ * the highest window max, scaled between the lowest and the highest bucket,
+ * which go to *lo and *hi. Prints nothing for an empty series. */
+static void put_sparkline_of(const tx_t *t, const hg_series_t *s, bool is_peak, double *lo,
+                             double *hi)
 {
     static const char *const bars[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
     double v[SPARK_WIDTH];
     size_t nb = s->n < SPARK_WIDTH ? s->n : SPARK_WIDTH;
+    *lo = *hi = 0;
     if (nb == 0)
         return;
     for (size_t b = 0; b < nb; b++) {
-        size_t lo = b * s->n / nb, hi = (b + 1) * s->n / nb;
-        v[b] = s->pts[lo].min;
-        for (size_t i = lo + 1; i < hi; i++)
-            if (s->pts[i].min < v[b])
-                v[b] = s->pts[i].min;
+        size_t from = b * s->n / nb, to = (b + 1) * s->n / nb;
+        v[b] = is_peak ? s->pts[from].max : s->pts[from].min;
+        for (size_t i = from + 1; i < to; i++) {
+            double x = is_peak ? s->pts[i].max : s->pts[i].min;
+            if (is_peak ? x > v[b] : x < v[b])
+                v[b] = x;
+        }
     }
     double mn = v[0], mx = v[0];
     for (size_t b = 1; b < nb; b++) {
@@ -168,6 +174,15 @@ static void put_sparkline(const tx_t *t, const hg_series_t *s)
             k = (size_t)((v[b] - mn) / (mx - mn) * 7.0 + 0.5);
         fputs(bars[k > 7 ? 7 : k], t->f);
     }
+    *lo = mn;
+    *hi = mx;
+}
+
+/* The sparkline of a site: its floors, the series the growth test reads. */
+static void put_sparkline(const tx_t *t, const hg_series_t *s)
+{
+    double lo, hi;
+    put_sparkline_of(t, s, false, &lo, &hi);
 }
 
 static bool site_leaks(const hg_site_t *s)
@@ -175,12 +190,19 @@ static bool site_leaks(const hg_site_t *s)
     return s->leaked.bytes > 0;
 }
 
+/* Both orders break ties by the model's ranking (the sites' order in the
+ * array), as hg_model_load does when it picks the sites that get details. */
+static int cmp_rank(const hg_site_t *x, const hg_site_t *y)
+{
+    return x < y ? -1 : x > y;
+}
+
 static int cmp_slope(const void *a, const void *b)
 {
     const hg_site_t *x = *(const hg_site_t *const *)a, *y = *(const hg_site_t *const *)b;
     if (x->growth.slope_bytes_per_s != y->growth.slope_bytes_per_s)
         return x->growth.slope_bytes_per_s > y->growth.slope_bytes_per_s ? -1 : 1;
-    return 0;
+    return cmp_rank(x, y);
 }
 
 static int cmp_leaked(const void *a, const void *b)
@@ -188,7 +210,7 @@ static int cmp_leaked(const void *a, const void *b)
     const hg_site_t *x = *(const hg_site_t *const *)a, *y = *(const hg_site_t *const *)b;
     if (x->leaked.bytes != y->leaked.bytes)
         return x->leaked.bytes > y->leaked.bytes ? -1 : 1;
-    return 0;
+    return cmp_rank(x, y);
 }
 
 /* Sites matching the predicate, sorted; caller frees. */
@@ -214,11 +236,13 @@ static bool site_grows(const hg_site_t *s)
 char *hg_report_headline(const hg_model_t *m, char *buf, size_t len)
 {
     size_t ngrow = 0, nleak = 0;
+    bool is_too_few = false;
     double gain = 0;
     int64_t leaked = 0;
     bool is_leak_known = m->has_final_live_set;
     for (size_t i = 0; i < m->nsites; i++) {
         const hg_site_t *s = &m->sites[i];
+        is_too_few = is_too_few || s->growth.is_too_few;
         if (s->growth.is_growing) {
             ngrow++;
             if (isfinite(s->growth.net_gain_bytes))
@@ -230,7 +254,9 @@ char *hg_report_headline(const hg_model_t *m, char *buf, size_t len)
         }
     }
     char grow[64], leak[96], b1[32], b2[32];
-    if (ngrow == 0)
+    if (ngrow == 0 && is_too_few)
+        snprintf(grow, sizeof(grow), "growth unknown (too few snapshots)");
+    else if (ngrow == 0)
         snprintf(grow, sizeof(grow), "no growth");
     else
         snprintf(grow, sizeof(grow), "%zu site%s grow%s", ngrow, ngrow == 1 ? "" : "s",
@@ -360,8 +386,23 @@ static void put_leaked(const tx_t *t, const hg_model_t *m, size_t top, bool is_b
     free(v);
 }
 
-static void put_totals(const tx_t *t, const hg_totals_t *tot)
+/* "  RSS over time  ▁▂▄▆██  (1.2 MiB .. 3.4 MiB)": how high memory was in each
+ * part of the run (the highest value of each window), when there are at
+ * least two windows. */
+static void put_over_time(const tx_t *t, const char *label, const hg_series_t *s)
 {
+    if (s->n < 2)
+        return;
+    char a[32], b[32];
+    double lo, hi;
+    fprintf(t->f, "  %s over time  ", label);
+    put_sparkline_of(t, s, true, &lo, &hi);
+    fprintf(t->f, "  (%s .. %s)\n", fmt_bytes(lo, a, sizeof(a)), fmt_bytes(hi, b, sizeof(b)));
+}
+
+static void put_totals(const tx_t *t, const hg_model_t *m)
+{
+    const hg_totals_t *tot = &m->totals;
     char a[32], b[32], c[32], d[32], e[32];
     fprintf(t->f, "\n%sTotals%s\n", c_on(t, BOLD), c_off(t));
     fprintf(
@@ -378,6 +419,8 @@ static void put_totals(const tx_t *t, const hg_totals_t *tot)
             fmt_bytes((double)tot->peak_rss_bytes, d, sizeof(d)),
             fmt_bytes((double)tot->end_rss_bytes, e, sizeof(e)),
             fmt_bytes((double)tot->end_rss_bytes - (double)tot->end_live_bytes, a, sizeof(a)));
+    put_over_time(t, "live", &m->live_series);
+    put_over_time(t, "RSS ", &m->rss_series);
     if (tot->dropped_count > 0)
         fprintf(t->f, "  %sdropped%s: %s allocations were not traced (see warnings)\n",
                 c_on(t, YELLOW), c_off(t), fmt_count(tot->dropped_count, a, sizeof(a)));
@@ -439,7 +482,7 @@ int hg_report_text(FILE *out, const hg_report_input_t *in, const hg_report_opts_
     put_growing(&t, m, top, opts->is_brief);
     put_leaked(&t, m, top, opts->is_brief);
     if (!opts->is_brief) {
-        put_totals(&t, &m->totals);
+        put_totals(&t, m);
     }
     put_warnings(&t, m, in->warnings, in->nwarnings);
 

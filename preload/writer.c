@@ -22,11 +22,13 @@
  * descendant when it is a fork child, or when HEAPGROW_ROOT_PID is set (the
  * launcher sets it to the pid of the program it starts) and differs from
  * getpid(). A name that exists already is never overwritten: the writer then
- * inserts ".<pid>" as above, then ".<pid>.1", ".<pid>.2"... up to ".<pid>.99"
- * ("out.1234.2.hgt"), and gives up after that. This covers exec'd images
- * (exec keeps the pid, so an image exec'd by the root process finds its
- * predecessor's file) and descendants under plain LD_PRELOAD (no
- * HEAPGROW_ROOT_PID): each still gets a file of its own.
+ * inserts ".<pid>" as above unless the name carries the pid already, then
+ * ".<pid>.1", ".<pid>.2"... up to ".<pid>.99" ("out.1234.2.hgt"; a
+ * descendant's "out.1234.hgt" goes on with "out.1234.1.hgt"), and gives up
+ * after that. This covers exec'd images (exec keeps the pid, so an image
+ * exec'd by the root process or by a descendant finds its predecessor's
+ * file) and descendants under plain LD_PRELOAD (no HEAPGROW_ROOT_PID): each
+ * still gets a file of its own.
  *
  * Crash tolerance. Compressed bytes are collected in memory and written at
  * each Z_SYNC_FLUSH (one per tick, after its SNAPSHOT or live set), so the
@@ -342,15 +344,17 @@ static void wake_thread(void)
 /* ------------------------------------------------------------------------ */
 /* Output path                                                               */
 
-/* Inserts ".<pid>" (".<pid>.<seq>" when seq > 0) before the extension of the
- * last path component of the NUL-terminated dst (a leading dot does not start
- * an extension), or appends it. Returns 0 or -ENAMETOOLONG. */
+/* Inserts ".<pid>" (".<pid>.<seq>" when seq > 0; ".<seq>" when pid < 0)
+ * before the extension of the last path component of the NUL-terminated dst
+ * (a leading dot does not start an extension), or appends it. Returns 0 or
+ * -ENAMETOOLONG. */
 static int insert_pid(char *dst, size_t cap, long pid, unsigned seq)
 {
     char num[48];
-    size_t num_len = fmt_u64(num, (uint64_t)pid);
+    size_t num_len = pid >= 0 ? fmt_u64(num, (uint64_t)pid) : 0;
     if (seq > 0) {
-        num[num_len++] = '.';
+        if (num_len > 0)
+            num[num_len++] = '.';
         num_len += fmt_u64(num + num_len, seq);
     }
     size_t n = strnlen(dst, cap);
@@ -372,8 +376,10 @@ static int insert_pid(char *dst, size_t cap, long pid, unsigned seq)
     return 0;
 }
 
-int hg_writer_format_path(char *dst, size_t cap, const char *pattern, const char *exe_name,
-                          long pid, bool is_descendant)
+/* hg_writer_format_path, also saying whether the name carries the pid (from
+ * "%p" or inserted for a descendant). */
+static int format_path(char *dst, size_t cap, const char *pattern, const char *exe_name, long pid,
+                       bool is_descendant, bool *has_pid_out)
 {
     size_t n = 0;
     bool has_pid = false;
@@ -409,9 +415,17 @@ int hg_writer_format_path(char *dst, size_t cap, const char *pattern, const char
 #undef PUT
     if (n == 0)
         return -EINVAL;
+    *has_pid_out = has_pid || is_descendant;
     if (has_pid || !is_descendant)
         return 0;
     return insert_pid(dst, cap, pid, 0);
+}
+
+int hg_writer_format_path(char *dst, size_t cap, const char *pattern, const char *exe_name,
+                          long pid, bool is_descendant)
+{
+    bool has_pid;
+    return format_path(dst, cap, pattern, exe_name, pid, is_descendant, &has_pid);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1401,8 +1415,9 @@ static int open_output(bool is_descendant)
 {
     const char *pattern = hg_core.cfg.output[0] ? hg_core.cfg.output : "heapgrow.%e.%p.hgt";
     long pid = (long)getpid();
+    bool has_pid = false;
     int rc =
-        hg_writer_format_path(w.path, sizeof w.path, pattern, exe_base_name(), pid, is_descendant);
+        format_path(w.path, sizeof w.path, pattern, exe_base_name(), pid, is_descendant, &has_pid);
     if (rc != 0) {
         memcpy(w.path, pattern, strnlen(pattern, sizeof w.path - 1) + 1);
         w.path[sizeof w.path - 1] = '\0';
@@ -1414,14 +1429,18 @@ static int open_output(bool is_descendant)
         /* The name is taken: by an earlier image of this process (exec keeps
          * the pid), by an ancestor under plain LD_PRELOAD (no
          * HEAPGROW_ROOT_PID), or by a stale file (`heapgrow run` refuses an
-         * existing output before it starts). Never overwrite: take
-         * "<stem>.<pid><ext>", then "<stem>.<pid>.<n><ext>" for n = 1..
-         * MAX_NAME_TRIES-1 (a chain of execs in one pid), else give up. */
+         * existing output before it starts). Never overwrite: a name without
+         * the pid gets it first, "<stem>.<pid><ext>"; then ".<n>" follows the
+         * pid, "<stem>.<pid>.<n><ext>" for n = 1..MAX_NAME_TRIES-1 (a chain
+         * of execs in one pid), else give up. A name that already carries
+         * the pid ("%p", or a descendant's "out.<pid>.hgt") goes straight to
+         * ".<n>": "out.<pid>.1.hgt", never "out.<pid>.<pid>.hgt". */
         char first[HG_PATH_MAX];
         memcpy(first, w.path, sizeof first);
-        for (unsigned seq = 0; fd < 0 && errno == EEXIST && seq < MAX_NAME_TRIES; seq++) {
+        for (unsigned seq = has_pid ? 1 : 0; fd < 0 && errno == EEXIST && seq < MAX_NAME_TRIES;
+             seq++) {
             memcpy(w.path, first, sizeof first);
-            if (insert_pid(w.path, sizeof w.path, pid, seq) != 0)
+            if (insert_pid(w.path, sizeof w.path, has_pid ? -1 : pid, seq) != 0)
                 break;
             fd = hg_os.open(w.path, flags, 0600);
         }

@@ -57,9 +57,10 @@ void hg_writer_warn(int code, const char *msg);
  * Descendants are fork children, and exec'd programs whose environment has
  * HEAPGROW_ROOT_PID (set by `heapgrow run` to the pid of the program it
  * starts) different from their pid. (When the resulting name exists, the
- * writer never overwrites it: it tries the ".<pid>" form, then ".<pid>.1"
- * ... ".<pid>.99" ("out.<pid>.1.hgt"), so images exec'd in one pid (exec keeps
- * the pid) each get a file.)
+ * writer never overwrites it: it tries the ".<pid>" form unless the name
+ * carries the pid already (from "%p" or inserted for a descendant), then
+ * ".<pid>.1" ... ".<pid>.99" ("out.<pid>.1.hgt"), so images exec'd in one pid
+ * (exec keeps the pid) each get a file.)
  * Returns 0, -ENAMETOOLONG or -EINVAL. */
 int hg_writer_format_path(char *dst, size_t cap, const char *pattern, const char *exe_name,
                           long pid, bool is_descendant);

@@ -23,9 +23,28 @@ For each sample (and its fixed twin):
   - the trace ended cleanly, and the number of allocations the sample's own
     sites made is exact (the tracer missed none).
 
-Sites of C++ code: the site frame may be a frame of the standard library's
-templates (std::__new_allocator<...>::allocate), so a site is attributed to
-the first frame of its stack outside the standard library and the allocator.
+Every check reads the site's own frame (its function, file and line): the
+analyzer skips the allocator, the wrappers and the C++ standard library's
+frames (docs/SITES.md), so even the C++ sample's site is the user's function
+that called `emplace`, never a std:: frame. A site counts as the sample's own
+when its file is the sample's source (or samples/sample.h).
+
+The reports pasted in samples/README.md are checked too: every fenced block
+preceded by a marker `<!-- report: SAMPLE ARGS... [| head -N] -->` must be
+what `heapgrow report ARGS TRACE` (text, first N lines) prints for the fresh
+trace of SAMPLE, once both are normalised: numbers other than source line
+numbers, byte amounts, sparklines, addresses, pids and the executable's path
+vary from run to run and are masked; the wording, the lines, the sites and
+their order must match. A growing site at a `GROWS (also)` line may or may
+not be flagged (see above), so its entry in "Growing sites" is left out of
+both sides. `--update-readme` rewrites those blocks from the fresh runs
+instead (the executable's path shortened to build/samples/NAME, the sources'
+to samples/NAME.c):
+
+    e2e_samples.py --update-readme HEAPGROW SAMPLES_SOURCE_DIR SAMPLE_EXECUTABLE...
+
+(a directory among the executables stands for the executables in it, so
+`build/samples` will do).
 
 Output is TAP. Environment: HG_E2E_JOBS (parallel runs, default 4),
 HG_E2E_ONLY (comma-separated sample names), HG_E2E_SECONDS (passed to the
@@ -34,6 +53,7 @@ traces and reports in this directory).
 """
 
 import concurrent.futures
+import difflib
 import json
 import os
 import re
@@ -96,14 +116,6 @@ CASES = [
     Case('uthash_map_delete', 'uthash_map.c', allocs=40228),
 ]
 
-# Frames that are not the sample's own code but may sit between the allocator
-# and it: the C++ standard library's templates and the allocation functions.
-ALLOCATOR_FUNCTIONS = {
-    'malloc', 'calloc', 'realloc', 'reallocarray', 'strdup', 'strndup', '__strdup',
-    '__strndup', 'posix_memalign', 'aligned_alloc', 'memalign',
-}
-
-
 def base_name(function):
     """'cache_put(std::string const&, ...)' -> 'cache_put'."""
     if function is None:
@@ -111,29 +123,9 @@ def base_name(function):
     return function.split('(')[0].strip()
 
 
-def is_library_frame(frame):
-    fn = frame.get('function') or ''
-    name = base_name(fn)  # demangled templates may start with a return type
-    return ('std::' in name or '__gnu_cxx::' in name or name.startswith('operator new')
-            or fn.startswith('_ZNSt') or fn.startswith('_ZSt') or fn.startswith('_Zn')
-            or fn.startswith('_ZN9__gnu_cxx') or name in ALLOCATOR_FUNCTIONS
-            or (frame.get('file') or '').startswith('/usr/include/c++/'))
-
-
-def sample_frame(site, source):
-    """The site's first frame in `source` (or samples/sample.h), skipping only
-    standard-library and allocator frames before it; None if the site is not
-    the sample's own."""
-    frames = site.get('stack') or []
-    if not frames:
-        frames = [site]
-    for frame in frames:
-        f = os.path.basename(frame.get('file') or '')
-        if f in (source, 'sample.h'):
-            return frame
-        if not is_library_frame(frame):
-            return None
-    return None
+def is_own(site, source):
+    """Whether the site's own frame is in the sample's source (or sample.h)."""
+    return os.path.basename(site.get('file') or '') in (source, 'sample.h')
 
 
 def markers(path):
@@ -158,8 +150,10 @@ def describe(site):
         site.get('end_live_bytes'), g.get('slope_bytes_per_s'), site.get('leaked'))
 
 
-def run_case(heapgrow, exe_path, workdir, case, seconds):
-    """Runs one sample traced and returns (status, stderr, {label: report})."""
+def run_case(heapgrow, exe_path, workdir, case, seconds, text_args=()):
+    """Runs one sample traced and returns (status, stderr, {label: report}):
+    the JSON reports, and the text report for each argument tuple of
+    text_args under the label ('text',) + args."""
     trace = os.path.join(workdir, case.exe + '.hgt')
     cmd = [heapgrow, 'run', '--no-report', '-o', trace, '--', exe_path]
     if seconds:
@@ -180,6 +174,14 @@ def run_case(heapgrow, exe_path, workdir, case, seconds):
         reports[label] = json.loads(r.stdout.decode())
         with open(os.path.join(workdir, '%s.%s.json' % (case.exe, len(reports))), 'wb') as f:
             f.write(r.stdout)
+    env = dict(os.environ, NO_COLOR='1')
+    for args in text_args:
+        r = subprocess.run([heapgrow, 'report'] + list(args) + [trace], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=120, env=env)
+        if r.returncode != 0:
+            return r.returncode, 'report %s: %s' % (' '.join(args),
+                                                    r.stderr.decode(errors='replace')), reports
+        reports[('text',) + tuple(args)] = r.stdout.decode()
     return 0, '', reports
 
 
@@ -223,14 +225,8 @@ def check_case(tap, case, src_dir, status, err, reports):
                 and os.path.basename(frame.get('file') or '') == case.source)
 
     if case.grows:
-        if case.source.endswith('.cc'):
-            # C++: the site frame is inside the standard library; the sample's
-            # frame in its stack must be the GROWS line.
-            hits = [s for s in flagged if at(sample_frame(s, case.source), grows_line)
-                    and base_name(sample_frame(s, case.source).get('function')) == case.grows]
-        else:
-            hits = [s for s in flagged if at(s, grows_line)
-                    and base_name(s.get('function')) == case.grows]
+        hits = [s for s in flagged if at(s, grows_line)
+                and base_name(s.get('function')) == case.grows]
         tap.check(len(hits) >= 1,
                   '%s: %s at %s flagged growing' % (name, case.grows, where),
                   ['flagged: ' + describe(s) for s in flagged] +
@@ -238,8 +234,7 @@ def check_case(tap, case, src_dir, status, err, reports):
         allowed = [grows_line] + also_lines
     else:
         allowed = []
-    stray = [s for s in flagged
-             if not any(at(sample_frame(s, case.source), line) for line in allowed)]
+    stray = [s for s in flagged if not any(at(s, line) for line in allowed)]
     tap.check(not stray, '%s: %s' % (name, 'no other site flagged growing' if case.grows
                                      else 'no site flagged growing'),
               ['wrongly flagged: ' + describe(s) for s in stray])
@@ -254,9 +249,9 @@ def check_case(tap, case, src_dir, status, err, reports):
             c += lk['count']
         return (b, c)
 
-    own = [s for s in sites if sample_frame(s, case.source) is not None]
+    own = [s for s in sites if is_own(s, case.source)]
     if case.grows and case.site_leak is not None:
-        at_grows = [s for s in own if at(sample_frame(s, case.source), grows_line)]
+        at_grows = [s for s in own if at(s, grows_line)]
         got = leaked(at_grows)
         tap.check(got == case.site_leak,
                   '%s: leaked at %s: %d bytes in %d blocks' % ((name, where) + case.site_leak),
@@ -284,12 +279,148 @@ def check_case(tap, case, src_dir, status, err, reports):
                   ['flagged: ' + describe(s) for s in flagged_plain])
 
 
+# ---- samples/README.md ----
+
+MARKER = re.compile(r'^<!-- report: (\w+)((?: [^|>]+?)?)(?: \| head -(\d+))? -->$')
+
+
+class Block:
+    """A report pasted in samples/README.md: the marker's line, the block's
+    fenced lines [start, end), the sample, the report's arguments, head."""
+
+    def __init__(self, marker_line, start, end, sample, args, head):
+        self.marker_line, self.start, self.end = marker_line, start, end
+        self.sample, self.args, self.head = sample, args, head
+
+    def label(self):
+        return 'report %s%s of %s' % (' '.join(self.args),
+                                       ' | head -%d' % self.head if self.head else '',
+                                       self.sample)
+
+
+def readme_blocks(lines):
+    """The marked blocks of README lines (without their newlines)."""
+    blocks = []
+    for i, line in enumerate(lines):
+        m = MARKER.match(line)
+        if not m:
+            continue
+        if i + 1 >= len(lines) or lines[i + 1] != '```' or '```' not in lines[i + 2:]:
+            raise ValueError('samples/README.md:%d: a report marker must precede a fenced block'
+                             % (i + 1))
+        end = lines.index('```', i + 2)
+        blocks.append(Block(i, i + 2, end, m.group(1), tuple(m.group(2).split()),
+                            int(m.group(3)) if m.group(3) else None))
+    return blocks
+
+
+def report_lines(text, head):
+    lines = text.rstrip('\n').split('\n')
+    return lines[:head] if head else lines
+
+
+def drop_optional_growth(lines, source, also_lines):
+    """Leaves out the entries of "Growing sites" whose site is at a GROWS
+    (also) line of source: they may or may not be flagged."""
+    if not also_lines:
+        return lines
+    places = ['%s:%d ' % (source, n) for n in also_lines]
+    out, i, in_growing = [], 0, False
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith('Growing sites'):
+            in_growing = True
+        elif not line.strip():
+            in_growing = False
+        if in_growing and re.match(r'^\s+\d+\. ', line):
+            j = i + 1
+            while j < len(lines) and lines[j].startswith('     ') and \
+                    not re.match(r'^\s+\d+\. ', lines[j]) and not lines[j].startswith('     ...'):
+                j += 1
+            if j > i + 1 and any(p in lines[i + 1] for p in places):
+                i = j
+                continue
+        out.append(line)
+        i += 1
+    return out
+
+
+def short_paths(line):
+    """Source paths of the samples as samples/NAME.c, whatever the build
+    directory made of them (../samples/, /abs/path/samples/)."""
+    return re.sub(r'\S*/samples/([\w.]+\.(?:c|cc|h):)', r'samples/\1', line)
+
+
+def normalise(lines):
+    """Masks what varies between runs of the same program."""
+    out = []
+    for line in lines:
+        line = short_paths(line)
+        line = re.sub(r'^(heapgrow: process|Process) \d+ (\S+?)(,|$)',
+                      lambda m: '%s PID %s%s' % (m.group(1), os.path.basename(m.group(2)),
+                                                 m.group(3)), line)
+        line = re.sub(r'0x[0-9a-f]+', '0x#', line)
+        line = re.sub('[\u2581-\u2588]+', '~', line)
+        line = re.sub(r'-?\d+(\.\d+)? (B|KiB|MiB|GiB|TiB|PiB)\b', '<bytes>', line)
+        line = re.sub(r'\b\d+ sites? grows?\b', 'N site(s) grow', line)
+        line = re.sub(r'(?<![\w.:/-])\d[\d,]*(\.\d+)?', '#', line)
+        out.append(line)
+    return out
+
+
+def check_readme(tap, blocks, lines, results, src_dir, update):
+    """Compares (or, with update, rewrites) every marked block. results maps
+    a sample to its reports. Returns the new README lines."""
+    by_exe = {c.exe: c for c in CASES}
+    new = list(lines)
+    edits = []
+    for b in blocks:
+        case = by_exe.get(b.sample)
+        reports = results.get(b.sample)
+        what = 'samples/README.md:%d: %s' % (b.marker_line + 1, b.label())
+        text = reports.get(('text',) + b.args) if reports else None
+        if text is None:
+            tap.check(False, what + ' (no fresh run)', ['sample %s did not run' % b.sample])
+            continue
+        fresh = report_lines(text, b.head)
+        if update:
+            fresh = [short_paths(re.sub(r'^(heapgrow: process \d+ )(\S+/)?([^/\s,]+)(,)',
+                                        r'\1build/samples/\3\4', line)) for line in fresh]
+            edits.append((b, fresh))
+            tap.check(True, what + ' rewritten')
+            continue
+        _, also = markers(os.path.join(src_dir, case.source)) if case else (None, [])
+        source = case.source if case else ''
+        want = normalise(drop_optional_growth(lines[b.start:b.end], source, also))
+        got = normalise(drop_optional_growth(fresh, source, also))
+        diff = list(difflib.unified_diff(want, got, 'README', 'fresh run', lineterm='', n=1))
+        tap.check(want == got, what + ' matches a fresh run (numbers masked)',
+                  diff[:40] + ['(tests/e2e_samples.py --update-readme rewrites the blocks)'])
+    for b, fresh in reversed(edits):  # bottom up: earlier blocks keep their lines
+        new[b.start:b.end] = fresh
+    return new
+
+
 def main(argv):
+    update = len(argv) > 1 and argv[1] == '--update-readme'
+    if update:
+        argv = argv[:1] + argv[2:]
     if len(argv) < 4:
-        print('usage: %s HEAPGROW SAMPLES_SOURCE_DIR SAMPLE_EXECUTABLE...' % argv[0],
-              file=sys.stderr)
+        print('usage: %s [--update-readme] HEAPGROW SAMPLES_SOURCE_DIR SAMPLE_EXECUTABLE...'
+              % argv[0], file=sys.stderr)
         return 2
-    heapgrow, src_dir, exes = argv[1], argv[2], argv[3:]
+    heapgrow, src_dir, exes = argv[1], argv[2], []
+    for arg in argv[3:]:
+        if os.path.isdir(arg):  # a build's samples/ directory: its executables
+            exes += sorted(os.path.join(arg, f) for f in os.listdir(arg)
+                           if os.path.isfile(os.path.join(arg, f))
+                           and os.access(os.path.join(arg, f), os.X_OK))
+        else:
+            exes.append(arg)
+    readme = os.path.join(src_dir, 'README.md')
+    with open(readme, encoding='utf-8') as f:
+        readme_lines = f.read().split('\n')
+    blocks = readme_blocks(readme_lines)
     by_name = {os.path.basename(e): e for e in exes}
     only = [x for x in os.environ.get('HG_E2E_ONLY', '').split(',') if x]
     cases = [c for c in CASES if not only or c.exe in only]
@@ -308,8 +439,10 @@ def main(argv):
     missing = [c.exe for c in cases if c.exe not in by_name]
     tap.check(not missing, 'every sample executable was given', ['missing: ' + ' '.join(missing)])
     cases = [c for c in cases if c.exe in by_name]
+    results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run_case, heapgrow, by_name[c.exe], workdir, c, seconds)
+        futures = [pool.submit(run_case, heapgrow, by_name[c.exe], workdir, c, seconds,
+                               sorted({b.args for b in blocks if b.sample == c.exe}))
                    for c in cases]
         for case, fut in zip(cases, futures):
             try:
@@ -317,6 +450,13 @@ def main(argv):
             except Exception as e:  # a timeout, bad JSON: report it, go on
                 status, err, reports = -1, '%s: %s' % (type(e).__name__, e), {}
             check_case(tap, case, src_dir, status, err, reports)
+            results[case.exe] = reports
+    ran = {c.exe for c in cases}
+    new = check_readme(tap, [b for b in blocks if b.sample in ran], readme_lines, results,
+                       src_dir, update)
+    if update and new != readme_lines:
+        with open(readme, 'w', encoding='utf-8') as f:
+            f.write('\n'.join(new))
     print('1..%d' % tap.n)
     if tmp:
         tmp.cleanup()

@@ -421,19 +421,39 @@ START_TEST(too_short)
         hg_series_point_t *pts = build(ns[c], 1, linear, a, 1);
         hg_growth_t g = analyze(pts, ns[c]);
         ck_assert(!g.is_growing);
+        ck_assert(g.is_too_few);
         ck_assert_str_eq(g.reason, "too few snapshots");
-        ck_assert_double_eq(g.confidence, 0.0);
         ck_assert_uint_eq(g.n_windows, ns[c]);
+        /* Unknown, not 0: the later part was never tested. */
+        ck_assert(isnan(g.confidence));
+        ck_assert(isnan(g.late_p_value));
+        ck_assert(isnan(g.late_slope_bytes_per_s));
+        /* With fewer than two windows no statistic exists at all. */
+        bool is_none = ns[c] < 2;
+        ck_assert(isnan(g.slope_bytes_per_s) == is_none);
+        ck_assert(isnan(g.p_value) == is_none);
+        ck_assert(isnan(g.mk_z) == is_none);
+        ck_assert(isnan(g.mk_s) == is_none);
+        ck_assert(isnan(g.net_gain_bytes) == is_none);
         free(pts);
     }
     /* n = 0 with no array at all */
     hg_growth_t g;
     ck_assert_int_eq(hg_growth_analyze(NULL, 0, NULL, &g), 0);
     ck_assert_str_eq(g.reason, "too few snapshots");
-    /* 7 windows of exact growth still report their slope */
+    ck_assert(isnan(g.slope_bytes_per_s) && isnan(g.p_value) && isnan(g.confidence));
+    /* 7 windows of exact growth still report their slope and whole-run test */
     hg_series_point_t *pts = build(7, 1, linear, a, 1);
     g = analyze(pts, 7);
     ck_assert_double_eq_tol(g.slope_bytes_per_s, 10.0 * MB, 1e-3);
+    ck_assert_double_eq(g.mk_s, 21.0);
+    ck_assert_double_eq_tol(g.net_gain_bytes, 4.0 * MB, 1e-3); /* window 5 - window 1 */
+    /* 8 windows are enough: a verdict, every statistic known */
+    free(pts);
+    pts = build(8, 1, linear, a, 1);
+    g = analyze(pts, 8);
+    ck_assert(!g.is_too_few);
+    ck_assert(isfinite(g.confidence) && isfinite(g.late_p_value));
     free(pts);
 }
 END_TEST

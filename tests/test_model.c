@@ -2,8 +2,9 @@
  * Unit tests of the model (analyzer/model.c) on crafted traces, with a fake
  * symbolizer defined here (symbolize.h's functions over a fixed table of
  * address ranges) so the results depend only on model.c, sites.c, reader.c
- * and growth.c: exact per-site counters, leaks, ended-early traces, and
- * downsampling of a 10,000-snapshot run into at most 256 windows.
+ * and growth.c: exact per-site counters, leaks, ended-early traces,
+ * downsampling of a 10,000-snapshot run into at most 256 windows, and the
+ * details (stacks, series) kept only for the sites a report shows.
  */
 #include <check.h>
 #include <errno.h>
@@ -575,6 +576,131 @@ START_TEST(test_downsampling)
 }
 END_TEST
 
+/*
+ * --top K applied before details are built (hg_model_opts_t.detail_top): 300
+ * stacks, grouped by stack. Stacks 1..5 grow (stack s by s x 64 KiB a snapshot),
+ * the others hold s * 10 bytes from the first snapshot on, and at exit stacks
+ * 150..153 leak 1,000,000 / 900,000 / 800,000 / 700,000 bytes. With K = 3 the
+ * first three in ranking order (the fastest growing: 5, 4, 3) and the three
+ * largest leaks (150, 151, 152) get stacks and series, nothing else does;
+ * every site's counters, leaks and verdict are the same as with K = 0.
+ */
+#define NDETAIL_STACKS 300
+#define NDETAIL_SNAPS  40
+
+static void detail_trace(craft_t *c)
+{
+    craft_init(c);
+    craft_preamble(c);
+    craft_header(c, "");
+    craft_module(c, 1, 0, 0x400000, 0x400000, 0x500000, PROG, NULL, 0);
+    for (uint64_t s = 1; s <= NDETAIL_STACKS; s++) {
+        /* grow_cache <- an unknown caller of its own: one stack each */
+        uint64_t fr[2] = {0x402011, 0x600000 + s * 16};
+        craft_stack(c, s, 2, fr);
+    }
+    static craft_counter_t k[NDETAIL_STACKS];
+    for (uint64_t i = 0; i < NDETAIL_SNAPS; i++) {
+        size_t n = 0;
+        for (uint64_t s = 1; s <= NDETAIL_STACKS; s++) {
+            if (s <= 5)
+                k[n++] =
+                    (craft_counter_t){s, (i + 1) * s * 65536, i + 1, i + 1, (i + 1) * s * 65536};
+            else if (i == 0)
+                k[n++] = (craft_counter_t){s, s * 10, 1, 1, s * 10};
+        }
+        uint64_t tot[8] = {0};
+        craft_snapshot(c, (i + 1) * 100000000ull, 1 << 20, tot, n, k);
+    }
+    craft_live_begin(c, 4100000000ull, HG_DUMP_EXIT, 4);
+    craft_live_t l[4] = {
+        {0x10000, 1000000, 150, 1},
+        {0x20000, 900000, 151, 1},
+        {0x30000, 800000, 152, 1},
+        {0x40000, 700000, 153, 1},
+    };
+    craft_live_chunk(c, 4, l);
+    craft_live_end(c, 4);
+    craft_end(c, 4100000001ull, HG_END_EXIT, 0);
+}
+
+static hg_model_t *load_top(const craft_t *c, size_t detail_top)
+{
+    write_trace(c);
+    hg_model_opts_t o = {
+        .group_by = HG_GROUP_STACK, .growth = hg_growth_default_params(), .detail_top = detail_top};
+    hg_model_t *m = NULL;
+    char err[256];
+    int rc = hg_model_load(trace_path, &o, &m, err, sizeof(err));
+    ck_assert_msg(rc == 0, "load: %d %s", rc, err);
+    unlink(trace_path);
+    return m;
+}
+
+/* The caller frame's address identifies the stack (0x600000 + 16 s). */
+static uint64_t stack_of(const hg_site_t *full)
+{
+    ck_assert_uint_eq(full->nstacks_shown, 1);
+    ck_assert_uint_eq(full->stacks[0].nframes, 2);
+    return (full->stacks[0].frames[1].address - 0x600000) / 16;
+}
+
+START_TEST(test_detail_top)
+{
+    craft_t c;
+    detail_trace(&c);
+    hg_model_t *all = load_top(&c, 0), *top = load_top(&c, 3);
+    ck_assert_uint_eq(all->nsites, NDETAIL_STACKS);
+    ck_assert_uint_eq(top->nsites, NDETAIL_STACKS);
+    size_t ndetail = 0;
+    for (size_t j = 0; j < all->nsites; j++) {
+        const hg_site_t *a = &all->sites[j], *t = &top->sites[j];
+        /* same ranking, counters, leaks and verdicts */
+        ck_assert(a->has_detail);
+        ck_assert_uint_eq(a->frame.address, t->frame.address);
+        ck_assert_uint_eq(a->end_live_bytes, t->end_live_bytes);
+        ck_assert_uint_eq(a->alloc_bytes, t->alloc_bytes);
+        ck_assert_uint_eq(a->peak_live_bytes, t->peak_live_bytes);
+        ck_assert_uint_eq(a->nstacks_total, t->nstacks_total);
+        ck_assert_int_eq(a->leaked.bytes, t->leaked.bytes);
+        ck_assert_int_eq(a->growth.is_growing, t->growth.is_growing);
+        ck_assert_str_eq(a->growth.reason, t->growth.reason);
+        ck_assert(a->growth.slope_bytes_per_s == t->growth.slope_bytes_per_s);
+        ck_assert_uint_eq(a->series.n, NDETAIL_SNAPS);
+        uint64_t st = stack_of(a);
+        bool want = j < 3 || st == 150 || st == 151 || st == 152;
+        ck_assert_msg(t->has_detail == want, "site %zu (stack %lu): has_detail %d", j,
+                      (unsigned long)st, t->has_detail);
+        if (j < 5) {
+            /* the growing stacks first, fastest first */
+            ck_assert(a->growth.is_growing);
+            ck_assert_uint_eq(st, 5 - j);
+        }
+        if (!want) {
+            ck_assert_uint_eq(t->nstacks_shown, 0);
+            ck_assert_uint_eq(t->series.n, 0);
+            continue;
+        }
+        ndetail++;
+        ck_assert_uint_eq(t->nstacks_shown, 1);
+        ck_assert_uint_eq(t->stacks[0].nframes, 2);
+        ck_assert_uint_eq(t->stacks[0].frames[1].address, a->stacks[0].frames[1].address);
+        ck_assert_uint_eq(t->series.n, a->series.n);
+        ck_assert_int_eq(memcmp(t->series.pts, a->series.pts, a->series.n * sizeof(*a->series.pts)),
+                         0);
+    }
+    ck_assert_uint_eq(ndetail, 6);
+    hg_model_free(all);
+    hg_model_free(top);
+    /* K at least the number of sites: every site has details */
+    top = load_top(&c, NDETAIL_STACKS);
+    for (size_t j = 0; j < top->nsites; j++)
+        ck_assert(top->sites[j].has_detail);
+    hg_model_free(top);
+    craft_free(&c);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     hg_model_opts_t o = {.group_by = HG_GROUP_SITE, .growth = hg_growth_default_params()};
@@ -615,6 +741,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, test_header_wrappers);
     tcase_add_test(tc, test_allocator_before_tracer);
     tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_detail_top);
     suite_add_tcase(s, tc);
     tc = tcase_create("series");
     tcase_set_timeout(tc, 60);

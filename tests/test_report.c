@@ -287,6 +287,137 @@ START_TEST(json_unknown_leaks_are_null)
 }
 END_TEST
 
+/* Totals over time: three windows of live bytes and of RSS, whole. */
+static hg_series_point_t live_pts[3] = {
+    {0.0, 0.5, 100, 300, 200},
+    {0.6, 1.0, 200, 1024, 900},
+    {1.1, 1.5, 800, 2048, 2048},
+};
+static hg_series_point_t rss_pts[3] = {
+    {0.0, 0.5, 1048576, 1048576, 1048576},
+    {0.6, 1.0, 1048576, 2097152, 2097152},
+    {1.1, 1.5, 2097152, 3145728, 3145728},
+};
+
+START_TEST(json_totals_series)
+{
+    build_model();
+    model.live_series = (hg_series_t){live_pts, 3};
+    model.rss_series = (hg_series_t){rss_pts, 3};
+    hg_report_input_t in = {.main = &model};
+    hg_report_opts_t o = {0};
+    char *j = render(true, &in, &o);
+    ck_assert_msg(strstr(j, "    \"dropped_count\": 0,\n"
+                            "    \"live_series\": [\n"
+                            "      [0, 0.5, 100, 300, 200],\n"
+                            "      [0.6, 1, 200, 1024, 900],\n"
+                            "      [1.1, 1.5, 800, 2048, 2048]\n"
+                            "    ],\n"
+                            "    \"rss_series\": [\n"
+                            "      [0, 0.5, 1048576, 1048576, 1048576],\n"
+                            "      [0.6, 1, 1048576, 2097152, 2097152],\n"
+                            "      [1.1, 1.5, 2097152, 3145728, 3145728]\n"
+                            "    ]\n"
+                            "  },\n") != NULL,
+                  "%s", j);
+    free(j);
+    /* No snapshot: empty arrays, not null. */
+    model.live_series = (hg_series_t){NULL, 0};
+    model.rss_series = (hg_series_t){NULL, 0};
+    j = render(true, &in, &o);
+    ck_assert_ptr_nonnull(strstr(j, "\"live_series\": [],\n    \"rss_series\": []\n  },\n"));
+    free(j);
+}
+END_TEST
+
+/* A series longer than HG_REPORT_SERIES_POINTS is merged down: 200 windows
+ * into 64 groups of 3 or 4 (i * 200 / 64 boundaries). */
+START_TEST(json_series_bounded)
+{
+    static hg_series_point_t many[200];
+    for (int i = 0; i < 200; i++)
+        many[i] = (hg_series_point_t){i, i + 0.5, 1000 + i % 7, 5000 - i, 2000 + i};
+    build_model();
+    sites[0].series = (hg_series_t){many, 200};
+    model.rss_series = (hg_series_t){many, 200};
+    hg_report_input_t in = {.main = &model};
+    hg_report_opts_t o = {0};
+    char *j = render(true, &in, &o);
+    /* group 0: windows 0..2; group 1: 3..5; group 2: 6..8; ...; group 63: 196..199 */
+    ck_assert_ptr_nonnull(strstr(j, "\"series\": [\n        [0, 2.5, 1000, 5000, 2002],\n"
+                                    "        [3, 5.5, 1003, 4997, 2005],\n"
+                                    "        [6, 8.5, 1000, 4994, 2008],\n"));
+    ck_assert_int_eq(python_check(j, "s=d[\"sites\"][0][\"series\"]\n"
+                                     "r=d[\"totals\"][\"rss_series\"]\n"
+                                     "assert len(s)==64 and r==s, (len(s),len(r))\n"
+                                     "assert s[-1]==[196,199.5,1000,4804,2199], s[-1]\n"
+                                     "assert all(s[i][1]<s[i+1][0] for i in range(63))\n"),
+                     0);
+    free(j);
+}
+END_TEST
+
+START_TEST(json_sites_omitted)
+{
+    build_model();
+    hg_model_t child = model;
+    child.pid = 1235;
+    const hg_model_t *children[] = {&child};
+    hg_report_input_t in = {.main = &model, .children = children, .nchildren = 1};
+    hg_report_opts_t o = {.top = 1};
+    char *j = render(true, &in, &o);
+    ck_assert_ptr_nonnull(
+        strstr(j, "\n  \"nsites\": 3,\n  \"sites_omitted\": 2,\n  \"sites\": [\n"));
+    ck_assert_int_eq(python_check(j, "assert (d[\"nsites\"],d[\"sites_omitted\"],len(d[\"sites\"]))"
+                                     "==(3,2,1)\n"
+                                     "c=d[\"processes\"][0]\n"
+                                     "assert (c[\"nsites\"],c[\"sites_omitted\"],len(c[\"sites\"]))"
+                                     "==(3,2,1)\n"),
+                     0);
+    free(j);
+    o.top = 0; /* all */
+    j = render(true, &in, &o);
+    ck_assert_ptr_nonnull(strstr(j, "\n  \"nsites\": 3,\n  \"sites_omitted\": 0,\n"));
+    free(j);
+}
+END_TEST
+
+/* A growth verdict reached without enough windows: what was not computed is
+ * null, never 0 or 1 (hg_growth_analyze leaves it NaN). */
+START_TEST(json_too_few_is_null)
+{
+    build_model();
+    sites[2].growth = (hg_growth_t){.is_too_few = true,
+                                    .reason = "too few snapshots",
+                                    .n_windows = 1,
+                                    .slope_bytes_per_s = NAN,
+                                    .mk_z = NAN,
+                                    .mk_s = NAN,
+                                    .p_value = NAN,
+                                    .late_slope_bytes_per_s = NAN,
+                                    .late_p_value = NAN,
+                                    .net_gain_bytes = NAN,
+                                    .confidence = NAN};
+    hg_report_input_t in = {.main = &model};
+    hg_report_opts_t o = {0};
+    char *j = render(true, &in, &o);
+    ck_assert_msg(strstr(j, "\"growth\": {\n"
+                            "        \"growing\": false,\n"
+                            "        \"slope_bytes_per_s\": null,\n"
+                            "        \"confidence\": null,\n"
+                            "        \"p_value\": null,\n"
+                            "        \"late_slope_bytes_per_s\": null,\n"
+                            "        \"late_p_value\": null,\n"
+                            "        \"mk_z\": null,\n"
+                            "        \"net_gain_bytes\": null,\n"
+                            "        \"n_windows\": 1,\n"
+                            "        \"reason\": \"too few snapshots\"\n"
+                            "      },\n") != NULL,
+                  "%s", j);
+    free(j);
+}
+END_TEST
+
 START_TEST(headline_verdicts)
 {
     char h[256];
@@ -347,6 +478,49 @@ START_TEST(text_lines)
                   "  RSS: highest at a snapshot 2.0 MiB, at end 39.1 KiB; RSS - live -8.4 KiB\n"));
     ck_assert_ptr_nonnull(strstr(t, "warning: module /lib/x.so: build-id differs\n"));
     ck_assert_ptr_null(strchr(t, '\033'));
+    free(t);
+}
+END_TEST
+
+START_TEST(text_totals_over_time)
+{
+    build_model();
+    model.live_series = (hg_series_t){live_pts, 3};
+    model.rss_series = (hg_series_t){rss_pts, 3};
+    hg_report_input_t in = {.main = &model};
+    hg_report_opts_t o = {0};
+    char *t = render(false, &in, &o);
+    /* each window's highest value, scaled between the lowest and highest */
+    ck_assert_msg(strstr(t, "  RSS: peak 2.0 MiB, at end 39.1 KiB; RSS - live -8.4 KiB\n"
+                            "  live over time  \xe2\x96\x81\xe2\x96\x84\xe2\x96\x88"
+                            "  (300 B .. 2.0 KiB)\n"
+                            "  RSS  over time  \xe2\x96\x81\xe2\x96\x85\xe2\x96\x88"
+                            "  (1.0 MiB .. 3.0 MiB)\n") != NULL,
+                  "%s", t);
+    free(t);
+    /* one window: no line */
+    model.live_series.n = 1;
+    model.rss_series.n = 1;
+    t = render(false, &in, &o);
+    ck_assert_ptr_null(strstr(t, "over time"));
+    free(t);
+}
+END_TEST
+
+START_TEST(text_too_few_snapshots)
+{
+    char h[256];
+    build_model();
+    for (size_t i = 0; i < 3; i++) {
+        sites[i].growth = (hg_growth_t){.is_too_few = true, .reason = "too few snapshots"};
+        sites[i].leaked = (hg_leak_t){0, 0};
+    }
+    ck_assert_str_eq(hg_report_headline(&model, h, sizeof(h)),
+                     "growth unknown (too few snapshots), no leaks");
+    hg_report_input_t in = {.main = &model};
+    hg_report_opts_t o = {0};
+    char *t = render(false, &in, &o);
+    ck_assert_ptr_nonnull(strstr(t, "\ngrowth unknown (too few snapshots), no leaks\n"));
     free(t);
 }
 END_TEST
@@ -523,10 +697,16 @@ static Suite *report_suite(void)
     tcase_add_test(j, json_truncated_utf8);
     tcase_add_test(j, json_parses_with_values);
     tcase_add_test(j, json_unknown_leaks_are_null);
+    tcase_add_test(j, json_totals_series);
+    tcase_add_test(j, json_series_bounded);
+    tcase_add_test(j, json_sites_omitted);
+    tcase_add_test(j, json_too_few_is_null);
     suite_add_tcase(s, j);
     TCase *t = tcase_create("text");
     tcase_add_test(t, headline_verdicts);
     tcase_add_test(t, text_lines);
+    tcase_add_test(t, text_totals_over_time);
+    tcase_add_test(t, text_too_few_snapshots);
     tcase_add_test(t, text_top_and_brief);
     tcase_add_test(t, text_colour_only_when_asked);
     tcase_add_test(t, text_children);

@@ -615,6 +615,47 @@ START_TEST(existing_file_exec_chain_numbers)
 }
 END_TEST
 
+/* A descendant's name carries its pid already ("t.<pid>.hgt"): when an image
+ * it exec'd finds that name taken, it writes "t.<pid>.1.hgt", not the pid a
+ * second time ("t.<pid>.<pid>.hgt", what a `bash -c` child that exec'd the
+ * program used to get). */
+START_TEST(existing_file_descendant_numbers)
+{
+    char out[256], expect[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    snprintf(expect, sizeof expect, "%s/t.%d.hgt", dir, (int)getpid());
+    close(open(expect, O_WRONLY | O_CREAT, 0600));
+    setenv("HEAPGROW_ROOT_PID", "1", 1); /* the launched program was pid 1 */
+    fake_core_init(out, 60000, 0);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    snprintf(expect, sizeof expect, "%s/t.%d.1.hgt", dir, (int)getpid());
+    ck_assert_str_eq(hg_writer_path(), expect);
+    hg_writer_finish(HG_END_EXIT, 0);
+    ck_assert_int_eq(access(expect, R_OK), 0);
+}
+END_TEST
+
+/* The same with the pid from "%p" (the default pattern's form). */
+START_TEST(existing_file_pid_pattern_numbers)
+{
+    char out[256], expect[256], pid[16];
+    make_dir();
+    path_in_dir(out, sizeof out, "x.%p.hgt");
+    snprintf(expect, sizeof expect, "%s/x.%d.hgt", dir, (int)getpid());
+    close(open(expect, O_WRONLY | O_CREAT, 0600));
+    snprintf(expect, sizeof expect, "%s/x.%d.1.hgt", dir, (int)getpid());
+    close(open(expect, O_WRONLY | O_CREAT, 0600));
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    setenv("HEAPGROW_ROOT_PID", pid, 1);
+    fake_core_init(out, 60000, 0);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    snprintf(expect, sizeof expect, "%s/x.%d.2.hgt", dir, (int)getpid());
+    ck_assert_str_eq(hg_writer_path(), expect);
+    hg_writer_finish(HG_END_EXIT, 0);
+}
+END_TEST
+
 START_TEST(symlink_is_not_followed)
 {
     char out[256], target[256];
@@ -872,6 +913,77 @@ START_TEST(week_long_trace_is_bounded)
     ck_assert_uint_eq(week_snaps, 18375);
     ck_assert(per_snapshot < 200.0);
     ck_assert(week_mb < 4.0);
+}
+END_TEST
+
+/* Waits for `n` more snapshots (changed[0..nchanged) stacks updated before
+ * each), and returns the trace's growth in bytes per snapshot meanwhile. The
+ * writer writes out every tick's compressed bytes at its flush, so the file
+ * size follows the trace. */
+static double bytes_per_snapshot(const char *out, uint32_t nchanged, uint64_t n, uint64_t *round)
+{
+    struct stat st;
+    /* Two ticks: the first may still carry the previous phase's changes
+     * (and its bytes may reach the file after its count is seen). */
+    uint64_t c0 = hg_writer_snapshot_count() + 2;
+    while (hg_writer_snapshot_count() < c0)
+        ;
+    c0 = hg_writer_snapshot_count();
+    ck_assert_int_eq(stat(out, &st), 0);
+    off_t s0 = st.st_size;
+    uint64_t seen = c0;
+    while (hg_writer_snapshot_count() < c0 + n) {
+        uint64_t c = hg_writer_snapshot_count();
+        if (c == seen)
+            continue;
+        seen = c;
+        uint64_t r = ++*round;
+        /* counters of a busy stack: live bytes that move, counts that grow */
+        for (uint32_t id = 1; id <= nchanged; id++)
+            fake_stack_set(id, (int64_t)(1000 + (r * 37 + id * 11) % 500) * 16,
+                           (int64_t)(r * 7 + id) % 100, r * 100 + id, (r * 100 + id) * 48);
+    }
+    uint64_t c1 = hg_writer_snapshot_count();
+    ck_assert_int_eq(stat(out, &st), 0);
+    return (double)(st.st_size - s0) / (double)(c1 - c0);
+}
+
+/*
+ * Size of a snapshot as a function of the stacks that changed since the one
+ * before (docs/FORMAT.md, "Trace size"): 1,000 stacks of 12 frames, snapshots
+ * with none, 100 and all 1,000 of them changed. A snapshot costs a fixed
+ * part (time, RSS, totals) and a part per changed stack (five varints).
+ */
+START_TEST(snapshot_size_by_changed_stacks)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 1, 0);
+    uintptr_t fr[12];
+    for (uintptr_t st = 0; st < 1000; st++) {
+        for (uintptr_t k = 0; k < 12; k++)
+            fr[k] = 0x400000 + st * 0x40 + k * 0x10000;
+        ck_assert_uint_eq(fake_stack_add(fr, 12), st + 1);
+    }
+    ck_assert_int_eq(hg_writer_start(), 0);
+    uint64_t round = 0;
+    /* first: the 1,000 STACK records go out with the first snapshots */
+    (void)bytes_per_snapshot(out, 1000, 20, &round);
+    double none = bytes_per_snapshot(out, 0, 200, &round);
+    double some = bytes_per_snapshot(out, 100, 200, &round);
+    double all = bytes_per_snapshot(out, 1000, 200, &round);
+    hg_writer_finish(HG_END_EXIT, 0);
+    double per_some = (some - none) / 100.0, per_all = (all - none) / 1000.0;
+    fprintf(stderr,
+            "# bytes per snapshot: %.1f with no stack changed; %.1f with 100 (%.2f per changed "
+            "stack); %.1f with 1000 (%.2f per changed stack)\n",
+            none, some, per_some, all, per_all);
+    /* Upper bounds only: on a loaded machine this thread may miss ticks, and
+     * a snapshot it did not update is smaller, never larger. */
+    ck_assert(none < 64.0);
+    ck_assert(per_some < 16.0);
+    ck_assert(per_all < 16.0);
 }
 END_TEST
 
@@ -1192,6 +1304,7 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, interval_widens_to_60s);
     tcase_add_test(tc, late_published_stack_is_defined);
     tcase_add_test(tc, week_long_trace_is_bounded);
+    tcase_add_test(tc, snapshot_size_by_changed_stacks);
     tcase_add_test(tc, fatal_finish_records_signal);
     tcase_add_test(tc, live_set_spans_chunks);
     tcase_add_test(tc, warnings_bounded);
@@ -1209,6 +1322,8 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, existing_file_plain_preload_falls_back);
     tcase_add_test(tc, existing_file_exec_image_falls_back);
     tcase_add_test(tc, existing_file_exec_chain_numbers);
+    tcase_add_test(tc, existing_file_descendant_numbers);
+    tcase_add_test(tc, existing_file_pid_pattern_numbers);
     tcase_add_test(tc, symlink_is_not_followed);
     tcase_add_test(tc, unwritable_path_one_message);
     tcase_add_test(tc, full_disk_goes_passive_with_one_message);

@@ -11,7 +11,7 @@
 #include "live_table.h"
 #include "stack_table.h"
 
-#define FAKE_MAX_STACKS 64
+#define FAKE_MAX_STACKS 1024
 #define FAKE_MAX_FRAMES 16
 #define FAKE_MAX_LIVE   20000
 

@@ -469,6 +469,27 @@ def cxx_methods_are_demangled_sites(d):
     eq(ix["growth"]["growing"], False, "index: a few KiB is below the gain threshold")
 
 
+@case
+def exec_after_fork_is_numbered(d):
+    # bash forks a child for "$0" (dash would vfork, which starts no trace),
+    # the child writes fam.<pid>.hgt, then execs the program in the same pid:
+    # its trace is fam.<pid>.1.hgt (docs/USAGE.md, "Process families"), not
+    # fam.<pid>.<pid>.hgt.
+    if not os.path.exists("/bin/bash"):
+        raise Skip("no /bin/bash")
+    r = hg(["run", "--no-report", "--interval", "10", "-o", "fam.hgt", "--", "/bin/bash", "-c",
+            '"$0"; exit 5', PROG], d)
+    eq(r.returncode, 5, "status: " + r.stderr)
+    doc = json.loads(hg(["report", "--format", "json", "fam.hgt"], d).stdout)
+    progs = [c for c in doc["processes"] if c["exe"] == os.path.realpath(PROG)]
+    eq(len(progs), 1, "one trace of the program: " + repr(sorted(os.listdir(d))))
+    pid = progs[0]["pid"]
+    eq(sorted(os.listdir(d)), sorted(["fam.hgt", f"fam.{pid}.hgt", f"fam.{pid}.1.hgt"]),
+       "trace names")
+    eq(os.path.basename(progs[0]["trace"]), f"fam.{pid}.1.hgt", "the program's trace")
+    check_program_sites(progs[0]["sites"], "exec'd program")
+
+
 def main():
     print(f"1..{len(cases)}")
     failed = 0
