@@ -742,25 +742,53 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
+/* Whether two absolute file names name the same directory entry (their
+ * directories resolved, so "a/../t" and a link to the directory count),
+ * whether or not the file exists yet. */
+static bool is_same_entry(const char *a, const char *b)
+{
+    char da[PATH_MAX], db[PATH_MAX], ra[PATH_MAX], rb[PATH_MAX];
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    if (sa == NULL || sb == NULL || strcmp(sa, sb) != 0)
+        return false;
+    snprintf(da, sizeof(da), "%.*s", (int)(sa - a), a);
+    snprintf(db, sizeof(db), "%.*s", (int)(sb - b), b);
+    if (realpath(da[0] != '\0' ? da : "/", ra) == NULL ||
+        realpath(db[0] != '\0' ? db : "/", rb) == NULL)
+        return strcmp(a, b) == 0;
+    return strcmp(ra, rb) == 0;
+}
+
+/* Whether the file at path (followed if a link) starts as a trace does: a
+ * gzip stream (docs/FORMAT.md). A SARIF log never does. */
+static bool is_gzip_file(const char *path)
+{
+    unsigned char magic[2];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return false;
+    bool is_gzip = read(fd, magic, 2) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+    close(fd);
+    return is_gzip;
+}
+
 /* Writes the SARIF log to `path` (absolute) atomically: into a new file
  * beside it, renamed over it when complete, so that a reader never sees half
  * a log and a failed write leaves the old one. An existing log is replaced,
  * as an explicit output name asks (compilers' -o, valgrind's --xml-file): it
- * is regenerated on every run, unlike a trace. The trace itself is never
- * replaced. Returns 0 or -1 (said on stderr). */
+ * is regenerated on every run, unlike a trace. A trace is never replaced:
+ * not this run's (`trace`), nor any file that starts as one. Returns 0 or -1
+ * (said on stderr). */
 static int write_sarif(const char *path, const char *trace, const hg_sarif_run_t *run)
 {
-    struct stat st, tst;
-    if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode)) {
-            fprintf(stderr, "heapgrow: --sarif %s: is a directory\n", path);
-            return -1;
-        }
-        if (trace != NULL && stat(trace, &tst) == 0 && st.st_dev == tst.st_dev &&
-            st.st_ino == tst.st_ino) {
-            fprintf(stderr, "heapgrow: --sarif %s is the trace; not overwriting it\n", path);
-            return -1;
-        }
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "heapgrow: --sarif %s: is a directory\n", path);
+        return -1;
+    }
+    if ((trace != NULL && is_same_entry(path, trace)) || is_gzip_file(path)) {
+        fprintf(stderr, "heapgrow: --sarif %s is a trace; not overwriting it\n", path);
+        return -1;
     }
     char *tmp = NULL;
     if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
@@ -942,8 +970,13 @@ int hg_launch_check_main(int argc, char **argv)
         }
         if (check_output_dir(sarif_path, "the SARIF log") != 0)
             goto out;
+        struct stat st;
+        if (stat(sarif_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "heapgrow: --sarif %s: is a directory\n", sarif_path);
+            goto out;
+        }
         if (o.output != NULL && expand_output(o.output, 0, exe_name, trace0, sizeof(trace0)) == 0 &&
-            strcmp(trace0, sarif_path) == 0) {
+            is_same_entry(trace0, sarif_path)) {
             fprintf(stderr, "heapgrow: --sarif %s: the same file as the trace (-o)\n", sarif);
             goto out;
         }
