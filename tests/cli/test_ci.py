@@ -7,7 +7,7 @@ and through add_test(COMMAND heapgrow check -- ...); each log merged with
 the jq command of the docs. The leaking test must fail with status 23, the
 clean one pass. ctest and jq cases are skipped where cmake or jq is absent.
 
-argv: HEAPGROW MESON
+argv: HEAPGROW MESON DOCS_CI_MD (the commands tried are the docs', verbatim)
 """
 import json
 import os
@@ -22,6 +22,8 @@ import sarif_check  # noqa: E402
 
 HEAPGROW = os.path.abspath(sys.argv[1])
 MESON = sys.argv[2]
+with open(sys.argv[3]) as _f:
+    DOCS = _f.read()
 
 # Loses one 100-byte block; the stack below main is scrubbed so that no stale
 # copy of its address keeps it reachable (as tests/reach/reach_cases.c).
@@ -71,8 +73,9 @@ leaky = executable('leaky', 'leaky.c')
 tidy = executable('tidy', 'tidy.c')
 test('leaky', leaky)
 test('tidy', tidy)
-add_test_setup('heapgrow', exe_wrapper : ['%s', 'check', '--sarif', '%%e.setup.sarif', '--'])
-""" % HEAPGROW
+add_test_setup('heapgrow',
+  exe_wrapper : [find_program('heapgrow'), 'check', '--sarif', '%e.sarif', '--'])
+"""
 
 CMAKE_LISTS = """cmake_minimum_required(VERSION 3.16)
 project(hgci C)
@@ -87,6 +90,9 @@ if(HEAPGROW)
 endif()
 """
 
+# The commands of docs/CI.md, verbatim.
+MESON_WRAPPER = "heapgrow check --sarif %e.sarif --"
+LAUNCHER = "heapgrow;check;--sarif;%e.sarif;--"
 # The merge of docs/CI.md: one run, every log's invocations and results.
 JQ_MERGE = ('.[0] + {runs: [.[0].runs[0] + {invocations: [.[].runs[0].invocations[]], '
             'results: [.[].runs[0].results[]]}]}')
@@ -112,6 +118,8 @@ def env():
     e = dict(os.environ, NO_COLOR="1")
     for k in ("HEAPGROW_LIB", "LD_PRELOAD", "HEAPGROW_WRAPPERS", "HEAPGROW_OUTPUT"):
         e.pop(k, None)
+    # heapgrow on PATH, as the docs assume (the build tree's finds its library).
+    e["PATH"] = os.path.dirname(HEAPGROW) + os.pathsep + e.get("PATH", "")
     # A nested meson must not take the outer `meson test`'s settings.
     for k in list(e):
         if k.startswith("MESON_"):
@@ -192,19 +200,19 @@ def meson_wrapper_and_setup():
         sh([MESON, "test", "-C", build], d)
         eq(meson_results(build), {"leaky": ("OK", 0), "tidy": ("OK", 0)}, "plain")
         # The docs' --wrapper, exactly.
-        wrapper = f"{HEAPGROW} check --sarif %e.sarif --"
-        r = sh([MESON, "test", "-C", build, "--wrapper", wrapper], d, ok_codes=(1,))
+        r = sh([MESON, "test", "-C", build, "--wrapper", MESON_WRAPPER], d, ok_codes=(1,))
         eq(meson_results(build, "testlog-heapgrow.json"),
            {"leaky": ("FAIL", 23), "tidy": ("OK", 0)}, "meson test --wrapper\n" + r.stdout)
         # Tests run in the build directory: the logs are there.
         skip = check_logs(os.path.join(build, "leaky.sarif"), os.path.join(build, "tidy.sarif"),
                           src, 23)
         # The same through the project's own test setup.
+        for name in ("leaky.sarif", "tidy.sarif"):
+            os.unlink(os.path.join(build, name))
         sh([MESON, "test", "-C", build, "--setup", "heapgrow"], d, ok_codes=(1,))
         eq(meson_results(build, "testlog-heapgrow.json"),
            {"leaky": ("FAIL", 23), "tidy": ("OK", 0)}, "--setup heapgrow")
-        check_logs(os.path.join(build, "leaky.setup.sarif"),
-                   os.path.join(build, "tidy.setup.sarif"), src, 23)
+        check_logs(os.path.join(build, "leaky.sarif"), os.path.join(build, "tidy.sarif"), src, 23)
         return skip
 
 
@@ -226,7 +234,7 @@ def ctest_launcher_and_command():
         src = project(d)
         build = os.path.join(d, "cbuild")
         sh(["cmake", "-S", src, "-B", build, "-DCMAKE_BUILD_TYPE=Debug", f"-DHEAPGROW={HEAPGROW}",
-            f"-D{var}={HEAPGROW};check;--sarif;%e.sarif;--"], d)
+            f"-D{var}={LAUNCHER}"], d)
         sh(["cmake", "--build", build], d)
         r = sh(["ctest", "--test-dir", build, "--output-on-failure"], d, ok_codes=(8,))
         out = r.stdout
@@ -242,7 +250,18 @@ def ctest_launcher_and_command():
         return skip
 
 
+def docs_show_these_commands():
+    for text in (JQ_MERGE, "meson test -C build --wrapper 'heapgrow check --'",
+                 f"meson test -C build --wrapper '{MESON_WRAPPER}'",
+                 "--wrapper 'heapgrow check --suppressions ci/heapgrow.supp --sarif %e.sarif --'",
+                 f"-DCMAKE_TEST_LAUNCHER='{LAUNCHER}'",
+                 f"-DCMAKE_CROSSCOMPILING_EMULATOR='{LAUNCHER}'",
+                 MESON_BUILD.split("\n", 5)[5].strip()):
+        assert text in DOCS, f"docs/CI.md does not show: {text}"
+
+
 def main():
+    tap(docs_show_these_commands)
     tap(meson_wrapper_and_setup)
     tap(ctest_launcher_and_command)
     print(f"1..{n}")
