@@ -43,6 +43,15 @@ static const struct builtin {
     {"leak:*pool::pool*", "libstdc++'s emergency pool for exceptions"},
 };
 
+bool hg_gate_builtin(size_t i, const char **rule, const char **reason)
+{
+    if (i >= sizeof(builtins) / sizeof(builtins[0]))
+        return false;
+    *rule = builtins[i].rule;
+    *reason = builtins[i].reason;
+    return true;
+}
+
 int hg_gate_add_rule(hg_gate_t *g, const char *line)
 {
     enum hg_gate_kind kind;
@@ -283,18 +292,26 @@ static void put_leak_head(FILE *out, const char *what, hg_leak_t v)
             v.bytes, v.count);
 }
 
+/* Appends a finding; false when out of memory. */
+static bool add_finding(hg_gate_result_t *res, const hg_gate_finding_t *f)
+{
+    hg_gate_finding_t *v = realloc(res->findings, (res->nfindings + 1) * sizeof(*v));
+    if (v == NULL)
+        return false;
+    res->findings = v;
+    v[res->nfindings++] = *f;
+    return true;
+}
+
 static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m, bool is_child,
                              hg_gate_result_t *res)
 {
     const hg_site_t **leaks = calloc(m->nsites + 1, sizeof(*leaks));
     const hg_site_t **grows = calloc(m->nsites + 1, sizeof(*grows));
     size_t nleaks = 0, ngrows = 0;
-    if (leaks == NULL || grows == NULL) {
-        free(leaks);
-        free(grows);
-        res->is_failed = true; /* cannot say it passed */
-        return;
-    }
+    bool is_oom = leaks == NULL || grows == NULL;
+    if (is_oom)
+        goto out;
     if (!m->has_final_live_set)
         res->is_leak_unknown = true;
     for (size_t i = 0; i < m->nsites; i++) {
@@ -330,12 +347,16 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
     }
     for (size_t i = 0; i < nleaks; i++) {
         const hg_site_t *s = leaks[i];
+        hg_gate_finding_t f = {.process = m, .is_descendant = is_child, .site = s};
         if (!m->has_reachability) {
             put_leak_head(out, "Leak", s->leaked);
             put_frames(out, s);
             res->leak_bytes += (uint64_t)s->leaked.bytes;
             res->leak_count += s->leaked.count > 0 ? (uint64_t)s->leaked.count : 0;
             res->nleak_sites++;
+            f.kind = HG_FINDING_LEAK;
+            f.leak = s->leaked;
+            is_oom |= !add_finding(res, &f);
             continue;
         }
         static const char *const heads[] = {"Direct leak", "Indirect leak", "Possible leak",
@@ -346,6 +367,18 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
                 continue;
             put_leak_head(out, heads[k], s->leak_kinds[k]);
             put_frames(out, s);
+            /* An indirect leak that is only shown (not selected) goes with
+             * the site's definite finding; when the site has none (its
+             * blocks hang off another site's), it is a finding of its own. */
+            if (k == HG_CAT_INDIRECT && !(g->leak_kinds & (1u << k)) &&
+                s->leak_kinds[HG_CAT_DEFINITE].bytes > 0)
+                continue;
+            f.kind = (enum hg_gate_finding_kind)k;
+            f.leak = s->leak_kinds[k];
+            f.indirect = (hg_leak_t){0, 0};
+            if (k == HG_CAT_DEFINITE && !(g->leak_kinds & (1u << HG_CAT_INDIRECT)))
+                f.indirect = s->leak_kinds[HG_CAT_INDIRECT];
+            is_oom |= !add_finding(res, &f);
         }
         hg_leak_t v = failing(g, m, s, kinds);
         res->leak_bytes += (uint64_t)v.bytes;
@@ -361,11 +394,24 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
                 s->growth.slope_bytes_per_s, isfinite(c) ? c * 100 : 0.0, s->growth.net_gain_bytes);
         put_frames(out, s);
         res->ngrowing_sites++;
+        hg_gate_finding_t f = {
+            .kind = HG_FINDING_GROWTH, .process = m, .is_descendant = is_child, .site = s};
+        is_oom |= !add_finding(res, &f);
     }
     if (nleaks + ngrows > 0)
         fputc('\n', out);
+out:
+    if (is_oom)
+        res->is_failed = true; /* cannot say it passed */
     free(leaks);
     free(grows);
+}
+
+void hg_gate_result_free(hg_gate_result_t *res)
+{
+    free(res->findings);
+    res->findings = NULL;
+    res->nfindings = 0;
 }
 
 void hg_gate_evaluate(FILE *out, const hg_gate_t *g, const hg_report_input_t *in,

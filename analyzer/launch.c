@@ -32,6 +32,7 @@
 #include "gate.h"
 #include "reader.h"
 #include "report.h"
+#include "sarif.h"
 
 #ifndef HG_LIBDIR
 #define HG_LIBDIR "/usr/local/lib/heapgrow"
@@ -257,6 +258,34 @@ static int expand_output(const char *pattern, long pid, const char *exe_name, ch
     return 0;
 }
 
+/* Whether the directory of the absolute file name `path` exists and is
+ * writable; says why not on stderr ("cannot write <what> in DIR: ...").
+ * Returns 0 or -1. */
+static int check_output_dir(const char *path, const char *what)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        return 0;
+    *slash = '\0';
+    if (dir[0] == '\0')
+        snprintf(dir, sizeof(dir), "/");
+    struct stat st;
+    const char *why = NULL;
+    if (stat(dir, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISDIR(st.st_mode))
+        why = "not a directory";
+    else if (access(dir, W_OK | X_OK) != 0)
+        why = strerror(errno);
+    if (why != NULL) {
+        fprintf(stderr, "heapgrow: cannot write %s in %s: %s\n", what, dir, why);
+        return -1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Running                                                                   */
 
@@ -442,11 +471,13 @@ static void summarize(const char *output, const run_opts_t *o)
 
 /* Runs the program traced. Returns its exit status (shell-style), or 2, 126,
  * 127 when it did not run; `traced` gets the main trace's path when it ran,
- * "" otherwise. */
-static int run_program(char **argv, const run_opts_t *o, char *traced, size_t traced_len)
+ * "" otherwise; *pid_out the program's pid (0 when it was never forked). */
+static int run_program(char **argv, const run_opts_t *o, char *traced, size_t traced_len,
+                       long *pid_out)
 {
     char lib[PATH_MAX + 256], exe[PATH_MAX], output[PATH_MAX];
     traced[0] = '\0';
+    *pid_out = 0;
     const char *pattern = o->output != NULL ? o->output : "heapgrow.%e.%p.hgt";
     int rc;
 
@@ -521,23 +552,8 @@ static int run_program(char **argv, const run_opts_t *o, char *traced, size_t tr
      * after a long run that leaves no trace. */
     if ((rc = expand_output(pattern, 0, exe_name, output, sizeof(output))) != 0)
         return 2;
-    char *slash = strrchr(output, '/');
-    if (slash != NULL) {
-        *slash = '\0';
-        struct stat st;
-        const char *dir = output[0] != '\0' ? output : "/";
-        const char *why = NULL;
-        if (stat(dir, &st) != 0)
-            why = strerror(errno);
-        else if (!S_ISDIR(st.st_mode))
-            why = "not a directory";
-        else if (access(dir, W_OK | X_OK) != 0)
-            why = strerror(errno);
-        if (why != NULL) {
-            fprintf(stderr, "heapgrow: cannot write the trace in %s: %s\n", dir, why);
-            return 2;
-        }
-    }
+    if (check_output_dir(output, "the trace") != 0)
+        return 2;
 
     /* exec failure comes back through a close-on-exec pipe: EOF means the
      * exec happened. */
@@ -584,6 +600,7 @@ static int run_program(char **argv, const run_opts_t *o, char *traced, size_t tr
         _exit(err == ENOENT ? 127 : 126);
     }
     child_pid = pid;
+    *pid_out = (long)pid;
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
     close(pfd[1]);
     int exec_err = 0;
@@ -703,7 +720,8 @@ int hg_launch_run_main(int argc, char **argv)
         goto out;
     }
     char traced[PATH_MAX];
-    rc = run_program(argv + optind, &o, traced, sizeof(traced));
+    long pid;
+    rc = run_program(argv + optind, &o, traced, sizeof(traced), &pid);
     if (traced[0] != '\0')
         summarize(traced, &o);
 out:
@@ -721,7 +739,7 @@ static void check_usage(FILE *f)
           "                      [--leak-kinds definite,indirect,possible,reachable|all|none]\n"
           "                      [--suppressions FILE]... [--wrapper GLOB]... [-o FILE] [--force]\n"
           "                      [--interval MS] [--sample BYTES] [--max-frames N]\n"
-          "                      -- PROGRAM [ARGS...]\n",
+          "                      [--sarif FILE] -- PROGRAM [ARGS...]\n",
           f);
 }
 
@@ -745,6 +763,86 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
+/* Whether two absolute file names name the same directory entry (their
+ * directories resolved, so "a/../t" and a link to the directory count),
+ * whether or not the file exists yet. */
+static bool is_same_entry(const char *a, const char *b)
+{
+    char da[PATH_MAX], db[PATH_MAX], ra[PATH_MAX], rb[PATH_MAX];
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    if (sa == NULL || sb == NULL || strcmp(sa, sb) != 0)
+        return false;
+    snprintf(da, sizeof(da), "%.*s", (int)(sa - a), a);
+    snprintf(db, sizeof(db), "%.*s", (int)(sb - b), b);
+    if (realpath(da[0] != '\0' ? da : "/", ra) == NULL ||
+        realpath(db[0] != '\0' ? db : "/", rb) == NULL)
+        return strcmp(a, b) == 0;
+    return strcmp(ra, rb) == 0;
+}
+
+/* Whether the file at path (followed if a link) starts as a trace does: a
+ * gzip stream (docs/FORMAT.md). A SARIF log never does. */
+static bool is_gzip_file(const char *path)
+{
+    unsigned char magic[2];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return false;
+    bool is_gzip = read(fd, magic, 2) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+    close(fd);
+    return is_gzip;
+}
+
+/* Writes the SARIF log to `path` (absolute) atomically: into a new file
+ * beside it, renamed over it when complete, so that a reader never sees half
+ * a log and a failed write leaves the old one. An existing log is replaced,
+ * as an explicit output name asks (compilers' -o, valgrind's --xml-file): it
+ * is regenerated on every run, unlike a trace. A trace is never replaced:
+ * not this run's (`trace`), nor any file that starts as one. Returns 0 or -1
+ * (said on stderr). */
+static int write_sarif(const char *path, const char *trace, const hg_sarif_run_t *run)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "heapgrow: --sarif %s: is a directory\n", path);
+        return -1;
+    }
+    if ((trace != NULL && is_same_entry(path, trace)) || is_gzip_file(path)) {
+        fprintf(stderr, "heapgrow: --sarif %s is a trace; not overwriting it\n", path);
+        return -1;
+    }
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
+        fprintf(stderr, "heapgrow: --sarif %s: %s\n", path, strerror(ENOMEM));
+        return -1;
+    }
+    int rc = -1;
+    FILE *f = NULL;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+        fprintf(stderr, "heapgrow: --sarif %s: %s\n", tmp, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        goto out;
+    }
+    int wrc = hg_sarif_write(f, run);
+    if (fclose(f) != 0 && wrc == 0)
+        wrc = -errno;
+    if (wrc == 0 && rename(tmp, path) != 0)
+        wrc = -errno;
+    if (wrc != 0) {
+        fprintf(stderr, "heapgrow: --sarif %s: %s\n", path, strerror(-wrc));
+        unlink(tmp);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(tmp);
+    return rc;
+}
+
 int hg_launch_check_main(int argc, char **argv)
 {
     enum {
@@ -757,7 +855,8 @@ int hg_launch_check_main(int argc, char **argv)
         OPT_MAX_LEAK,
         OPT_GROWTH,
         OPT_SUPPRESSIONS,
-        OPT_LEAK_KINDS
+        OPT_LEAK_KINDS,
+        OPT_SARIF
     };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
@@ -771,6 +870,7 @@ int hg_launch_check_main(int argc, char **argv)
         {"fail-on-growth", no_argument, NULL, OPT_GROWTH},
         {"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},
         {"leak-kinds", required_argument, NULL, OPT_LEAK_KINDS},
+        {"sarif", required_argument, NULL, OPT_SARIF},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -778,8 +878,12 @@ int hg_launch_check_main(int argc, char **argv)
     hg_gate_t gate;
     hg_report_set_t set = {0};
     int rc = 2, c, error_exitcode = 23;
-    char tmpdir[PATH_MAX] = "", pattern[PATH_MAX], err[512];
-    bool has_set = false;
+    char tmpdir[PATH_MAX] = "", pattern[PATH_MAX], err[512], traced[PATH_MAX] = "";
+    char cwd[PATH_MAX], sarif_path[PATH_MAX];
+    const char *sarif = NULL, *why_unchecked = NULL;
+    bool has_set = false, is_checked = false;
+    hg_report_input_t in = {0};
+    hg_gate_result_t res = {0};
 
     if (hg_gate_init(&gate) != 0) {
         fprintf(stderr, "heapgrow: check: %s\n", strerror(ENOMEM));
@@ -840,6 +944,13 @@ int hg_launch_check_main(int argc, char **argv)
                 goto out;
             }
             break;
+        case OPT_SARIF:
+            if (optarg[0] == '\0') {
+                fprintf(stderr, "heapgrow: --sarif: empty file name\n");
+                goto out;
+            }
+            sarif = optarg;
+            break;
         case OPT_SUPPRESSIONS:
             if (hg_gate_load_suppressions(&gate, optarg, err, sizeof(err)) != 0) {
                 fprintf(stderr, "heapgrow: %s\n", err);
@@ -862,6 +973,35 @@ int hg_launch_check_main(int argc, char **argv)
         check_usage(stderr);
         goto out;
     }
+    const char *exe_name = base_name(argv[optind]);
+    if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        fprintf(stderr, "heapgrow: check: working directory: %s\n", strerror(errno));
+        goto out;
+    }
+    if (sarif != NULL) {
+        /* The SARIF name is checked now (pid 0 stands in), so that errors
+         * come before the program runs; it may never name the trace. */
+        char trace0[PATH_MAX];
+        int erc = expand_output(sarif, 0, exe_name, sarif_path, sizeof(sarif_path));
+        if (erc != 0) {
+            fprintf(stderr, "heapgrow: --sarif %s: %s\n", sarif,
+                    erc == -EINVAL ? "only %p (pid), %e (program name) and %% may follow '%'"
+                                   : strerror(-erc));
+            goto out;
+        }
+        if (check_output_dir(sarif_path, "the SARIF log") != 0)
+            goto out;
+        struct stat st;
+        if (stat(sarif_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "heapgrow: --sarif %s: is a directory\n", sarif_path);
+            goto out;
+        }
+        if (o.output != NULL && expand_output(o.output, 0, exe_name, trace0, sizeof(trace0)) == 0 &&
+            is_same_entry(trace0, sarif_path)) {
+            fprintf(stderr, "heapgrow: --sarif %s: the same file as the trace (-o)\n", sarif);
+            goto out;
+        }
+    }
     if (o.output == NULL) {
         /* No -o: the traces go to a directory of their own, removed when
          * the check passes and kept (and named) when it fails. */
@@ -877,43 +1017,64 @@ int hg_launch_check_main(int argc, char **argv)
         o.output = pattern;
     }
 
-    char traced[PATH_MAX];
-    int code = run_program(argv + optind, &o, traced, sizeof(traced));
+    long pid;
+    int code = run_program(argv + optind, &o, traced, sizeof(traced), &pid);
     if (traced[0] == '\0') {
         rc = code;
-        goto out;
+        why_unchecked = "the program did not run (see heapgrow's messages on stderr)";
+        goto report;
     }
     char shown[SHOWN_PATH_MAX];
     hg_escape_str(traced, shown, sizeof(shown));
     if (access(traced, F_OK) != 0) {
         fprintf(stderr, "heapgrow: check: no trace was written to %s: nothing to check\n", shown);
         rc = code != 0 ? code : 2;
-        goto out;
+        snprintf(err, sizeof(err), "no trace was written to %s: nothing was checked", traced);
+        why_unchecked = err;
+        goto report;
     }
     hg_report_load_opts_t lo = {.wrappers = o.wrapper_v, .nwrappers = o.nwrappers};
     if (hg_report_load(traced, &lo, &set, err, sizeof(err)) != 0) {
         fprintf(stderr, "heapgrow: %s: %s\n", shown, err);
         rc = code != 0 ? code : 2;
-        goto out;
+        why_unchecked = err;
+        goto report;
     }
     has_set = true;
-    hg_report_input_t in = {.main = set.main,
-                            .children = (const hg_model_t *const *)set.children,
-                            .nchildren = set.nchildren,
-                            .warnings = (const char *const *)set.warnings,
-                            .nwarnings = set.nwarnings};
-    hg_gate_result_t res;
+    in = (hg_report_input_t){.main = set.main,
+                             .children = (const hg_model_t *const *)set.children,
+                             .nchildren = set.nchildren,
+                             .warnings = (const char *const *)set.warnings,
+                             .nwarnings = set.nwarnings};
     fflush(stdout);
     hg_gate_evaluate(stderr, &gate, &in, &res);
+    is_checked = true;
     /* The program's own failure comes first; then the gate's. */
     rc = code != 0 ? code : res.is_failed ? error_exitcode : 0;
-    if (rc != 0 && tmpdir[0] != '\0') {
+report:
+    if (sarif != NULL) {
+        hg_sarif_run_t sr = {.gate = &gate,
+                             .in = is_checked ? &in : NULL,
+                             .res = is_checked ? &res : NULL,
+                             .base_dir = cwd,
+                             .argv = argv,
+                             .argc = argc,
+                             .exit_code = rc,
+                             .error = why_unchecked};
+        /* %p: the program's pid, or heapgrow's when it never started. */
+        expand_output(sarif, pid != 0 ? pid : (long)getpid(), exe_name, sarif_path,
+                      sizeof(sarif_path));
+        if (write_sarif(sarif_path, traced[0] != '\0' ? traced : NULL, &sr) != 0 && rc == 0)
+            rc = 2;
+    }
+    if (rc != 0 && tmpdir[0] != '\0' && is_checked) {
         fprintf(stderr, "heapgrow: traces kept in %s (heapgrow report %s)\n", tmpdir, shown);
         tmpdir[0] = '\0';
     }
 out:
     if (tmpdir[0] != '\0')
         remove_tree(tmpdir);
+    hg_gate_result_free(&res);
     if (has_set)
         hg_report_set_free(&set);
     hg_gate_free(&gate);
