@@ -932,8 +932,12 @@ static int finish(loader_t *L, hg_reader_t *r)
 {
     hg_model_t *m = L->m;
     int rc;
+    /* An exit dump (not a fault's best-effort HG_DUMP_FATAL) followed by the
+     * END of an exit, an _exit or a terminating signal from outside (the
+     * tracer writes those as at exit). */
     m->has_final_live_set = L->has_exit_dump && m->has_end &&
-                            (m->end_reason == HG_END_EXIT || m->end_reason == HG_END_UEXIT);
+                            (m->end_reason == HG_END_EXIT || m->end_reason == HG_END_UEXIT ||
+                             m->end_reason == HG_END_SIGNAL);
     m->has_reachability = m->has_final_live_set && L->has_exit_reach;
     if (hg_reader_ended_early(r)) {
         char buf[320];

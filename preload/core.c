@@ -1,7 +1,7 @@
 /*
  * The tracer's process-wide state (hg_core) and its life cycle: one-time
  * initialisation, fork handlers, and the three ways a traced process ends
- * (exit/return from main, _exit/_Exit in shim.c, fatal signals). Owns no
+ * (exit/return from main, _exit/_Exit in shim.c, signals in signals.c). Owns no
  * allocation path; never calls abort() or exit().
  *
  * Exit status: glibc's on_exit(3) hands its handler the status given to
@@ -17,9 +17,7 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/auxv.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +29,7 @@
 #include "guard.h"
 #include "log.h"
 #include "real.h"
+#include "signals.h"
 #include "unwind.h"
 #include "writer.h"
 
@@ -105,7 +104,7 @@ static void atfork_child(void)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Exit and fatal signals                                                    */
+/* Exit                                                                      */
 
 static void on_exit_handler(int status, void *arg)
 {
@@ -133,65 +132,6 @@ __attribute__((destructor(101))) static void core_destructor(void)
 {
     if (!has_exit_handler)
         on_exit_handler(0, NULL);
-}
-
-/*
- * Signals whose default action kills the process and which the program may
- * raise itself or receive from outside. SIGINT, SIGHUP and SIGQUIT are
- * deliberately absent: interpreters such as CPython install their own SIGINT
- * handler only when the disposition they find is SIG_DFL, so a handler of ours
- * would change the program's behaviour (no KeyboardInterrupt).
- */
-static const int fatal_signals[] = {SIGSEGV, SIGBUS,  SIGFPE, SIGILL,
-                                    SIGABRT, SIGTRAP, SIGSYS, SIGTERM};
-
-/*
- * Stands in for the default action: finish the trace, then perform the
- * default action for real. It may also be reached by chaining: a program that
- * installed its own handler later and calls the previous one (ours) for
- * signals it does not want. So SIG_DFL is set explicitly (not only through
- * SA_RESETHAND, which the program's sigaction replaced) and the signal is
- * unblocked before it is raised again; raising it with the program's handler
- * still in place would recurse.
- */
-static void fatal_handler(int signo)
-{
-    int saved = errno;
-    if (is_active() && is_owner()) {
-        bool was = hg_guard_enter();
-        hg_writer_finish(HG_END_SIGNAL, signo);
-        hg_guard_leave(was);
-    }
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    sigaction(signo, &dfl, NULL);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, signo);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-    raise(signo);
-    /* Still here: the signal is ignored or blocked by other means (a fault
-     * recurs on return and then takes the default action). */
-    errno = saved;
-}
-
-static void install_fatal_handlers(void)
-{
-    for (size_t i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0]; i++) {
-        struct sigaction old;
-        if (sigaction(fatal_signals[i], NULL, &old) != 0)
-            continue;
-        if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)
-            continue; /* the program has its own: leave it alone */
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = fatal_handler;
-        sigemptyset(&sa.sa_mask);
-        sa.sa_flags = SA_RESETHAND | SA_NODEFER | SA_ONSTACK | SA_RESTART;
-        sigaction(fatal_signals[i], &sa, NULL);
-    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -223,7 +163,7 @@ static int init_locked(void)
      * either only loses a feature (fork child trace, exit status). */
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     has_exit_handler = on_exit(on_exit_handler, NULL) == 0;
-    install_fatal_handlers();
+    hg_signals_install();
     return HG_STATE_ACTIVE;
 }
 

@@ -570,6 +570,11 @@ static uintptr_t clip_at_tcb(uintptr_t lo, uintptr_t hi)
 
 static uint32_t child_run(scan_t *s, hg_live_table_t *t, shared_hdr_t *hdr, hg_reach_stat_t *out)
 {
+    /* The copy of the table may hold a step another thread of the parent had
+     * under way (an entry being moved by a growth): that thread is not here
+     * to finish it, and the walk would wait for it forever (then the parent
+     * kills the child after its wait). Redo such steps, as in a fork child. */
+    hg_live_after_fork(t);
     if (hg_live_foreach(t, collect_cb, s) != 0)
         return ENOSPC;
     if (s->nblocks == 0)

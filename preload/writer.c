@@ -11,8 +11,15 @@
  * written counters): the writer thread holds it for one tick, hg_writer_finish
  * takes it (with a bounded wait) for the final records, and the fork prepare
  * handler takes it so that no zlib state is mid-write when the child is made.
- * Everything the shim or a signal handler touches (dump requests, the wake
- * word, warnings) is a lock-free atomic.
+ * Everything the shim or a signal handler touches (dump requests, finish
+ * requests, the wake word, warnings) is a lock-free atomic.
+ *
+ * The final records are written once (is_finished: the first caller claims
+ * them), by the claiming thread, or by the writer thread itself when a
+ * terminating signal asked for them (hg_writer_request_finish: the signal
+ * handler only sets a word and waits). finish_done tells every other caller
+ * when they are written, so that an exit racing with a signal (or two
+ * signals) waits for them instead of cutting them short.
  *
  * Output naming (hg_writer_format_path). HEAPGROW_OUTPUT is a pattern: "%p" is
  * the pid, "%e" the executable's base name, "%%" a percent sign. When the
@@ -66,6 +73,7 @@
 #include "guard.h"
 #include "os.h"
 #include "reach.h"
+#include "signals.h"
 
 /* ------------------------------------------------------------------------ */
 /* Constants                                                                 */
@@ -219,6 +227,10 @@ static struct {
     _Atomic uint32_t wake_word; /* futex: bumped to wake the thread       */
     _Atomic uint32_t dump_mask; /* bit per enum hg_dump_reason requested  */
     _Atomic bool is_modules_dirty;
+    _Atomic int finish_signo;        /* hg_writer_request_finish: the thread ends the trace */
+    _Atomic int finisher_tid;        /* the thread writing the final records          */
+    _Atomic uint32_t finish_done;    /* futex: 1 once they are written or given up on */
+    _Atomic int deliver_signo;       /* then end the process with it (handler returned) */
     _Atomic uint64_t snapshot_count; /* for tests and stats */
     _Atomic uint64_t dump_count;
     warning_slot_t warnings[MAX_WARNINGS];
@@ -1306,6 +1318,8 @@ uint32_t hg_writer_interval_ms(uint32_t base_ms, uint64_t periodic_snapshots)
     return spacing;
 }
 
+static void finish_claimed(int reason, int status, bool is_async, uintptr_t self_stack_lo);
+
 static void *writer_main(void *arg)
 {
     (void)arg;
@@ -1321,6 +1335,12 @@ static void *writer_main(void *arg)
     for (;;) {
         /* acquire: pairs with the release fetch_add in wake_thread(). */
         uint32_t seen = atomic_load_explicit(&w.wake_word, memory_order_acquire);
+        /* acquire: pairs with the release store in hg_writer_request_finish(). */
+        int signo = atomic_load_explicit(&w.finish_signo, memory_order_acquire);
+        if (signo != 0) {
+            finish_claimed(HG_END_SIGNAL, signo, false, 0);
+            break;
+        }
         if (atomic_load_explicit(&w.is_stopping, memory_order_acquire))
             break;
         uint64_t now = mono_ns();
@@ -1383,11 +1403,23 @@ static void dump_signal_handler(int sig)
     errno = saved;
 }
 
-/* Installs the dump handler unless the program already handles the signal. */
+/* Weak: the writer's unit tests link writer.c without signals.c. */
+extern __typeof__(hg_signals_install_handler) hg_signals_install_handler __attribute__((weak));
+
+/* Installs the dump handler unless the program already handles the signal.
+ * Through signals.c when it is there, which hides the handler from the
+ * program's sigaction()/signal() queries. */
 static void install_dump_signal(int sig)
 {
     struct sigaction old, sa;
-    if (sig <= 0 || sig >= NSIG || sigaction(sig, NULL, &old) != 0)
+    if (sig <= 0 || sig >= NSIG)
+        return;
+    if (hg_signals_install_handler != NULL) {
+        if (hg_signals_install_handler(sig, dump_signal_handler, SA_RESTART))
+            w.dump_signal = sig;
+        return;
+    }
+    if (sigaction(sig, NULL, &old) != 0)
         return;
     if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)
         return;
@@ -1607,20 +1639,43 @@ static bool lock_bounded(uint64_t wait_ns)
     return pthread_mutex_timedlock(&w.io_lock, &ts) == 0;
 }
 
-void hg_writer_finish(int reason, int status)
+/* How long hg_writer_wait_finished() waits at most for another thread's final
+ * records: what they may take (the lock, the live set, the reachability
+ * scan). */
+#define FINISHED_WAIT_NS (FINISH_WAIT_NS + REACH_WAIT_NS + 10ull * 1000000000ull)
+
+/* Weak: the writer's unit tests link writer.c without signals.c. */
+extern __typeof__(hg_signals_deliver) hg_signals_deliver __attribute__((weak));
+
+/* Marks the final records written (or given up on), wakes the threads waiting
+ * for them in hg_writer_wait_finished(), and ends the process with the signal
+ * whose handler could not wait (hg_writer_signal_when_finished()). */
+static void mark_finished(void)
 {
-    /* A vfork child shares our memory and file: it must not end our trace
-     * (nor mark it finished). The raw syscall: no cached pid. */
-    if ((int)syscall(SYS_getpid) != w.owner_pid)
-        return;
-    /* acq_rel: the first caller wins; later callers see its claim. */
-    if (atomic_exchange_explicit(&w.is_finished, true, memory_order_acq_rel))
-        return;
-    /* acquire: pairs with the release store of is_active in hg_writer_start(). */
-    if (!atomic_load_explicit(&w.is_active, memory_order_acquire))
-        return;
+    /* seq_cst: Dekker with hg_writer_signal_when_finished() (store done, load
+     * deliver_signo / store deliver_signo, load done); it also releases the
+     * records to the acquire load in hg_writer_wait_finished(). */
+    atomic_store_explicit(&w.finish_done, 1, memory_order_seq_cst);
+    int signo = atomic_exchange_explicit(&w.deliver_signo, 0, memory_order_seq_cst);
+    /* Before the waiters wake: one waiting in an exit must die of the signal,
+     * not get on to exit_group first. */
+    if (signo != 0 && hg_signals_deliver != NULL)
+        hg_signals_deliver(signo);
+    futex_wake(&w.finish_done);
+}
+
+/*
+ * Writes the final records; the caller claimed them (is_finished). is_async:
+ * running in the handler of a fault, where the interrupted code may hold any
+ * lock and its state may be broken: no dl_iterate_phdr (the loader lock), no
+ * reachability scan (a clone and a wait), no deflateEnd, a short wait for the
+ * lock and a live set marked HG_DUMP_FATAL. self_stack_lo: the calling
+ * thread's stack is a root of the reachability scan from there up (0: not a
+ * root, the writer thread).
+ */
+static void finish_claimed(int reason, int status, bool is_async, uintptr_t self_stack_lo)
+{
     bool was = guard_set();
-    bool is_fatal = reason == HG_END_SIGNAL;
     /* release: pairs with the acquire loads of is_stopping in writer_main(). */
     atomic_store_explicit(&w.is_stopping, true, memory_order_release);
     wake_thread();
@@ -1628,25 +1683,26 @@ void hg_writer_finish(int reason, int status)
      * stream is in an unknown state and io_lock is ours. Write nothing. */
     if (w.is_thread_running && pthread_equal(pthread_self(), w.thread) &&
         atomic_load_explicit(&w.is_in_tick, memory_order_relaxed)) {
+        mark_finished();
         guard_restore(was);
         return;
     }
-    if (!lock_bounded(is_fatal ? FATAL_WAIT_NS : FINISH_WAIT_NS)) {
+    if (!lock_bounded(is_async ? FATAL_WAIT_NS : FINISH_WAIT_NS)) {
+        mark_finished();
         guard_restore(was);
         return; /* the writer is stuck: better no end than a corrupt one */
     }
     if (!w.is_broken) {
         uint64_t now = hg_core_now_ns();
         emit_warnings(now);
-        if (!is_fatal) /* dl_iterate_phdr takes the loader lock */
+        if (!is_async) /* dl_iterate_phdr takes the loader lock */
             update_modules(now, false);
         define_stacks();
         emit_snapshot(now);
         z_feed(NULL, 0, Z_SYNC_FLUSH); /* the final counters, whatever follows */
-        emit_live_set(now, is_fatal ? HG_DUMP_FATAL : HG_DUMP_EXIT);
-        if (!is_fatal) /* a fork and a wait: not from a fatal signal. The
-                        * caller's frames up are roots; ours hold stale words */
-            emit_reach(now, HG_DUMP_EXIT, (uintptr_t)__builtin_frame_address(0));
+        emit_live_set(now, is_async ? HG_DUMP_FATAL : HG_DUMP_EXIT);
+        if (!is_async) /* a clone and a wait: not from a fault */
+            emit_reach(now, HG_DUMP_EXIT, self_stack_lo);
         hg_enc_t e;
         if (rec_begin(&e, 40)) {
             hg_enc_u(&e, now);
@@ -1655,7 +1711,7 @@ void hg_writer_finish(int reason, int status)
             rec_emit(HG_REC_END, &e);
         }
         z_feed(NULL, 0, Z_FINISH);
-        if (!is_fatal)
+        if (!is_async)
             deflateEnd(&w.zs);
         w.is_zs_ready = false;
         if (w.fd >= 0)
@@ -1666,7 +1722,82 @@ void hg_writer_finish(int reason, int status)
     pthread_mutex_unlock(&w.io_lock);
     /* release: pairs with the shim's acquire load of hg_core.state. */
     atomic_store_explicit(&hg_core.state, HG_STATE_PASSIVE, memory_order_release);
+    mark_finished();
     guard_restore(was);
+}
+
+void hg_writer_finish(int reason, int status)
+{
+    /* A vfork child shares our memory and file: it must not end our trace
+     * (nor mark it finished). The raw syscall: no cached pid. */
+    if ((int)syscall(SYS_getpid) != w.owner_pid)
+        return;
+    /* acq_rel: the first caller wins; later callers see its claim. */
+    if (atomic_exchange_explicit(&w.is_finished, true, memory_order_acq_rel)) {
+        /* Another thread writes them (a signal, a racing exit): going on
+         * towards exit_group would cut them short. */
+        (void)hg_writer_wait_finished(UINT64_MAX);
+        return;
+    }
+    /* acquire: pairs with the release store of is_active in hg_writer_start(). */
+    if (!atomic_load_explicit(&w.is_active, memory_order_acquire)) {
+        mark_finished();
+        return;
+    }
+    atomic_store_explicit(&w.finisher_tid, (int)syscall(SYS_gettid), memory_order_relaxed);
+    /* Our caller's frames up are roots of the scan; ours below hold stale
+     * words of earlier tracer calls. */
+    finish_claimed(reason, status, reason == HG_END_SIGNAL, (uintptr_t)__builtin_frame_address(0));
+}
+
+int hg_writer_request_finish(int signo)
+{
+    if ((int)syscall(SYS_getpid) != w.owner_pid)
+        return 0;
+    /* acquire: pairs with the release store of is_active in hg_writer_start(). */
+    if (!atomic_load_explicit(&w.is_active, memory_order_acquire))
+        return 0;
+    if (!w.is_thread_running)
+        return -1;
+    /* acq_rel: as in hg_writer_finish(). */
+    if (atomic_exchange_explicit(&w.is_finished, true, memory_order_acq_rel))
+        return 0;
+    atomic_store_explicit(&w.finisher_tid, atomic_load_explicit(&writer_tid, memory_order_relaxed),
+                          memory_order_relaxed);
+    /* release: pairs with the acquire load in writer_main(). */
+    atomic_store_explicit(&w.finish_signo, signo > 0 ? signo : SIGTERM, memory_order_release);
+    wake_thread();
+    return 1;
+}
+
+bool hg_writer_wait_finished(uint64_t max_ns)
+{
+    /* acquire: pairs with the exchanges that claim the final records. */
+    if (!atomic_load_explicit(&w.is_finished, memory_order_acquire))
+        return true;
+    if ((int)syscall(SYS_gettid) == atomic_load_explicit(&w.finisher_tid, memory_order_relaxed))
+        return false; /* nested in our own finish: it cannot go on meanwhile */
+    uint64_t deadline = mono_ns() + (max_ns < FINISHED_WAIT_NS ? max_ns : FINISHED_WAIT_NS);
+    for (;;) {
+        /* acquire: pairs with the release store in mark_finished(). */
+        if (atomic_load_explicit(&w.finish_done, memory_order_acquire) != 0)
+            return true;
+        uint64_t now = mono_ns();
+        if (now >= deadline)
+            return false;
+        futex_wait(&w.finish_done, 0, deadline - now);
+    }
+}
+
+bool hg_writer_signal_when_finished(int signo)
+{
+    /* seq_cst: see mark_finished(). */
+    atomic_store_explicit(&w.deliver_signo, signo, memory_order_seq_cst);
+    if (atomic_load_explicit(&w.finish_done, memory_order_seq_cst) == 0)
+        return true;
+    /* Finished meanwhile: take the request back, unless mark_finished()
+     * took it already (and delivers). */
+    return atomic_exchange_explicit(&w.deliver_signo, 0, memory_order_seq_cst) == 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1700,6 +1831,11 @@ void hg_writer_atfork_child(void)
      * that does not exist in the child): start from a fresh one. */
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     memcpy(&w.io_lock, &fresh, sizeof fresh);
+    /* Final records being written by a thread of the parent: none will be
+     * here, nobody may wait for them. */
+    if (atomic_load_explicit(&w.is_finished, memory_order_relaxed))
+        atomic_store_explicit(&w.finish_done, 1, memory_order_relaxed);
+    atomic_store_explicit(&w.deliver_signo, 0, memory_order_relaxed); /* the parent's */
     if (!atomic_load_explicit(&w.is_active, memory_order_relaxed) ||
         atomic_load_explicit(&w.is_finished, memory_order_relaxed))
         return;

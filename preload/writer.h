@@ -35,8 +35,38 @@ void hg_writer_modules_changed(void);
  * the preloaded constructors ran; a destructor that calls this with status 0
  * therefore wins over the on_exit handler that knows the real exit status.
  * Reason HG_END_EXEC (before execve) is accepted too: the image being
- * replaced gets a complete trace and the tracer goes passive. */
+ * replaced gets a complete trace and the tracer goes passive. Reason
+ * HG_END_SIGNAL means "from a fault's handler": no module rescan, no
+ * reachability, live set HG_DUMP_FATAL. A later caller, while the first one's
+ * records are still being written by another thread, waits for them
+ * (hg_writer_wait_finished()) before it returns. */
 void hg_writer_finish(int reason /* enum hg_end_reason */, int status);
+
+/* For a terminating signal that came from outside (SIGINT, SIGTERM...): asks
+ * the writer thread to write the final records as at exit (snapshot, live set
+ * HG_DUMP_EXIT with its reachability, END HG_END_SIGNAL with signo), so that
+ * the handler itself takes no lock and waits for nothing the interrupted code
+ * may hold. Async-signal-safe: claims the final records, sets a word, wakes
+ * the thread. Returns 1 when the thread will write them (wait with
+ * hg_writer_wait_finished()); 0 when there is nothing to do here (no trace,
+ * not the trace's owner, or another caller claimed them first: waiting for it
+ * is what hg_writer_wait_finished() does); -1 when the trace is open but no
+ * writer thread runs (the caller may call hg_writer_finish() itself). */
+int hg_writer_request_finish(int signo);
+
+/* Waits until the final records claimed by another thread are written or
+ * given up on, at most max_ns and at most what they can take (~43 s;
+ * milliseconds normally; UINT64_MAX: that). Returns true when they are (or
+ * none were claimed), false on timeout or when the calling thread is the one
+ * writing them (nested in it). Async-signal-safe (futex). */
+bool hg_writer_wait_finished(uint64_t max_ns);
+
+/* For a handler that cannot wait any longer for the final records it asked
+ * for (its thread may hold what they need): once they are written, the
+ * writer ends the process with signo (hg_signals_deliver), and the handler
+ * returns meanwhile. Returns true when that is arranged, false when they are
+ * written already (the handler ends the process itself). Async-signal-safe. */
+bool hg_writer_signal_when_finished(int signo);
 
 /* fork support, registered with pthread_atfork by hg_core_init: prepare quiesces
  * the writer thread, parent resumes it, child starts a new trace (own file,

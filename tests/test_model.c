@@ -387,6 +387,42 @@ START_TEST(test_signal_dump_is_not_leak)
 }
 END_TEST
 
+/* A terminating signal from outside: the tracer writes the final live set as
+ * at exit (reason exit) before END signal; that is the final live set. A
+ * fault's best-effort live set (reason fatal) is not, nor an exit dump
+ * before END exec. */
+START_TEST(test_signal_end_has_final_live_set)
+{
+    static const struct {
+        uint64_t dump;
+        uint64_t end;
+        bool is_final;
+    } cases[] = {
+        {HG_DUMP_EXIT, HG_END_SIGNAL, true},
+        {HG_DUMP_FATAL, HG_END_SIGNAL, false},
+        {HG_DUMP_EXIT, HG_END_EXEC, false},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        craft_t c;
+        two_sites(&c, false);
+        craft_live_begin(&c, 100000000001ull, cases[k].dump, 1);
+        craft_live_t l = {0x10000, 1000, 1, 1};
+        craft_live_chunk(&c, 1, &l);
+        craft_live_end(&c, 1);
+        craft_end(&c, 100000000002ull, cases[k].end, 2);
+        hg_model_t *m = load(&c, HG_GROUP_SITE);
+        ck_assert(m->has_end);
+        ck_assert_ptr_null(m->ended_early);
+        ck_assert_int_eq(m->has_final_live_set, cases[k].is_final);
+        const hg_site_t *g = find_site(m, "grow_cache");
+        ck_assert_int_eq(g->leaked.bytes, cases[k].is_final ? 1000 : -1);
+        ck_assert_int_eq(g->leaked.count, cases[k].is_final ? 1 : -1);
+        hg_model_free(m);
+        craft_free(&c);
+    }
+}
+END_TEST
+
 START_TEST(test_group_by_stack)
 {
     /* grow_cache called from main directly and through churn: one site, two
@@ -736,6 +772,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, test_write_failed);
     tcase_add_test(tc, test_reach_kinds);
     tcase_add_test(tc, test_signal_dump_is_not_leak);
+    tcase_add_test(tc, test_signal_end_has_final_live_set);
     tcase_add_test(tc, test_group_by_stack);
     tcase_add_test(tc, test_inlined_std_frame);
     tcase_add_test(tc, test_header_wrappers);

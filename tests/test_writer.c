@@ -1011,6 +1011,75 @@ START_TEST(fatal_finish_records_signal)
 }
 END_TEST
 
+/* A terminating signal from outside: the handler only asks, the writer
+ * thread writes the final records as at exit (live set HG_DUMP_EXIT), with
+ * the signal in END. */
+START_TEST(signal_finish_by_writer_thread)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, 0);
+    setup_stacks();
+    ck_assert(hg_writer_wait_finished(UINT64_MAX)); /* nothing claimed: at once */
+    ck_assert_int_eq(hg_writer_start(), 0);
+    ck_assert_int_eq(hg_writer_request_finish(SIGINT), 1);
+    ck_assert_int_eq(hg_writer_request_finish(SIGTERM), 0); /* claimed already */
+    ck_assert(hg_writer_wait_finished(UINT64_MAX));
+    ck_assert_int_eq(atomic_load(&hg_core.state), HG_STATE_PASSIVE);
+    /* Written already: a handler must end the process itself. */
+    ck_assert(!hg_writer_signal_when_finished(SIGINT));
+    hg_writer_finish(HG_END_EXIT, 0); /* done: returns at once, writes nothing */
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert(t.has_trailer);
+    size_t i = trace_find(&t, HG_REC_LIVE_BEGIN, 0);
+    ck_assert_uint_lt(i, t.n);
+    i = check_live_set(&t, i, HG_DUMP_EXIT);
+    ck_assert_uint_eq(i, t.n - 1);
+    cur_t c = cur_of(&t.recs[i]);
+    cur_u(&c);
+    ck_assert_uint_eq(cur_u(&c), HG_END_SIGNAL);
+    ck_assert_int_eq(cur_s(&c), SIGINT);
+    trace_free(&t);
+}
+END_TEST
+
+/* An exit racing with a signal's final records: hg_writer_finish() returns
+ * only once they are written (else the exit would cut them short). */
+START_TEST(late_finish_waits_for_the_first)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, 0);
+    setup_stacks();
+    for (int k = 0; k < 2000; k++) /* a live set that takes the thread a while */
+        fake_live_add(0x100000 + (uintptr_t)k * 64, 24, 1, 12);
+    ck_assert_int_eq(hg_writer_start(), 0);
+    ck_assert_int_eq(hg_writer_request_finish(SIGHUP), 1);
+    hg_writer_finish(HG_END_EXIT, 3);
+    trace_t t; /* read at once: complete */
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert(t.has_trailer);
+    size_t i = trace_find(&t, HG_REC_END, 0);
+    ck_assert_uint_eq(i, t.n - 1);
+    cur_t c = cur_of(&t.recs[i]);
+    cur_u(&c);
+    ck_assert_uint_eq(cur_u(&c), HG_END_SIGNAL); /* the first caller's */
+    ck_assert_int_eq(cur_s(&c), SIGHUP);
+    trace_free(&t);
+}
+END_TEST
+
+/* No trace (never started): nothing for a handler to ask or wait for. */
+START_TEST(signal_finish_without_trace)
+{
+    ck_assert_int_eq(hg_writer_request_finish(SIGINT), 0);
+    ck_assert(hg_writer_wait_finished(UINT64_MAX));
+}
+END_TEST
+
 /* More live entries than one LIVE_CHUNK holds: 4096 per chunk, address
  * deltas restarting in each. */
 START_TEST(live_set_spans_chunks)
@@ -1306,6 +1375,9 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, week_long_trace_is_bounded);
     tcase_add_test(tc, snapshot_size_by_changed_stacks);
     tcase_add_test(tc, fatal_finish_records_signal);
+    tcase_add_test(tc, signal_finish_by_writer_thread);
+    tcase_add_test(tc, late_finish_waits_for_the_first);
+    tcase_add_test(tc, signal_finish_without_trace);
     tcase_add_test(tc, live_set_spans_chunks);
     tcase_add_test(tc, warnings_bounded);
     suite_add_tcase(s, tc);

@@ -8,13 +8,17 @@
  *   - churn: allocated and freed every step (neither).
  * The markers "SITE:<name>" give the test the source line of each malloc.
  * With the argument "kill" it ends by SIGKILL instead (no end marker, no
- * final live set). The steps are paced (nanosleep) so that the tracer's snapshots see the
- * growth over time; nothing waits on the tracer.
+ * final live set); with "wait" it prints "ready" and waits to be killed by a
+ * signal (SIGINT: an end marker and a final live set all the same). The
+ * steps are paced (nanosleep) so that the tracer's snapshots see the growth
+ * over time; nothing waits on the tracer.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define STEPS 60
 
@@ -64,5 +68,11 @@ int main(int argc, char **argv)
     kept = NULL;
     if (argc > 1 && strcmp(argv[1], "kill") == 0)
         raise(SIGKILL);
+    if (argc > 1 && strcmp(argv[1], "wait") == 0) {
+        printf("ready\n");
+        fflush(stdout);
+        for (;;)
+            pause();
+    }
     return 0;
 }

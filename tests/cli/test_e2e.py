@@ -165,6 +165,110 @@ def killed_program_ends_early(d):
     eq(g["growth"]["growing"], True, "still growing: " + str(g["growth"]["reason"]))
 
 
+def interrupt(args, d, env=None, group=False):
+    """Runs heapgrow ARGS (whose program is e2e_grow "wait"), and once the
+    program says "ready" sends SIGINT: to heapgrow, which forwards it (kill
+    heapgrow's pid), or with group=True to the whole process group, which
+    reaches the program directly and again through heapgrow."""
+    import signal
+    e = dict(os.environ, NO_COLOR="1", **(env or {}))
+    for k in ("HEAPGROW_LIB", "LD_PRELOAD", "HEAPGROW_WRAPPERS", "HEAPGROW_OUTPUT"):
+        e.pop(k, None)
+    p = subprocess.Popen([HEAPGROW] + args, cwd=d, env=e, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=group)
+    eq(p.stdout.readline(), "ready\n", "the program started")
+    if group:
+        os.killpg(p.pid, signal.SIGINT)
+    else:
+        p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=300)
+    return subprocess.CompletedProcess(args, p.returncode, out, err)
+
+
+def check_interrupted_trace(d, trace):
+    doc = json.loads(hg(["report", "--format", "json", trace], d).stdout)
+    p = doc["process"]
+    eq((p["ended_cleanly"], p["end_reason"], p["exit_status"], p["signal"],
+        p["has_final_live_set"], p["has_reachability"], p["ended_early"]),
+       (True, "signal", None, 2, True, True, None), "ended by SIGINT, with its final live set")
+    g = by_function(doc["sites"], "grow_step")
+    eq((g["end_live_bytes"], g["end_live_count"]), (STEPS * 4096, STEPS), "grow_step live")
+    eq(g["leaked"], {"bytes": STEPS * 4096, "count": STEPS,
+                     "definite": {"bytes": 4096, "count": 1},
+                     "indirect": {"bytes": (STEPS - 1) * 4096, "count": STEPS - 1},
+                     "possible": {"bytes": 0, "count": 0},
+                     "reachable": {"bytes": 0, "count": 0}}, "grow_step leaked")
+    eq(g["growth"]["growing"], True, "grow_step growing: " + str(g["growth"]["reason"]))
+    lo = by_function(doc["sites"], "leak_once")
+    eq((lo["leaked"]["bytes"], lo["leaked"]["count"], lo["leaked"]["definite"]),
+       (3000, 3, {"bytes": 3000, "count": 3}), "leak_once leaked")
+
+
+@case
+def interrupted_program_keeps_its_leaks(d):
+    r = interrupt(["run", "--interval", "10", "-o", "i.hgt", "--", PROG, "wait"], d)
+    eq(r.returncode, 130, "128 + SIGINT: " + r.stderr)
+    assert ", killed by signal 2\n" in r.stderr, r.stderr
+    assert "leaks unknown" not in r.stderr and "without an end marker" not in r.stderr, r.stderr
+    assert "240.0 KiB in 60 blocks  grow_step at " in r.stderr, r.stderr
+    check_interrupted_trace(d, "i.hgt")
+
+
+@case
+def interrupted_process_group_keeps_its_leaks(d):
+    r = interrupt(["run", "--no-report", "--interval", "10", "-o", "g.hgt", "--", PROG, "wait"],
+                  d, group=True)
+    eq(r.returncode, 130, "128 + SIGINT: " + r.stderr)
+    check_interrupted_trace(d, "g.hgt")
+
+
+@case
+def interrupted_from_the_terminal_keeps_its_leaks(d):
+    """Ctrl-C typed on the terminal: the tty sends SIGINT to the foreground
+    process group (heapgrow and the program); heapgrow does not forward it."""
+    import pty
+    import termios
+    try:
+        master, slave = pty.openpty()
+    except OSError as ex:  # a chroot without /dev/pts, say
+        raise Skip(f"no pseudo-terminal here ({ex})") from ex
+    e = dict(os.environ, NO_COLOR="1")
+    for k in ("HEAPGROW_LIB", "LD_PRELOAD", "HEAPGROW_WRAPPERS", "HEAPGROW_OUTPUT"):
+        e.pop(k, None)
+
+    def controlling_tty():
+        os.setsid()
+        import fcntl
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    p = subprocess.Popen([HEAPGROW, "run", "--no-report", "--interval", "10", "-o", "t.hgt",
+                          "--", PROG, "wait"], cwd=d, env=e, stdin=slave, stdout=slave,
+                         stderr=subprocess.PIPE, preexec_fn=controlling_tty)
+    os.close(slave)
+    seen = b""
+    while b"ready" not in seen:
+        b = os.read(master, 4096)
+        assert b, "the program's output ended early: " + repr(seen)
+        seen += b
+    os.write(master, b"\x03")  # ^C: the line discipline sends SIGINT (VINTR)
+    try:
+        while os.read(master, 4096):
+            pass
+    except OSError:  # EIO: the other side is closed
+        pass
+    os.close(master)
+    eq(p.wait(timeout=300), 130, "128 + SIGINT: " + p.stderr.read().decode())
+    check_interrupted_trace(d, "t.hgt")
+
+
+@case
+def interrupted_check_reports_leaks(d):
+    r = interrupt(["check", "--", PROG, "wait"], d, env={"TMPDIR": d})
+    eq(r.returncode, 130, "the program's status comes first: " + r.stderr)
+    assert "\nSUMMARY: heapgrow: 248760 byte(s) leaked in 63 allocation(s).\n" in r.stderr, \
+        r.stderr
+
+
 def check(args, d):
     env = {"TMPDIR": d}
     e = dict(os.environ, NO_COLOR="1", **env)

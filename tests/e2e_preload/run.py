@@ -15,12 +15,15 @@ an empty value means "not available")
 """
 import gzip
 import os
+import random
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 CFG = dict(a.split("=", 1) for a in sys.argv[1:])
 LIB = CFG["lib"]
@@ -39,7 +42,7 @@ def parse_dump(path):
     end, warnings, ended_early, rc."""
     p = subprocess.run([HGDUMP, path], capture_output=True, text=True)
     d = {"rc": p.returncode, "stderr": p.stderr, "modules": {}, "stacks": {}, "live": None,
-         "live_reasons": [], "end": None, "counters": {}, "warnings": [], "ended_early": False, "header": None}
+         "live_reasons": [], "reach": [], "end": None, "counters": {}, "warnings": [], "ended_early": False, "header": None}
     cur = None
     for line in p.stdout.splitlines():
         if line.startswith("HEADER "):
@@ -64,6 +67,9 @@ def parse_dump(path):
             cur[int(m.group(3), 16)] = (int(m.group(2)), int(m.group(1)))
         elif line.startswith("LIVE_END"):
             d["live"] = cur
+        elif line.startswith("REACH t="):
+            m = re.search(r"reason=(\d+) status=(\d+)", line)
+            d["reach"].append((int(m.group(1)), int(m.group(2))))
         elif line.startswith("END "):
             m = re.match(r"END t=\d+ reason=(\S+) status=(-?\d+)", line)
             d["end"] = (m.group(1), int(m.group(2)))
@@ -98,6 +104,45 @@ def run(name, argv, expect_rc, preload_extra=(), env_extra=None, cwd=None):
     out, err = proc.communicate(timeout=120)
     p = subprocess.CompletedProcess(argv, proc.returncode, out, err)
     p.pid = proc.pid
+    ok(p.returncode == expect_rc, f"{name}: exit status {expect_rc}",
+       f"got {p.returncode}; stderr: {p.stderr[-2000:]}")
+    ok("FAIL " not in p.stderr, f"{name}: program checks pass", p.stderr[-2000:])
+    traces = {}
+    for f in sorted(os.listdir(tmp)):
+        m = re.match(r"t\.(\d+)\.hgt$", f)
+        if m:
+            traces[int(m.group(1))] = os.path.join(tmp, f)
+    return p, traces
+
+
+def run_signalled(name, argv, sigs, expect_rc, traced=True, gap=0.0, delay=0.0):
+    """Starts argv (under the tracer when traced), waits for its line "ready"
+    (then delay seconds), sends it each signal of sigs (gap seconds apart) and
+    waits for it to end."""
+    tmp = tempfile.mkdtemp(prefix="hg-e2e-")
+    env = dict(os.environ)
+    env.pop("HEAPGROW_QUIET", None)
+    if traced:
+        env["LD_PRELOAD"] = LIB
+        env["HEAPGROW_OUTPUT"] = os.path.join(tmp, "t.%p.hgt")
+        env["E2E_TRACED"] = "1"
+    else:
+        env.pop("LD_PRELOAD", None)
+        env.pop("E2E_TRACED", None)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=no_core)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line == "ready\n":
+            break
+    time.sleep(delay)
+    for i, sig in enumerate(sigs):
+        if i and gap:
+            time.sleep(gap)
+        proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    p = subprocess.CompletedProcess(argv, proc.returncode, "".join(lines) + out, err)
     ok(p.returncode == expect_rc, f"{name}: exit status {expect_rc}",
        f"got {p.returncode}; stderr: {p.stderr[-2000:]}")
     ok("FAIL " not in p.stderr, f"{name}: program checks pass", p.stderr[-2000:])
@@ -353,12 +398,80 @@ for how, rc, end in [("return", 0, ("exit", 0)), ("exit", 12, ("exit", 12)),
     if t:
         check_trace(f"ending {how}", t, end, leaks_of(p.stdout), exe)
 
-# --- a program's own handler chaining to the tracer's ------------------------
+# --- a program's own handler chaining to the previous one --------------------
 exe = CFG["chain"]
-p, traces = run("chain", [exe], -15)
-t = one_trace("chain", traces)
+for mode in ([], ["raw"]):
+    name = "chain" + "".join(" " + m for m in mode)
+    q = subprocess.run([exe] + mode, capture_output=True, text=True, preexec_fn=no_core,
+                       env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
+    ok(q.returncode == -15, f"{name} untraced: killed by SIGTERM", f"{q.returncode}")
+    p, traces = run(name, [exe] + mode, -15)
+    t = one_trace(name, traces)
+    if t:
+        check_trace(name, t, ("signal", 15), leaks_of(p.stdout), exe)
+
+# --- terminating signals from outside: the trace ends as at exit ------------
+exe = CFG["signals"]
+
+
+def check_signal_trace(name, p, traces, signo):
+    t = one_trace(name, traces)
+    if not t:
+        return None
+    d = check_trace(name, t, ("signal", signo), leaks_of(p.stdout), exe)
+    ok(d["live_reasons"][-1:] == [0], f"{name}: the final live set is an exit dump (reason 0)",
+       f"{d['live_reasons']}")
+    ok(d["reach"][-1:] == [(0, 0)], f"{name}: and is classified (REACH reason 0, status 0)",
+       f"{d['reach']}")
+    return d
+
+
+for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM):
+    name = f"{sig.name} from outside"
+    p, traces = run_signalled(name, [exe, "wait"], [sig], -sig)
+    check_signal_trace(name, p, traces, int(sig))
+# Threads allocating all the while, the signal landing in any of them.
+for i in range(5):
+    name = f"SIGINT to 4 allocating threads #{i + 1}"
+    p, traces = run_signalled(name, [exe, "wait", "4"], [signal.SIGINT], -2)
+    check_signal_trace(name, p, traces, 2)
+# Signals landing while the interrupted thread is inside the tracer, moving
+# live-table entries that the final live set has to wait for: the handler
+# lets it go on, and the writer ends the process once the records are written.
+rng = random.Random(7)
+for i in range(8):
+    name = f"SIGINT into a growing live table #{i + 1}"
+    p, traces = run_signalled(name, [exe, "grow"], [signal.SIGINT], -2,
+                              delay=rng.uniform(0.0, 0.4))
+    check_signal_trace(name, p, traces, 2)
+# The same request twice (a signal to a process group reaches heapgrow run and
+# the program, and heapgrow forwards its copy): the second must not cut the
+# trace short. 200,000 live blocks make the final records take a while.
+for gap in (0.0, 0.01):
+    name = f"SIGINT twice, {gap * 1000:.0f} ms apart"
+    p, traces = run_signalled(name, [exe, "wait", "0", "200000"],
+                              [signal.SIGINT, signal.SIGINT], -2, gap=gap)
+    check_signal_trace(name, p, traces, 2)
+
+# --- what the program sees of the dispositions: the same as untraced --------
+q = subprocess.run([exe, "query"], capture_output=True, text=True, preexec_fn=no_core,
+                   env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
+ok(q.returncode == -2 and "FAIL" not in q.stderr, "dispositions untraced: killed by SIGINT",
+   f"{q.returncode} {q.stderr}")
+p, traces = run("dispositions traced", [exe, "query"], -2)
+seen = [ln for ln in p.stdout.splitlines() if not ln.startswith("LEAK ")]
+ok(seen == [ln for ln in q.stdout.splitlines() if not ln.startswith("LEAK ")] and len(seen) == 30,
+   "dispositions: traced, the program sees exactly what it sees untraced",
+   "\n".join(f"{a!r} | {b!r}" for a, b in zip(seen, q.stdout.splitlines())))
+for want in ["initial 2 handler=DFL flags=0 mask=0 restorer=none",
+             "replaced 2 handler=DFL flags=0 mask=0 restorer=none",
+             "SIGINT handled 1 time(s)", "signal(SIGHUP, on_signal) -> DFL",
+             "SIGHUP handled 1 time(s)", "sigset(SIGQUIT, DFL) -> HOLD",
+             "dfl+flags 15 handler=DFL flags=0x14000000 mask=0x200 restorer=set"]:
+    ok(want in seen, f"dispositions: {want}", "\n".join(seen))
+t = one_trace("dispositions traced", traces)
 if t:
-    check_trace("chain", t, ("signal", 15), leaks_of(p.stdout), exe)
+    check_trace("dispositions traced", t, ("signal", 2), leaks_of(p.stdout), exe)
 
 # --- threads started by a library constructor, before main ------------------
 exe = CFG["early"]
@@ -433,6 +546,42 @@ with open(script, "w") as fh:
              "sys.exit(3 if len(json.loads(s)) == 20000 else 1)\n")
 if os.path.exists("/usr/bin/python3"):
     real_program("python3", ["/usr/bin/python3", script], 3)
+    # CPython installs its SIGINT handler (KeyboardInterrupt) only where it
+    # finds SIG_DFL: the tracer's handler must not be seen.
+    ki = os.path.join(work, "ki.py")
+    with open(ki, "w") as fh:
+        fh.write("import signal, sys, time\n"
+                 "print('handlers', *(signal.getsignal(s) for s in (signal.SIGTERM, "
+                 "signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR2, signal.SIGSEGV)), "
+                 "signal.getsignal(signal.SIGINT) is signal.default_int_handler, flush=True)\n"
+                 "def wait():\n"
+                 "    print('ready', flush=True)\n"
+                 "    for _ in range(1200):  # short sleeps: a signal just before\n"
+                 "        time.sleep(0.05)  # one would not cut a long one short\n"
+                 "if sys.argv[1:] == ['uncaught']:\n"
+                 "    wait()\n"
+                 "try:\n"
+                 "    wait()\n"
+                 "except KeyboardInterrupt:\n"
+                 "    sys.exit(5)\n")
+    py = ["/usr/bin/python3", ki]
+    q = run_signalled("python3 KeyboardInterrupt untraced", py, [signal.SIGINT], 5,
+                      traced=False)[0]
+    p, traces = run_signalled("python3 KeyboardInterrupt", py, [signal.SIGINT], 5)
+    ok(p.stdout.splitlines()[:1] == q.stdout.splitlines()[:1] and
+       q.stdout.startswith("handlers 0 0 0 0 0 True\n"),  # 0 = SIG_DFL, None = unknown
+       "python3: signal.getsignal() answers as untraced", f"{p.stdout!r} / {q.stdout!r}")
+    t = one_trace("python3 KeyboardInterrupt", traces)
+    if t:
+        check_trace("python3 KeyboardInterrupt", t, ("exit", 5), [], None)
+    run_signalled("python3 uncaught KeyboardInterrupt untraced", py + ["uncaught"],
+                  [signal.SIGINT], -2, traced=False)
+    # It ends by restoring SIG_DFL and killing itself with SIGINT.
+    p, traces = run_signalled("python3 uncaught KeyboardInterrupt", py + ["uncaught"],
+                              [signal.SIGINT], -2)
+    t = one_trace("python3 uncaught KeyboardInterrupt", traces)
+    if t:
+        check_trace("python3 uncaught KeyboardInterrupt", t, ("signal", 2), [], None)
 git = "/usr/bin/git"
 if os.path.exists(git):
     repo = os.path.join(work, "repo")
