@@ -36,8 +36,11 @@
 
 hg_core_t hg_core;
 
-/* Initial capacity of the live table; it grows on demand. */
-#define LIVE_INITIAL_CAPACITY (1u << 16)
+/* Initial capacity of the live table; it grows on demand (growth is cheap).
+ * Small, so that a program with few live blocks keeps its table in a few
+ * cache lines: 512 entries -> 1,024 slots of 16 bytes, also the floor under
+ * which rebuilds never shrink it. */
+#define LIVE_INITIAL_CAPACITY 512u
 
 /* getpid() of the process owning the trace; relaxed (written by init and the
  * fork child handler, before other threads exist in the child). */
@@ -100,6 +103,8 @@ static void atfork_child(void)
      * starting live set. The writer opens the child's own trace. */
     if (is_active()) {
         atomic_store_explicit(&owner_pid, (int)getpid(), memory_order_relaxed);
+        /* A migration other threads were helping would wait for them forever. */
+        hg_live_after_fork(hg_core.live);
         hg_writer_atfork_child();
     }
 }

@@ -141,7 +141,7 @@ int hg_live_create(hg_live_table_t **out, size_t initial_capacity)
     return 0;
 }
 
-size_t hg_live_count(const hg_live_table_t *t)
+size_t hg_live_count(hg_live_table_t *t)
 {
     return t->n;
 }
