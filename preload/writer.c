@@ -60,6 +60,7 @@
 #include <heapgrow/format.h>
 
 #include "core.h"
+#include "counts.h"
 #include "encode.h"
 #include "guard.h"
 #include "os.h"
@@ -912,6 +913,8 @@ static uint64_t read_rss_bytes(void)
 static void emit_snapshot(uint64_t now)
 {
     hg_stack_table_t *t = hg_core.stacks;
+    /* The threads' counter deltas into the stacks' counters (io_lock held). */
+    hg_counts_merge();
     uint32_t limit = t ? hg_stack_id_limit(t) : 0;
     if (limit > 0 && !ensure_stack_arrays(limit)) {
         fail_io(ENOMEM);
@@ -1161,6 +1164,7 @@ static void emit_warnings(uint64_t now)
 static void tick(uint32_t dump_mask, bool is_periodic)
 {
     uint64_t now_ns = hg_core_now_ns();
+    hg_core_tick_clock();
     if (hg_core.live != NULL)
         hg_live_maintain(hg_core.live, now_ns / 1000000u);
     emit_warnings(now_ns);
