@@ -73,10 +73,11 @@
  * When `used` passes 3/4 of cap, the inserter that sees it CASes next from
  * NULL to CREATING, estimates the live count by reading a sample of slots
  * (live_estimate()), maps the next generation with
- *     new_cap = max(min_cap, 2 * live + min(live, 8192), cap / 4)
+ *     new_cap = max(min_cap, 2 * live + 8192, cap / 4)
  * (load ~1/2 after migration: growth by <= 1.5x since live <= used <= 3/4 cap,
- * a same-size or smaller rebuild when tombstones dominate; the headroom of up
- * to 8192 slots absorbs inserts while a helper is descheduled) and publishes it
+ * a same-size or smaller rebuild when tombstones dominate; the 8192 slots of
+ * headroom absorb inserts while a helper is descheduled; below 65,536 live
+ * entries new_cap = max(min_cap, 4 * live, cap / 4)) and publishes it
  * (release). From then on inserts go to the newest generation, and every
  * insert and erase that sees a migration in flight migrates one chunk of 64
  * source slots (claimed by fetch_add on a cursor): O(64) extra work per call,
@@ -159,6 +160,7 @@
 #define CHUNK_SLOTS      64u
 #define MIN_CAP          1024u
 #define HEADROOM_SLOTS   8192u
+#define FAST_GROWTH_LIVE 65536u /* below: a new generation of 4x the live count */
 #define HUGE_MIN_BYTES   ((size_t)4 << 20)
 #define META_LARGE       ((uint64_t)1 << 63)
 #define SMALL_SIZE_LIMIT ((uint64_t)1 << 24)
@@ -404,8 +406,10 @@ static int start_migration(hg_live_table_t *t, gen_t *g)
     size_t live = live_estimate(t, g);
     /* + headroom: inserts keep arriving while the migration runs, at most
      * cap/64 from helping, more if a helper is descheduled in a copy. A
-     * small table needs less (a nested migration absorbs the rest). */
-    size_t cap = 2 * live + (live < HEADROOM_SLOTS ? live : HEADROOM_SLOTS);
+     * small table grows faster (load 1/4 after its migration): a program
+     * that builds up its live set from nothing then pays for a few
+     * migrations, not a dozen, and a small table costs little memory. */
+    size_t cap = live < FAST_GROWTH_LIVE ? 4 * live : 2 * live + HEADROOM_SLOTS;
     if (cap < g->cap / 4)
         cap = g->cap / 4;
     if (cap < t->min_cap)
@@ -732,14 +736,29 @@ static inline void help_if_migrating(hg_live_table_t *t)
         help_some(t);
 }
 
+__attribute__((noinline)) static int insert_slow(hg_live_table_t *t, uintptr_t a, uint64_t meta,
+                                                 uint64_t h)
+{
+    help_if_migrating(t);
+    return place(t, a, meta, h, false);
+}
+
 int hg_live_insert(hg_live_table_t *t, const hg_live_entry_t *e)
 {
     uint64_t meta;
     if (!pack_meta(e, &meta))
         return -EFBIG;
     uint64_t h = hash_addr(e->address);
-    help_if_migrating(t);
-    return place(t, e->address, meta, h, false);
+    /* The common case, without place()'s generality: no migration in
+     * flight (cur is the newest generation) and room below 3/4. Anything
+     * else, or an insert_into() that did not land, goes the general way. */
+    /* acquire: pairs with the seq_cst CAS of cur in advance_cur() */
+    gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
+    if (__builtin_expect(atomic_load_explicit(&g->next, memory_order_relaxed) == NULL, 1) &&
+        atomic_load_explicit(&g->used, memory_order_relaxed) < g->cap - g->cap / 4 &&
+        insert_into(g, e->address, meta, h) == INS_DONE)
+        return 0;
+    return insert_slow(t, e->address, meta, h);
 }
 
 void hg_live_prefetch(hg_live_table_t *t, uintptr_t address)
