@@ -207,14 +207,75 @@ static inline uint32_t find_in_level0(hg_stack_table_t *t, const uintptr_t *fram
     return 0;
 }
 
+/*
+ * Per-thread memo of the stacks this thread interned last, indexed by its two
+ * innermost frames: a hit is confirmed by comparing the frames with the
+ * record's, so it needs neither the hash of the whole stack nor the index.
+ * Initial-exec TLS (2 KiB per thread), no synchronisation: records are never
+ * freed or changed once published, and entries name their table.
+ */
+#define MEMO_SLOTS 64u
+
+typedef struct memo {
+    const hg_stack_table_t *table;
+    const record_t *r;
+    uint32_t id;
+} memo_t;
+
+static __thread memo_t memo[MEMO_SLOTS] __attribute__((tls_model("initial-exec")));
+
+static inline memo_t *memo_of(const uintptr_t *frames, uint32_t n)
+{
+    uint64_t k = (uint64_t)frames[0] * 0x9e3779b97f4a7c15ull;
+    if (n > 1)
+        k ^= (uint64_t)frames[1] * 0xc2b2ae3d27d4eb4full;
+    return &memo[(k >> 40) % MEMO_SLOTS];
+}
+
+__attribute__((noinline)) static uint32_t intern_slow(hg_stack_table_t *t, const uintptr_t *frames,
+                                                      uint32_t nframes, uint64_t h);
+
+/* Not in the memo: the index (level 0, then the general path), then the
+ * memo remembers the answer. */
+__attribute__((noinline)) static uint32_t
+intern_unmemoized(hg_stack_table_t *t, const uintptr_t *frames, uint32_t nframes, memo_t *m)
+{
+    uint64_t h = hash_frames(frames, nframes);
+    uint32_t found = find_in_level0(t, frames, nframes, h);
+    if (found == 0)
+        found = intern_slow(t, frames, nframes, h);
+    if (found != 0 && m != NULL) {
+        /* Published by now (the interner or find_in_level0 made sure). */
+        m->table = t;
+        m->r = record_at(t, found);
+        m->id = found;
+    }
+    return found;
+}
+
 uint32_t hg_stack_intern(hg_stack_table_t *t, const uintptr_t *frames, uint32_t nframes)
 {
     if (nframes > HG_MAX_FRAMES)
         nframes = HG_MAX_FRAMES;
-    uint64_t h = hash_frames(frames, nframes);
-    uint32_t found = find_in_level0(t, frames, nframes, h);
-    if (__builtin_expect(found != 0, 1))
-        return found;
+    if (__builtin_expect(nframes == 0, 0))
+        return intern_unmemoized(t, frames, 0, NULL);
+    memo_t *m = memo_of(frames, nframes);
+    const record_t *r = m->r;
+    if (m->table == t && r != NULL && r->nframes == nframes) {
+        const uintptr_t *mine = r->frames;
+        uint32_t i = 0;
+        while (i < nframes && mine[i] == frames[i])
+            i++;
+        if (i == nframes)
+            return m->id;
+    }
+    return intern_unmemoized(t, frames, nframes, m);
+}
+
+/* The general path: every level, and the insertion of a new stack. */
+static uint32_t intern_slow(hg_stack_table_t *t, const uintptr_t *frames, uint32_t nframes,
+                            uint64_t h)
+{
     uint64_t tag = h >> 32;
     uint32_t my_id = 0; /* a prepared record not yet in the index */
     for (unsigned level = 0; level < LEVEL_COUNT; level++) {
