@@ -251,7 +251,19 @@ static void add_shared(uint32_t id, int64_t count, int64_t bytes, bool is_alloc)
     }
 }
 
-void hg_counts_alloc(uint32_t id, uint64_t bytes)
+/* The stack's slot when it sits at its home in this thread's block (the
+ * common case: a thread touches few stacks), else NULL. No call, no spill. */
+static inline cslot_t *home_slot(uint32_t id)
+{
+    block_t *b = my_block;
+    if (__builtin_expect(b == NULL, 0))
+        return NULL;
+    cslot_t *s = &b->slots[((uint32_t)id * 0x9e3779b1u) >> b->shift];
+    /* relaxed: this thread is the only writer of its keys */
+    return atomic_load_explicit(&s->key, memory_order_relaxed) == (uint64_t)id + 1 ? s : NULL;
+}
+
+__attribute__((noinline)) static void alloc_slow(uint32_t id, uint64_t bytes)
 {
     cslot_t *s = slot_of(id);
     if (__builtin_expect(s == NULL, 0)) {
@@ -262,11 +274,33 @@ void hg_counts_alloc(uint32_t id, uint64_t bytes)
     bump(&s->alloc_bytes, bytes);
 }
 
-void hg_counts_free(uint32_t id, uint64_t bytes)
+__attribute__((noinline)) static void free_slow(uint32_t id, uint64_t bytes)
 {
     cslot_t *s = slot_of(id);
     if (__builtin_expect(s == NULL, 0)) {
         add_shared(id, -1, -(int64_t)bytes, false);
+        return;
+    }
+    bump(&s->free_count, 1);
+    bump(&s->free_bytes, bytes);
+}
+
+void hg_counts_alloc(uint32_t id, uint64_t bytes)
+{
+    cslot_t *s = home_slot(id);
+    if (__builtin_expect(s == NULL, 0)) {
+        alloc_slow(id, bytes);
+        return;
+    }
+    bump(&s->alloc_count, 1);
+    bump(&s->alloc_bytes, bytes);
+}
+
+void hg_counts_free(uint32_t id, uint64_t bytes)
+{
+    cslot_t *s = home_slot(id);
+    if (__builtin_expect(s == NULL, 0)) {
+        free_slow(id, bytes);
         return;
     }
     bump(&s->free_count, 1);
