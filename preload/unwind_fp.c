@@ -162,48 +162,50 @@ static bool thread_stack(uintptr_t *lo, uintptr_t *hi)
 }
 
 /*
- * Where the chain has to be judged: the frame just recorded, frames[n - 1],
- * returns into code without frame pointers, or the next link is unusable.
- * The walk ends well only when that frame is such code (libc's start code),
- * the program's frame came right before it (not the tracer's: then libc
- * itself called malloc) and the chain ends here. Returns n or -1.
+ * The walk reached frames[n - 1], a return address into code without frame
+ * pointers. It ends well only when the program's frame came right before it
+ * (not the tracer's: then libc itself called malloc) and the chain ends here
+ * (libc's start code called main or a thread function). Returns n or -1.
  */
-static int judge_end(const uintptr_t *frames, int n, bool is_link_end)
+static int judge_nofp_end(const uintptr_t *frames, int n, bool is_link_end)
 {
-    if (n < 2 || !is_nofp(frames[n - 1]))
-        return -1; /* broken in the middle of code with frame pointers */
-    uintptr_t prev = frames[n - 2];
-    if (is_nofp(prev) || is_self(prev) || !is_link_end)
+    if (n < 2 || !is_link_end)
         return -1; /* the chain bent: libunwind knows the real callers */
-    return n;
+    uintptr_t prev = frames[n - 2];
+    return is_nofp(prev) || is_self(prev) ? -1 : n;
 }
 
 __attribute__((noinline)) int hg_unwind_fp(uintptr_t *frames, int max)
 {
     uintptr_t bottom, top;
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-    uintptr_t lo = fp;
-    int n = 0;
     if (!thread_stack(&bottom, &top) || fp < bottom || fp >= top)
         return -1; /* not on this thread's stack: libunwind knows better */
-    uintptr_t last = top - 2 * sizeof(uintptr_t);
+    /* Every link must lie in [lo, last] (lo: this frame; the chain only
+     * moves outward) and be aligned. */
+    uintptr_t lo = fp, span = top - 2 * sizeof(uintptr_t) - lo;
+    uintptr_t hull_lo = nofp_lo, hull_span = nofp_hi - nofp_lo;
+    int n = 0;
     while (n < max) {
-        if ((fp & (sizeof(uintptr_t) - 1)) != 0 || fp < lo || fp > last)
-            return judge_end(frames, n, true); /* left the stack */
+        if (fp - lo > span || (fp & (sizeof(uintptr_t) - 1)) != 0) {
+            /* Left the stack: the end only right after libc's start code. */
+            return n > 0 && is_nofp(frames[n - 1]) ? judge_nofp_end(frames, n, true) : -1;
+        }
         const uintptr_t *link = (const uintptr_t *)fp;
         uintptr_t next = link[0];
         uintptr_t ret = link[1];
         if (ret == 0)
             break;
         frames[n++] = ret;
-        if (__builtin_expect(is_nofp(ret), 0))
+        if (__builtin_expect(ret - hull_lo < hull_span, 0) && !is_self(ret) && is_nofp(ret))
             /* The outermost frame when the chain stops here (a zero link,
              * or one that leaves the stack or does not move outward). */
-            return judge_end(frames, n, next == 0 || next <= fp || next > last);
-        if (next == 0)
-            break; /* the outermost frame (_start, clone) clears the chain */
-        if (next <= fp)
+            return judge_nofp_end(frames, n, next <= fp || next - lo > span);
+        if (next <= fp) {
+            if (next == 0)
+                break; /* the outermost frame (_start, clone) clears the chain */
             return -1;
+        }
         fp = next;
     }
     /* A chain that ends right away means the frames above us lack frame
