@@ -70,14 +70,17 @@
  * Each generation estimates its non-EMPTY slot count (`used`) by sampling 1/8
  * of the claims by hash bits (an exact shared counter would be a hot line).
  * There is no live counter at all: every insert and erase would write it.
- * When `used` passes 3/4 of cap, the inserter that sees it CASes next from
+ * When `used` passes 3/4 of cap (4/5 for big generations, see
+ * DENSE_GROWTH_LIVE), the inserter that sees it CASes next from
  * NULL to CREATING, estimates the live count by reading a sample of slots
  * (live_estimate()), maps the next generation with
  *     new_cap = max(min_cap, 2 * live + 8192, cap / 4)
  * (load ~1/2 after migration: growth by <= 1.5x since live <= used <= 3/4 cap,
  * a same-size or smaller rebuild when tombstones dominate; the 8192 slots of
  * headroom absorb inserts while a helper is descheduled; below 65,536 live
- * entries new_cap = max(min_cap, 4 * live, cap / 4)) and publishes it
+ * entries new_cap = max(min_cap, 4 * live, cap / 4); from 4M live entries on
+ * new_cap = 1.6 * live + 8192 and growth starts at 4/5 of cap, see
+ * DENSE_GROWTH_LIVE) and publishes it
  * (release). From then on inserts go to the newest generation, and every
  * insert and erase that sees a migration in flight migrates one chunk of 64
  * source slots (claimed by fetch_add on a cursor): O(64) extra work per call,
@@ -126,12 +129,16 @@
  * ======================================================================
  * Memory bound
  * ======================================================================
- * 24 bytes per slot, load between ~1/2 (just after a migration) and 3/4:
- * 32..48 bytes per live entry in steady state; during a migration both
- * generations exist (the old one is released when it ends). Measured with
- * `stress_tables --scale N` (hg_live_memory_bytes / count, table struct and
- * headers included): 10M live entries: 43.5 bytes/entry; 50M live entries:
- * 44.0 bytes/entry.
+ * 16 bytes per slot. Up to 4M live entries the load is between ~1/2 (just
+ * after a migration) and 3/4: 21..32 bytes per entry in steady state, and
+ * while a migration runs both generations exist (the old one is released
+ * when it ends): up to 16 / (3/4) + 16 * 2 = 53 bytes per entry at the
+ * moment growth starts. From 4M on (DENSE_GROWTH_LIVE) the load is between
+ * 5/8 and 4/5: 20..25.6 bytes per entry, at most 45.6 during a migration.
+ * Measured with `stress_tables --scale N` (hg_live_memory_bytes / count,
+ * table struct and headers included, after the last migration): 5M live
+ * entries 22.3 bytes/entry, 10M 23.4, 20M 24.6 (24-byte slots: 43.5 at 10M).
+ * The peak RSS of bench/live10m, all processes, is in bench/RESULTS.md.
  */
 #include "live_table.h"
 
@@ -161,12 +168,18 @@
 #define MIN_CAP          1024u
 #define HEADROOM_SLOTS   8192u
 #define FAST_GROWTH_LIVE 65536u /* below: a new generation of 4x the live count */
-#define HUGE_MIN_BYTES   ((size_t)4 << 20)
-#define META_LARGE       ((uint64_t)1 << 63)
-#define SMALL_SIZE_LIMIT ((uint64_t)1 << 24)
-#define TIME_MAX_S       ((uint64_t)0x7fff)
-#define ESTIMATE_SAMPLES 8192u /* slots read to estimate the live count */
-#define SAMPLE_SHIFT     3u    /* 1/8 of claims are counted, by weight 8 */
+/* From 4M live entries on, memory per entry counts more than the number of
+ * migrations: the next generation has 1.6x the live count and a generation
+ * of DENSE_CAP slots or more grows at 4/5 instead of 3/4, so that while both
+ * exist they hold at most 16 / 0.8 + 16 * 1.6 = 45.6 bytes per entry. */
+#define DENSE_GROWTH_LIVE (1u << 22)
+#define DENSE_CAP         ((size_t)DENSE_GROWTH_LIVE * 8 / 5)
+#define HUGE_MIN_BYTES    ((size_t)4 << 20)
+#define META_LARGE        ((uint64_t)1 << 63)
+#define SMALL_SIZE_LIMIT  ((uint64_t)1 << 24)
+#define TIME_MAX_S        ((uint64_t)0x7fff)
+#define ESTIMATE_SAMPLES  8192u /* slots read to estimate the live count */
+#define SAMPLE_SHIFT      3u    /* 1/8 of claims are counted, by weight 8 */
 
 #if defined(__SANITIZE_THREAD__)
 #define HG_TSAN 1
@@ -318,6 +331,12 @@ static size_t round_cap(size_t cap)
     return (cap + 7) & ~(size_t)7;
 }
 
+/* The `used` count at which a generation of cap slots starts to grow. */
+static inline size_t grow_at(size_t cap)
+{
+    return cap >= DENSE_CAP ? cap - cap / 5 : cap - cap / 4;
+}
+
 static gen_t *gen_next(gen_t *g)
 {
     /* acquire: pairs with the release store of next in start_migration() */
@@ -409,7 +428,9 @@ static int start_migration(hg_live_table_t *t, gen_t *g)
      * small table grows faster (load 1/4 after its migration): a program
      * that builds up its live set from nothing then pays for a few
      * migrations, not a dozen, and a small table costs little memory. */
-    size_t cap = live < FAST_GROWTH_LIVE ? 4 * live : 2 * live + HEADROOM_SLOTS;
+    size_t cap = live < FAST_GROWTH_LIVE    ? 4 * live
+                 : live < DENSE_GROWTH_LIVE ? 2 * live + HEADROOM_SLOTS
+                                            : live + live * 3 / 5 + HEADROOM_SLOTS;
     if (cap < g->cap / 4)
         cap = g->cap / 4;
     if (cap < t->min_cap)
@@ -583,7 +604,7 @@ static int place(hg_live_table_t *t, uintptr_t a, uint64_t meta, uint64_t h, boo
             continue;
         }
         uint64_t used = atomic_load_explicit(&g->used, memory_order_relaxed);
-        if (used >= g->cap - g->cap / 4) {
+        if (used >= grow_at(g->cap)) {
             int rc = start_migration(t, g);
             if (gen_next(g) != NULL)
                 continue;
@@ -755,7 +776,7 @@ int hg_live_insert(hg_live_table_t *t, const hg_live_entry_t *e)
     /* acquire: pairs with the seq_cst CAS of cur in advance_cur() */
     gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
     if (__builtin_expect(atomic_load_explicit(&g->next, memory_order_relaxed) == NULL, 1) &&
-        atomic_load_explicit(&g->used, memory_order_relaxed) < g->cap - g->cap / 4 &&
+        atomic_load_explicit(&g->used, memory_order_relaxed) < grow_at(g->cap) &&
         insert_into(g, e->address, meta, h) == INS_DONE)
         return 0;
     return insert_slow(t, e->address, meta, h);
