@@ -1015,6 +1015,9 @@ static void flush_chunk(live_ctx_t *ctx)
     ctx->prev = 0;
 }
 
+_Static_assert(HG_LIVE_TIME_UNKNOWN == HG_ALLOC_TIME_UNKNOWN,
+               "the live table's unknown time is the format's");
+
 static int live_cb(const hg_live_entry_t *ent, void *arg)
 {
     live_ctx_t *ctx = arg;
