@@ -181,16 +181,13 @@ __attribute__((noinline)) int hg_unwind_fp(uintptr_t *frames, int max)
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     if (!thread_stack(&bottom, &top) || fp < bottom || fp >= top)
         return -1; /* not on this thread's stack: libunwind knows better */
-    /* Every link must lie in [lo, last] (lo: this frame; the chain only
-     * moves outward) and be aligned. */
-    uintptr_t lo = fp, span = top - 2 * sizeof(uintptr_t) - lo;
+    /* A link is followed only if it moves outward, stays below the top of
+     * the stack (room for the two words read) and is aligned: then every
+     * read is inside [this frame, top). */
+    uintptr_t last = top - 2 * sizeof(uintptr_t);
     uintptr_t hull_lo = nofp_lo, hull_span = nofp_hi - nofp_lo;
     int n = 0;
-    while (n < max) {
-        if (fp - lo > span || (fp & (sizeof(uintptr_t) - 1)) != 0) {
-            /* Left the stack: the end only right after libc's start code. */
-            return n > 0 && is_nofp(frames[n - 1]) ? judge_nofp_end(frames, n, true) : -1;
-        }
+    for (;;) {
         const uintptr_t *link = (const uintptr_t *)fp;
         uintptr_t next = link[0];
         uintptr_t ret = link[1];
@@ -198,14 +195,17 @@ __attribute__((noinline)) int hg_unwind_fp(uintptr_t *frames, int max)
             break;
         frames[n++] = ret;
         if (__builtin_expect(ret - hull_lo < hull_span, 0) && !is_self(ret) && is_nofp(ret))
-            /* The outermost frame when the chain stops here (a zero link,
-             * or one that leaves the stack or does not move outward). */
-            return judge_nofp_end(frames, n, next <= fp || next - lo > span);
-        if (next <= fp) {
+            /* The outermost frame when the chain stops here. */
+            return judge_nofp_end(frames, n, next <= fp || next > last);
+        if (__builtin_expect(next <= fp || next > last, 0)) {
             if (next == 0)
                 break; /* the outermost frame (_start, clone) clears the chain */
-            return -1;
+            return -1; /* broken in the middle of code with frame pointers */
         }
+        if (__builtin_expect((next & (sizeof(uintptr_t) - 1)) != 0, 0))
+            return -1;
+        if (n == max)
+            break;
         fp = next;
     }
     /* A chain that ends right away means the frames above us lack frame
