@@ -400,6 +400,14 @@ void hg_counts_merge(void)
     }
 }
 
+size_t hg_counts_block_count(void)
+{
+    size_t n = 0;
+    for (block_t *b = atomic_load_explicit(&registry, memory_order_acquire); b != NULL; b = b->next)
+        n++;
+    return n;
+}
+
 void hg_counts_atfork_child(void)
 {
     block_t *mine = my_block;

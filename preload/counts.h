@@ -11,6 +11,7 @@
 #ifndef HEAPGROW_PRELOAD_COUNTS_H
 #define HEAPGROW_PRELOAD_COUNTS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "stack_table.h"
@@ -43,5 +44,8 @@ void hg_counts_merge(void);
  * thread): the blocks of the threads that do not exist in the child are
  * retired, so the next merge takes their last deltas and reuses them. */
 void hg_counts_atfork_child(void);
+
+/* Number of blocks made so far, free or not (tests). */
+size_t hg_counts_block_count(void);
 
 #endif /* HEAPGROW_PRELOAD_COUNTS_H */
