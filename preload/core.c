@@ -26,6 +26,7 @@
 #include "heapgrow/heapgrow.h"
 
 #include "config.h"
+#include "counts.h"
 #include "guard.h"
 #include "log.h"
 #include "real.h"
@@ -35,8 +36,11 @@
 
 hg_core_t hg_core;
 
-/* Initial capacity of the live table; it grows on demand. */
-#define LIVE_INITIAL_CAPACITY (1u << 16)
+/* Initial capacity of the live table; it grows on demand (growth is cheap).
+ * Small, so that a program with few live blocks keeps its table in a few
+ * cache lines: 512 entries -> 1,024 slots of 16 bytes, also the floor under
+ * which rebuilds never shrink it. */
+#define LIVE_INITIAL_CAPACITY 512u
 
 /* getpid() of the process owning the trace; relaxed (written by init and the
  * fork child handler, before other threads exist in the child). */
@@ -78,6 +82,11 @@ uint32_t hg_core_now_ms(void)
     return (uint32_t)(hg_core_now_ns() / 1000000u);
 }
 
+void hg_core_tick_clock(void)
+{
+    atomic_store_explicit(&hg_core.clock_ms, hg_core_now_ms(), memory_order_relaxed);
+}
+
 /* ------------------------------------------------------------------------ */
 /* fork                                                                      */
 
@@ -99,6 +108,9 @@ static void atfork_child(void)
      * starting live set. The writer opens the child's own trace. */
     if (is_active()) {
         atomic_store_explicit(&owner_pid, (int)getpid(), memory_order_relaxed);
+        hg_counts_atfork_child();
+        /* A migration other threads were helping would wait for them forever. */
+        hg_live_after_fork(hg_core.live);
         hg_writer_atfork_child();
     }
 }
@@ -156,6 +168,8 @@ static int init_locked(void)
         hg_log_once(HG_LOG_INIT_FAILED, "cannot create the tracer's tables; not tracing");
         return HG_STATE_PASSIVE;
     }
+    /* Failure only keeps exited threads' counter blocks from being reused. */
+    (void)hg_counts_init(hg_core.stacks);
     atomic_store_explicit(&owner_pid, (int)getpid(), memory_order_relaxed);
     if (hg_writer_start() != 0)
         return HG_STATE_PASSIVE; /* the writer said why */

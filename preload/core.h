@@ -52,12 +52,27 @@ typedef struct hg_core {
     /* Allocations forwarded untraced while ACTIVE (table full, arena
      * exhausted...): relaxed counter, recorded in every snapshot. */
     _Alignas(64) _Atomic uint64_t dropped_count;
+    /* Milliseconds since start at the writer's last tick (hg_core_tick_clock;
+     * relaxed): the allocation time of live entries, which keep whole
+     * seconds anyway, without a clock read per allocation. Its own line: the
+     * shim reads it on every allocation, the writer writes it every tick. */
+    _Alignas(64) _Atomic uint32_t clock_ms;
 } hg_core_t;
 
 extern hg_core_t hg_core;
 
-/* Milliseconds since start (for live-table timestamps); cheap (vDSO). */
+/* Milliseconds since start (vDSO clock read). */
 uint32_t hg_core_now_ms(void);
+
+/* Milliseconds since start as of the writer's last tick (at most one
+ * interval old): one load, for the allocation path. */
+static inline uint32_t hg_core_clock_ms(void)
+{
+    return atomic_load_explicit(&hg_core.clock_ms, memory_order_relaxed);
+}
+
+/* Sets the clock read by hg_core_clock_ms() to now (the writer, each tick). */
+void hg_core_tick_clock(void);
 /* Nanoseconds of CLOCK_MONOTONIC since start. */
 uint64_t hg_core_now_ns(void);
 

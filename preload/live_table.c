@@ -8,8 +8,8 @@
  * ======================================================================
  * Layout
  * ======================================================================
- * A *generation* is one mmap'd array of `cap` 24-byte slots {key, size, meta}
- * (meta = stack_id << 32 | alloc_time_ms) plus a small header kept in a ring
+ * A *generation* is one mmap'd array of `cap` 16-byte slots {key, meta}
+ * (meta packs size, stack id and time: pack_meta()) plus a small header kept in a ring
  * inside the table struct (headers are never unmapped, so a late reader can
  * always follow header->next). Indexing is fastrange: home = (hash * cap) >> 64,
  * so `cap` need not be a power of two and growth can be ~1.5x.
@@ -24,7 +24,7 @@
  *   TOMB    2           erased; probes continue; insert may reuse it
  *   DEAD    3           was TOMB when migration passed; probes continue
  *   a       (a|0)       LIVE: entry for address a
- *   a|1     BUSY        an inserter claimed the slot and is writing size/meta
+ *   a|1     BUSY        an inserter claimed the slot and is writing meta
  *   a|2     BUSYREQ     BUSY, and a migrator asked the inserter to move it
  *   a|3     FROZEN      LIVE entry being copied to the next generation
  *   a|4     MOVED       copy done; the entry lives in the next generation
@@ -43,6 +43,15 @@
  *   a|FROZEN -> a|MOVED       the freezer, once its copy is LIVE in the
  *                             newest generation (store, release)
  *   EMPTY -> SEALED, TOMB -> DEAD    migrator (CAS)
+ * On x86-64 an insert skips BUSY: one CMPXCHG16B takes EMPTY|TOMB to a with
+ * its meta (LINEARIZATION of insert), see cas16(). A migrator then only ever
+ * sees the slot before (EMPTY/TOMB) or after (LIVE), as if the two CASes had
+ * run back to back. The one difference is a claim made in a retired
+ * generation's fresh zero memory (see Retirement): it is LIVE, not BUSY, for
+ * the moment before its inserter sees the state and abandons it, so a late
+ * helper that freezes it must not copy it (migrate_slot()), and the inserter
+ * tells that case from a legitimate claim that the migration moved on by
+ * what the slot holds afterwards (insert_into()).
  * find() linearizes at its acquire load of the key that shows `a` LIVE (or at
  * the load that ends its search).
  *
@@ -59,23 +68,30 @@
  * Growth protocol
  * ======================================================================
  * Each generation estimates its non-EMPTY slot count (`used`) by sampling 1/8
- * of the claims by hash bits (an exact shared counter would be a hot line; the
- * exact live count is 16 cache-line shards indexed by hash). When `used`
- * passes 3/4 of cap, the inserter that sees it CASes next from NULL to
- * CREATING, maps the next generation with
+ * of the claims by hash bits (an exact shared counter would be a hot line).
+ * There is no live counter at all: every insert and erase would write it.
+ * When `used` passes 3/4 of cap (4/5 for big generations, see
+ * DENSE_GROWTH_LIVE), the inserter that sees it CASes next from
+ * NULL to CREATING, estimates the live count by reading a sample of slots
+ * (live_estimate()), maps the next generation with
  *     new_cap = max(min_cap, 2 * live + 8192, cap / 4)
  * (load ~1/2 after migration: growth by <= 1.5x since live <= used <= 3/4 cap,
  * a same-size or smaller rebuild when tombstones dominate; the 8192 slots of
- * headroom absorb inserts while a helper is descheduled) and publishes it
+ * headroom absorb inserts while a helper is descheduled; below 65,536 live
+ * entries new_cap = max(min_cap, 4 * live, cap / 4); from 4M live entries on
+ * new_cap = 1.6 * live + 8192 and growth starts at 4/5 of cap, see
+ * DENSE_GROWTH_LIVE) and publishes it
  * (release). From then on inserts go to the newest generation, and every
  * insert and erase that sees a migration in flight migrates one chunk of 64
  * source slots (claimed by fetch_add on a cursor): O(64) extra work per call,
  * plus the copies, which are inserts into the newest generation.
  * hg_live_maintain() (writer thread) migrates whatever is left.
  * `remaining` counts source slots not yet final; each slot is counted by the
- * one CAS that makes it final (SEALED, DEAD, BUSYREQ, MOVED), so helpers may
- * overlap. When the chunks run out but a claimer was descheduled mid-chunk,
- * sweep() (one thread at a time, in foreach and maintain) finishes its slots.
+ * thread whose CAS made it final (SEALED, DEAD, BUSYREQ, MOVED), so helpers
+ * may overlap; a chunk's slots are subtracted together at its end. When the
+ * chunks run out but a claimer was descheduled mid-chunk, sweep() (one thread
+ * at a time, in foreach and maintain) finishes its slots; the ones it had
+ * made final are counted when it runs again.
  * remaining == 0 makes the migration done; `cur` then moves past every done
  * generation in order. The newest generation may start its own growth while
  * an older migration still waits for a descheduled copier (nested
@@ -113,18 +129,25 @@
  * ======================================================================
  * Memory bound
  * ======================================================================
- * 24 bytes per slot, load between ~1/2 (just after a migration) and 3/4:
- * 32..48 bytes per live entry in steady state; during a migration both
- * generations exist (the old one is released when it ends). Measured with
- * `stress_tables --scale N` (hg_live_memory_bytes / count, table struct and
- * headers included): 10M live entries: 43.5 bytes/entry; 50M live entries:
- * 44.0 bytes/entry.
+ * 16 bytes per slot. Up to 4M live entries the load is between ~1/2 (just
+ * after a migration) and 3/4: 21..32 bytes per entry in steady state, and
+ * while a migration runs both generations exist (the old one is released
+ * when it ends): up to 16 / (3/4) + 16 * 2 = 53 bytes per entry at the
+ * moment growth starts. From 4M on (DENSE_GROWTH_LIVE) the load is between
+ * 5/8 and 4/5: 20..25.6 bytes per entry, at most 45.6 during a migration.
+ * Measured with `stress_tables --scale N` (hg_live_memory_bytes / count,
+ * table struct and headers included, after the last migration): 5M live
+ * entries 22.3 bytes/entry, 10M 23.4, 20M 24.6 (24-byte slots: 43.5 at 10M).
+ * The peak RSS of bench/live10m, all processes, is in bench/RESULTS.md.
  */
 #include "live_table.h"
 
 #include <errno.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "os.h"
 
@@ -140,13 +163,23 @@
 #define TAG_FROZEN  ((uintptr_t)3)
 #define TAG_MOVED   ((uintptr_t)4)
 
-#define RING_COUNT     1024u
-#define CHUNK_SLOTS    64u
-#define MIN_CAP        1024u
-#define HEADROOM_SLOTS 8192u
-#define HUGE_MIN_BYTES ((size_t)4 << 20)
-#define COUNT_SHARDS   16u
-#define SAMPLE_SHIFT   3u /* 1/8 of claims are counted, by weight 8 */
+#define RING_COUNT       1024u
+#define CHUNK_SLOTS      64u
+#define MIN_CAP          1024u
+#define HEADROOM_SLOTS   8192u
+#define FAST_GROWTH_LIVE 65536u /* below: a new generation of 4x the live count */
+/* From 4M live entries on, memory per entry counts more than the number of
+ * migrations: the next generation has 1.6x the live count and a generation
+ * of DENSE_CAP slots or more grows at 4/5 instead of 3/4, so that while both
+ * exist they hold at most 16 / 0.8 + 16 * 1.6 = 45.6 bytes per entry. */
+#define DENSE_GROWTH_LIVE (1u << 22)
+#define DENSE_CAP         ((size_t)DENSE_GROWTH_LIVE * 8 / 5)
+#define HUGE_MIN_BYTES    ((size_t)4 << 20)
+#define META_LARGE        ((uint64_t)1 << 63)
+#define SMALL_SIZE_LIMIT  ((uint64_t)1 << 24)
+#define TIME_MAX_S        ((uint64_t)0x7fff)
+#define ESTIMATE_SAMPLES  8192u /* slots read to estimate the live count */
+#define SAMPLE_SHIFT      3u    /* 1/8 of claims are counted, by weight 8 */
 
 #if defined(__SANITIZE_THREAD__)
 #define HG_TSAN 1
@@ -167,9 +200,43 @@
 
 typedef struct slot {
     _Atomic uintptr_t key;
-    _Atomic uint64_t size;
-    _Atomic uint64_t meta; /* stack_id << 32 | alloc_time_ms */
-} slot_t;
+    _Atomic uint64_t meta; /* size, stack id and time, packed: see pack_meta() */
+} __attribute__((aligned(16))) slot_t;
+
+/*
+ * x86-64: an insert claims and publishes its slot with one CMPXCHG16B (key and
+ * payload together: EMPTY|TOMB -> a, meta) instead of two CASes on the key
+ * (-> a|BUSY, payload, -> a). A locked instruction is a large part of an
+ * insert's cost. The instruction is atomic with the 8-byte CASes and loads of
+ * the key that everything else uses (same cache line, locked RMW); C11 has
+ * no name for that, hence the asm. Not under ThreadSanitizer, which cannot
+ * see inside asm: it checks the portable protocol.
+ */
+#if defined(__x86_64__) && !HG_TSAN
+#define HAS_CAS16 1
+/* Whether the CPU has CMPXCHG16B (CPUID.1:ECX bit 13; every x86-64 CPU since
+ * 2006 or so). Set once by hg_live_create, before any insert. */
+static bool use_cas16;
+
+static bool cpu_has_cas16(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_CMPXCHG16B) != 0;
+}
+
+static inline bool cas16(slot_t *s, uint64_t key_old, uint64_t meta_old, uint64_t key_new,
+                         uint64_t meta_new)
+{
+    bool ok;
+    __asm__ __volatile__("lock cmpxchg16b %1"
+                         : "=@ccz"(ok), "+m"(*(volatile slot_t *)s), "+a"(key_old), "+d"(meta_old)
+                         : "b"(key_new), "c"(meta_new)
+                         : "memory");
+    return ok;
+}
+#else
+#define HAS_CAS16 0
+#endif
 
 enum gen_state { GEN_FREE = 0, GEN_ACTIVE, GEN_DONE, GEN_RETIRED };
 
@@ -198,9 +265,6 @@ struct hg_live_table {
     size_t min_cap;
     _Atomic size_t memory_bytes;
     _Atomic int walkers; /* foreach walks in progress (defer retirement) */
-    struct {
-        _Alignas(64) _Atomic int64_t n;
-    } live[COUNT_SHARDS];
     gen_t ring[RING_COUNT];
 };
 
@@ -218,33 +282,59 @@ static inline size_t home_of(uint64_t h, size_t cap)
     return (size_t)(((unsigned __int128)h * cap) >> 64);
 }
 
-static inline unsigned shard_of(uint64_t h)
-{
-    return (unsigned)(h & (COUNT_SHARDS - 1));
-}
-
 static inline bool is_sampled(uint64_t h)
 {
     return ((h >> 8) & ((1u << SAMPLE_SHIFT) - 1)) == 0;
 }
 
-static inline uint64_t pack_meta(const hg_live_entry_t *e)
+/*
+ * The payload word. Bits 0..23 are the stack id. Bit 63 chooses the rest:
+ *   0  bits 24..47 the size (< 16 MiB), bits 48..62 the time in whole seconds
+ *      (saturating at 32767 s, about 9 hours);
+ *   1  bits 24..62 the size (< 512 GiB); no time (reads back as
+ *      HG_LIVE_TIME_UNKNOWN).
+ * Returns false when the entry cannot be packed (see hg_live_insert()).
+ */
+static inline bool pack_meta(const hg_live_entry_t *e, uint64_t *meta)
 {
-    return (uint64_t)e->stack_id << 32 | e->alloc_time_ms;
+    if (e->stack_id > HG_LIVE_STACK_ID_MAX || e->size > HG_LIVE_SIZE_MAX)
+        return false;
+    uint64_t id = e->stack_id, size = e->size;
+    if (size < SMALL_SIZE_LIMIT) {
+        uint64_t s =
+            e->alloc_time_ms == HG_LIVE_TIME_UNKNOWN ? TIME_MAX_S : e->alloc_time_ms / 1000u;
+        if (s > TIME_MAX_S)
+            s = TIME_MAX_S;
+        *meta = s << 48 | size << 24 | id;
+    } else {
+        *meta = META_LARGE | size << 24 | id;
+    }
+    return true;
 }
 
-static inline void unpack(uintptr_t a, uint64_t size, uint64_t meta, hg_live_entry_t *out)
+static inline void unpack(uintptr_t a, uint64_t meta, hg_live_entry_t *out)
 {
     out->address = a;
-    out->size = size;
-    out->stack_id = (uint32_t)(meta >> 32);
-    out->alloc_time_ms = (uint32_t)meta;
+    out->stack_id = (uint32_t)(meta & HG_LIVE_STACK_ID_MAX);
+    if (meta & META_LARGE) {
+        out->size = (meta & ~META_LARGE) >> 24;
+        out->alloc_time_ms = HG_LIVE_TIME_UNKNOWN;
+    } else {
+        out->size = (meta >> 24) & (SMALL_SIZE_LIMIT - 1);
+        out->alloc_time_ms = (uint32_t)(meta >> 48) * 1000u;
+    }
 }
 
 static size_t round_cap(size_t cap)
 {
     /* Multiple of 8 slots: 192 bytes, three cache lines. */
     return (cap + 7) & ~(size_t)7;
+}
+
+/* The `used` count at which a generation of cap slots starts to grow. */
+static inline size_t grow_at(size_t cap)
+{
+    return cap >= DENSE_CAP ? cap - cap / 5 : cap - cap / 4;
 }
 
 static gen_t *gen_next(gen_t *g)
@@ -283,12 +373,36 @@ static int gen_init(hg_live_table_t *t, gen_t *g, uint64_t id, size_t cap)
     return 0;
 }
 
-static int64_t live_estimate(const hg_live_table_t *t)
+/* Whether key k holds an entry that has not moved on to a newer generation
+ * (LIVE, FROZEN, or an insert in progress). */
+static inline bool holds_entry(uintptr_t k)
 {
-    int64_t n = 0;
-    for (unsigned i = 0; i < COUNT_SHARDS; i++)
-        n += atomic_load_explicit(&t->live[i].n, memory_order_relaxed);
-    return n < 0 ? 0 : n;
+    uintptr_t tag = k & TAG_MASK;
+    return k > ST_DEAD && (tag == TAG_LIVE || tag == TAG_FROZEN || tag == TAG_BUSY);
+}
+
+/*
+ * Estimated number of entries in generations cur..g, for sizing g's
+ * successor. There is no shared live counter (it would be a hot line written
+ * by every insert and erase): a generation of at most ESTIMATE_SAMPLES slots
+ * is counted exactly, a larger one by reading ESTIMATE_SAMPLES slots evenly
+ * spread over it (a relative error of about 1 % at the loads where growth
+ * starts; an underestimate only makes the next growth come sooner).
+ */
+static size_t live_estimate(hg_live_table_t *t, gen_t *last)
+{
+    size_t n = 0;
+    gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
+    for (; g != NULL; g = gen_next(g)) {
+        size_t cap = g->cap, step = cap <= ESTIMATE_SAMPLES ? 1 : cap / ESTIMATE_SAMPLES;
+        size_t seen = 0, found = 0;
+        for (size_t i = 0; i < cap; i += step, seen++)
+            found += holds_entry(atomic_load_explicit(&g->slots[i].key, memory_order_relaxed));
+        n += step == 1 ? found : (size_t)((unsigned __int128)found * cap / seen);
+        if (g == last)
+            break;
+    }
+    return n;
 }
 
 /* Starts the migration of g (the newest generation) into a new one.
@@ -308,10 +422,15 @@ static int start_migration(hg_live_table_t *t, gen_t *g)
         atomic_store_explicit(&g->next, NULL, memory_order_release);
         return -ENOSPC;
     }
-    size_t live = (size_t)live_estimate(t);
-    /* + HEADROOM: inserts keep arriving while the migration runs, at most
-     * cap/64 from helping, more if a helper is descheduled in a copy. */
-    size_t cap = 2 * live + HEADROOM_SLOTS;
+    size_t live = live_estimate(t, g);
+    /* + headroom: inserts keep arriving while the migration runs, at most
+     * cap/64 from helping, more if a helper is descheduled in a copy. A
+     * small table grows faster (load 1/4 after its migration): a program
+     * that builds up its live set from nothing then pays for a few
+     * migrations, not a dozen, and a small table costs little memory. */
+    size_t cap = live < FAST_GROWTH_LIVE    ? 4 * live
+                 : live < DENSE_GROWTH_LIVE ? 2 * live + HEADROOM_SLOTS
+                                            : live + live * 3 / 5 + HEADROOM_SLOTS;
     if (cap < g->cap / 4)
         cap = g->cap / 4;
     if (cap < t->min_cap)
@@ -397,14 +516,42 @@ static void finish_slots(hg_live_table_t *t, gen_t *g, size_t n)
 /* Result of trying to insert into one generation. */
 enum { INS_DONE, INS_NEXT, INS_FULL };
 
-static int insert_into(gen_t *g, const hg_live_entry_t *e, uint64_t h)
+static int insert_into(gen_t *g, uintptr_t a, uint64_t meta, uint64_t h)
 {
-    uintptr_t a = e->address;
     size_t cap = g->cap;
     size_t i = home_of(h, cap);
     for (size_t n = 0; n < cap; n++) {
         slot_t *s = &g->slots[i];
         uintptr_t k = atomic_load_explicit(&s->key, memory_order_relaxed);
+#if HAS_CAS16
+        while (use_cas16 && (k == ST_EMPTY || k == ST_TOMB)) {
+            /* Claim and publish at once; a full barrier, like the seq_cst
+             * CAS below, so the load of g->state is ordered after it. */
+            uint64_t m = atomic_load_explicit(&s->meta, memory_order_relaxed);
+            if (!cas16(s, k, m, a, meta)) {
+                k = atomic_load_explicit(&s->key, memory_order_relaxed);
+                continue;
+            }
+            if (atomic_load_explicit(&g->state, memory_order_seq_cst) >= GEN_DONE) {
+                /* Either the migration of g ended after our claim (then it
+                 * moved our entry on: the slot is MOVED, or zero or someone
+                 * else's once g was retired), or we claimed a zero slot of
+                 * g's replaced memory (the slot still holds a, maybe frozen
+                 * by a late helper that then left it, see migrate_slot()):
+                 * abandon that claim and insert into the next generation.
+                 * No reader looks for a there: malloc has not returned it,
+                 * and a copy's source is not MOVED yet. */
+                uintptr_t now = atomic_load_explicit(&s->key, memory_order_relaxed);
+                if (now != a && now != (a | TAG_FROZEN))
+                    return INS_DONE;
+                atomic_store_explicit(&s->key, ST_TOMB, memory_order_relaxed);
+                return INS_NEXT;
+            }
+            if (k == ST_EMPTY && is_sampled(h))
+                atomic_fetch_add_explicit(&g->used, 1u << SAMPLE_SHIFT, memory_order_relaxed);
+            return INS_DONE;
+        }
+#endif
         while (k == ST_EMPTY || k == ST_TOMB) {
             /* seq_cst: ordered before the load of g->state below (late
              * inserter vs. retirement, see the essay). */
@@ -419,10 +566,9 @@ static int insert_into(gen_t *g, const hg_live_entry_t *e, uint64_t h)
             }
             if (k == ST_EMPTY && is_sampled(h))
                 atomic_fetch_add_explicit(&g->used, 1u << SAMPLE_SHIFT, memory_order_relaxed);
-            atomic_store_explicit(&s->size, e->size, memory_order_relaxed);
-            atomic_store_explicit(&s->meta, pack_meta(e), memory_order_relaxed);
+            atomic_store_explicit(&s->meta, meta, memory_order_relaxed);
             uintptr_t busy = a | TAG_BUSY;
-            /* release: publishes size/meta; pairs with acquire in lookup() */
+            /* release: publishes meta; pairs with acquire in lookup() */
             if (atomic_compare_exchange_strong_explicit(&s->key, &busy, a, memory_order_release,
                                                         memory_order_relaxed))
                 return INS_DONE;
@@ -447,7 +593,7 @@ static int insert_into(gen_t *g, const hg_live_entry_t *e, uint64_t h)
  * a descheduled copier must not stop inserts). A copy (is_copy) ignores the
  * 15/16 limit that protects fresh inserts and keeps trying until it lands:
  * it cannot be dropped, and the 1/16 reserve is there for it. */
-static int place(hg_live_table_t *t, const hg_live_entry_t *e, uint64_t h, bool is_copy)
+static int place(hg_live_table_t *t, uintptr_t a, uint64_t meta, uint64_t h, bool is_copy)
 {
     /* acquire: pairs with the seq_cst CAS of cur in advance_cur() */
     gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
@@ -458,7 +604,7 @@ static int place(hg_live_table_t *t, const hg_live_entry_t *e, uint64_t h, bool 
             continue;
         }
         uint64_t used = atomic_load_explicit(&g->used, memory_order_relaxed);
-        if (used >= g->cap - g->cap / 4) {
+        if (used >= grow_at(g->cap)) {
             int rc = start_migration(t, g);
             if (gen_next(g) != NULL)
                 continue;
@@ -474,7 +620,7 @@ static int place(hg_live_table_t *t, const hg_live_entry_t *e, uint64_t h, bool 
                     return -ENOSPC;
             }
         }
-        int r = insert_into(g, e, h);
+        int r = insert_into(g, a, meta, h);
         if (r == INS_DONE)
             return 0;
         if (r == INS_FULL && !is_copy &&
@@ -489,10 +635,7 @@ static int place(hg_live_table_t *t, const hg_live_entry_t *e, uint64_t h, bool 
  * into the newest generation, then marks s MOVED. */
 static void copy_frozen(hg_live_table_t *t, slot_t *s, uintptr_t a, uint64_t h)
 {
-    hg_live_entry_t e;
-    unpack(a, atomic_load_explicit(&s->size, memory_order_relaxed),
-           atomic_load_explicit(&s->meta, memory_order_relaxed), &e);
-    place(t, &e, h, true);
+    place(t, a, atomic_load_explicit(&s->meta, memory_order_relaxed), h, true);
     /* release: the copy is LIVE before anyone sees MOVED; pairs with the
      * acquire in lookup() that then searches the newer generations. */
     atomic_store_explicit(&s->key, a | TAG_MOVED, memory_order_release);
@@ -526,8 +669,18 @@ static size_t migrate_slot(hg_live_table_t *t, gen_t *g, size_t i)
         if (!atomic_compare_exchange_weak_explicit(&s->key, &k, to, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
-        if (k > ST_DEAD && (k & TAG_MASK) == TAG_LIVE)
+        if (k > ST_DEAD && (k & TAG_MASK) == TAG_LIVE) {
+            /* A helper that runs late, over a generation whose migration
+             * ended and whose memory was replaced, can only find LIVE there
+             * a late insert's claim (x86-64: claims are LIVE at once), whose
+             * inserter re-inserts the entry itself once it sees the state:
+             * copying it too would make a duplicate. No slot of a DONE
+             * generation is legitimately LIVE. seq_cst load after the CAS:
+             * see insert_into(). */
+            if (atomic_load_explicit(&g->state, memory_order_seq_cst) >= GEN_DONE)
+                return 0;
             copy_frozen(t, s, k, hash_addr(k));
+        }
         /* BUSY -> BUSYREQ is final here: the inserter re-inserts its
          * entry into the newest generation itself. */
         return 1;
@@ -546,11 +699,15 @@ static bool help_chunk(hg_live_table_t *t, gen_t *g)
     if (lo >= g->cap)
         return false;
     size_t hi = lo + CHUNK_SLOTS < g->cap ? lo + CHUNK_SLOTS : g->cap;
-    /* Counted slot by slot, not per chunk: a claimer descheduled mid-chunk
-     * must not hold back the end of the migration (sweep() finishes the rest
-     * of its chunk). */
+    /* Counted once per chunk (one atomic subtraction instead of one per
+     * slot): a claimer descheduled mid-chunk holds back the end of the
+     * migration by the slots it made final but has not counted yet, until it
+     * runs again (sweep() finishes and counts the rest of its chunk). Inserts
+     * and erases go on meanwhile; only the old generation's release waits. */
+    size_t done = 0;
     for (size_t i = lo; i < hi; i++)
-        finish_slots(t, g, migrate_slot(t, g, i));
+        done += migrate_slot(t, g, i);
+    finish_slots(t, g, done);
     return true;
 }
 
@@ -600,14 +757,38 @@ static inline void help_if_migrating(hg_live_table_t *t)
         help_some(t);
 }
 
+__attribute__((noinline)) static int insert_slow(hg_live_table_t *t, uintptr_t a, uint64_t meta,
+                                                 uint64_t h)
+{
+    help_if_migrating(t);
+    return place(t, a, meta, h, false);
+}
+
 int hg_live_insert(hg_live_table_t *t, const hg_live_entry_t *e)
 {
+    uint64_t meta;
+    if (!pack_meta(e, &meta))
+        return -EFBIG;
     uint64_t h = hash_addr(e->address);
-    help_if_migrating(t);
-    int rc = place(t, e, h, false);
-    if (rc == 0)
-        atomic_fetch_add_explicit(&t->live[shard_of(h)].n, 1, memory_order_relaxed);
-    return rc;
+    /* The common case, without place()'s generality: no migration in
+     * flight (cur is the newest generation) and room below 3/4. Anything
+     * else, or an insert_into() that did not land, goes the general way. */
+    /* acquire: pairs with the seq_cst CAS of cur in advance_cur() */
+    gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
+    if (__builtin_expect(atomic_load_explicit(&g->next, memory_order_relaxed) == NULL, 1) &&
+        atomic_load_explicit(&g->used, memory_order_relaxed) < grow_at(g->cap) &&
+        insert_into(g, e->address, meta, h) == INS_DONE)
+        return 0;
+    return insert_slow(t, e->address, meta, h);
+}
+
+void hg_live_prefetch(hg_live_table_t *t, uintptr_t address)
+{
+    /* acquire: pairs with the seq_cst CAS of cur in advance_cur() */
+    gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
+    for (gen_t *n = gen_next(g); n != NULL; n = gen_next(n))
+        g = n;
+    __builtin_prefetch(&g->slots[home_of(hash_addr(address), g->cap)], 1, 3);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -628,22 +809,20 @@ static bool lookup(hg_live_table_t *t, uintptr_t a, hg_live_entry_t *out, bool i
             /* acquire: pairs with the release that published the key */
             uintptr_t k = atomic_load_explicit(&s->key, memory_order_acquire);
             if (k == a) {
-                uint64_t size = atomic_load_explicit(&s->size, memory_order_relaxed);
                 uint64_t meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
                 if (is_erase) {
                     /* acq_rel: the CAS is the linearization point of erase;
-                     * success proves size/meta above belong to this entry. */
+                     * success proves meta above belongs to this entry. */
                     if (!atomic_compare_exchange_strong_explicit(
                             &s->key, &k, ST_TOMB, memory_order_acq_rel, memory_order_acquire))
                         continue; /* frozen or moved under us: re-read */
-                    atomic_fetch_sub_explicit(&t->live[shard_of(h)].n, 1, memory_order_relaxed);
                 } else {
                     atomic_thread_fence(memory_order_acquire);
                     if (atomic_load_explicit(&s->key, memory_order_relaxed) != a)
                         continue;
                 }
                 if (out != NULL)
-                    unpack(a, size, meta, out);
+                    unpack(a, meta, out);
                 return true;
             }
             if (k == ST_EMPTY || k == ST_SEALED)
@@ -690,6 +869,9 @@ int hg_live_create(hg_live_table_t **out, size_t initial_capacity)
     hg_live_table_t *t = hg_os_map(bytes);
     if (t == NULL)
         return -ENOMEM;
+#if HAS_CAS16
+    use_cas16 = cpu_has_cas16();
+#endif
     /* hg_os_map memory is zeroed: counters 0, ring headers GEN_FREE. */
     size_t cap = round_cap(initial_capacity * 2);
     t->min_cap = cap < MIN_CAP ? MIN_CAP : cap;
@@ -703,9 +885,20 @@ int hg_live_create(hg_live_table_t **out, size_t initial_capacity)
     return 0;
 }
 
-size_t hg_live_count(const hg_live_table_t *t)
+static void finish_migration(hg_live_table_t *t);
+
+size_t hg_live_count(hg_live_table_t *t)
 {
-    return (size_t)live_estimate(t);
+    /* Once every migration is done, each entry is in one slot of cur. */
+    finish_migration(t);
+    gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
+    size_t n = 0;
+    for (; g != NULL; g = gen_next(g))
+        for (size_t i = 0; i < g->cap; i++) {
+            uintptr_t k = atomic_load_explicit(&g->slots[i].key, memory_order_relaxed);
+            n += k > ST_DEAD && (k & TAG_MASK) == TAG_LIVE;
+        }
+    return n;
 }
 
 size_t hg_live_memory_bytes(const hg_live_table_t *t)
@@ -763,12 +956,13 @@ static void finish_migration(hg_live_table_t *t)
 static int report_moved(hg_live_table_t *t, slot_t *s, uintptr_t a,
                         int (*fn)(const hg_live_entry_t *e, void *arg), void *arg)
 {
-    uint64_t size = atomic_load_explicit(&s->size, memory_order_relaxed);
     uint64_t meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
-    hg_live_entry_t e;
+    hg_live_entry_t e, moved;
     if (!lookup(t, a, &e, false))
         return 0;
-    if (e.size != size || ((uint64_t)e.stack_id << 32 | e.alloc_time_ms) != meta)
+    unpack(a, meta, &moved);
+    if (e.size != moved.size || e.stack_id != moved.stack_id ||
+        e.alloc_time_ms != moved.alloc_time_ms)
         return 0;
     return fn(&e, arg);
 }
@@ -789,8 +983,7 @@ int hg_live_foreach(hg_live_table_t *t, int (*fn)(const hg_live_entry_t *e, void
         uintptr_t tag = k & TAG_MASK, a = k & ~TAG_MASK;
         if (tag == TAG_LIVE || tag == TAG_FROZEN) {
             hg_live_entry_t e;
-            unpack(a, atomic_load_explicit(&s->size, memory_order_relaxed),
-                   atomic_load_explicit(&s->meta, memory_order_relaxed), &e);
+            unpack(a, atomic_load_explicit(&s->meta, memory_order_relaxed), &e);
             atomic_thread_fence(memory_order_acquire);
             uintptr_t k2 = atomic_load_explicit(&s->key, memory_order_relaxed);
             /* The payload of a source slot never changes once published, so
@@ -824,13 +1017,23 @@ void hg_live_after_fork(hg_live_table_t *t)
 {
     atomic_store_explicit(&t->walkers, 0, memory_order_relaxed);
     gen_t *g = atomic_load_explicit(&t->cur, memory_order_relaxed);
-    for (; g != NULL; g = gen_next(g)) {
-        atomic_store_explicit(&g->is_sweeping, false, memory_order_relaxed);
+    /* No migration in flight and no generation being mapped: nothing can
+     * wait for a missing thread (an abandoned BUSY claim only makes lookups
+     * probe past it, and the next migration finalises it), so skip the
+     * O(capacity) scan. */
+    if (atomic_load_explicit(&g->next, memory_order_relaxed) == NULL)
+        return;
+    /* First the generation being mapped (only the newest can be): the
+     * copies made below may need to grow the table past it. */
+    for (gen_t *c = g; c != NULL; c = gen_next(c)) {
+        atomic_store_explicit(&c->is_sweeping, false, memory_order_relaxed);
         gen_t *expected = NEXT_CREATING; /* its mapper is gone: map again later */
-        if (atomic_compare_exchange_strong_explicit(&g->next, &expected, NULL, memory_order_relaxed,
+        if (atomic_compare_exchange_strong_explicit(&c->next, &expected, NULL, memory_order_relaxed,
                                                     memory_order_relaxed))
-            atomic_store_explicit(&t->ring[(g->id + 1) % RING_COUNT].state, GEN_FREE,
+            atomic_store_explicit(&t->ring[(c->id + 1) % RING_COUNT].state, GEN_FREE,
                                   memory_order_relaxed); /* its mapping is lost */
+    }
+    for (; g != NULL; g = gen_next(g)) {
         if (atomic_load_explicit(&g->state, memory_order_relaxed) != GEN_ACTIVE)
             continue;
         for (size_t i = 0; i < g->cap; i++) {

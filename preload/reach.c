@@ -718,6 +718,10 @@ int hg_reach_scan(hg_live_table_t *t, int exclude_tid, uintptr_t self_stack_lo, 
                   hg_reach_result_t *out)
 {
     memset(out, 0, sizeof *out);
+    /* Nothing live, nothing to classify: no clone of a process that may be
+     * large (a program that freed everything before exiting). */
+    if (hg_live_count(t) == 0)
+        return 0;
     if (is_seccomp_on())
         return -EPERM;
     scan_t s;

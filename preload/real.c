@@ -23,14 +23,10 @@ hg_real_t hg_real;
 enum { RESOLVE_NONE = 0, RESOLVE_RUNNING = 1, RESOLVE_DONE = 2 };
 
 /* RESOLVE_*: the thread that wins the CAS from NONE fills hg_real and then
- * stores DONE with release; readers pair with an acquire load. */
-static _Atomic int resolve_state;
-
-bool hg_real_is_ready(void)
-{
-    /* acquire: pairs with the release store of RESOLVE_DONE in hg_real_resolve() */
-    return atomic_load_explicit(&resolve_state, memory_order_acquire) == RESOLVE_DONE;
-}
+ * stores DONE with release; readers pair with an acquire load
+ * (hg_real_is_ready() in real.h, which knows DONE as 2). */
+_Atomic int hg_real_resolve_state;
+_Static_assert(RESOLVE_DONE == 2, "real.h: hg_real_is_ready() tests for 2");
 
 void *hg_real_sym(const char *name)
 {
@@ -42,7 +38,7 @@ bool hg_real_resolve(void)
     if (hg_real_is_ready())
         return true;
     int expected = RESOLVE_NONE;
-    if (!atomic_compare_exchange_strong_explicit(&resolve_state, &expected, RESOLVE_RUNNING,
+    if (!atomic_compare_exchange_strong_explicit(&hg_real_resolve_state, &expected, RESOLVE_RUNNING,
                                                  memory_order_acq_rel, memory_order_acquire))
         return expected == RESOLVE_DONE;
 
@@ -79,7 +75,7 @@ bool hg_real_resolve(void)
     }
     hg_real = r;
     /* release: publishes hg_real; pairs with the acquire in hg_real_is_ready() */
-    atomic_store_explicit(&resolve_state, RESOLVE_DONE, memory_order_release);
+    atomic_store_explicit(&hg_real_resolve_state, RESOLVE_DONE, memory_order_release);
     return true;
 }
 
@@ -89,11 +85,11 @@ bool hg_real_resolve(void)
 
 /* glibc's dlsym needs a few hundred bytes at most; 256 KiB also absorbs
  * allocations of other threads that race with resolution at start-up. */
-#define BOOT_BYTES (256u * 1024u)
+#define BOOT_BYTES HG_REAL_BOOT_BYTES
 #define BOOT_HDR   16u /* size_t size at p - 8; keeps 16-byte alignment */
 
-static alignas(4096) unsigned char boot_buf[BOOT_BYTES];
-/* Bytes of boot_buf handed out (relaxed: the CAS is the only coordination). */
+alignas(4096) unsigned char hg_real_boot_buf[BOOT_BYTES];
+/* Bytes of hg_real_boot_buf handed out (relaxed: the CAS is the only coordination). */
 static _Atomic size_t boot_used;
 
 void *hg_real_boot_alloc(size_t size, size_t align)
@@ -104,9 +100,9 @@ void *hg_real_boot_alloc(size_t size, size_t align)
         align = BOOT_HDR;
     size_t used = atomic_load_explicit(&boot_used, memory_order_relaxed);
     for (;;) {
-        uintptr_t base = (uintptr_t)boot_buf + used + BOOT_HDR;
+        uintptr_t base = (uintptr_t)hg_real_boot_buf + used + BOOT_HDR;
         uintptr_t p = (base + align - 1) & ~(uintptr_t)(align - 1);
-        size_t end = (size_t)(p - (uintptr_t)boot_buf) + ((size + 15u) & ~(size_t)15u);
+        size_t end = (size_t)(p - (uintptr_t)hg_real_boot_buf) + ((size + 15u) & ~(size_t)15u);
         if (end > BOOT_BYTES) {
             hg_log_once(HG_WARN_BOOTSTRAP, "bootstrap arena exhausted; an allocation "
                                            "made during start-up failed");
@@ -119,12 +115,6 @@ void *hg_real_boot_alloc(size_t size, size_t align)
             return (void *)p; /* .bss: already zero, never reused */
         }
     }
-}
-
-bool hg_real_is_boot(const void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    return a >= (uintptr_t)boot_buf && a < (uintptr_t)boot_buf + BOOT_BYTES;
 }
 
 size_t hg_real_boot_size(const void *p)

@@ -8,8 +8,10 @@
 #ifndef HEAPGROW_PRELOAD_REAL_H
 #define HEAPGROW_PRELOAD_REAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct hg_real {
     void *(*malloc)(size_t);
@@ -40,8 +42,19 @@ extern hg_real_t hg_real;
  * lock-free apart from dlsym's own. */
 bool hg_real_resolve(void);
 
+/* For the two inline checks below, which every malloc and free make (real.c
+ * owns them): the resolution state (RESOLVE_DONE = 2 once hg_real is filled)
+ * and the bootstrap arena. */
+extern _Atomic int hg_real_resolve_state;
+extern unsigned char hg_real_boot_buf[];
+#define HG_REAL_BOOT_BYTES (256u * 1024u)
+
 /* Cheap check (acquire load): true once hg_real is filled. */
-bool hg_real_is_ready(void);
+static inline bool hg_real_is_ready(void)
+{
+    /* acquire: pairs with the release store of RESOLVE_DONE in hg_real_resolve() */
+    return atomic_load_explicit(&hg_real_resolve_state, memory_order_acquire) == 2;
+}
 
 /* Looks a symbol up with dlsym(RTLD_NEXT) (for rarely needed symbols such as
  * libstdc++'s operator new on its failure path). NULL when absent. */
@@ -53,7 +66,10 @@ void *hg_real_sym(const char *name);
 void *hg_real_boot_alloc(size_t size, size_t align);
 
 /* True when p points into the bootstrap arena. */
-bool hg_real_is_boot(const void *p);
+static inline bool hg_real_is_boot(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)hg_real_boot_buf < HG_REAL_BOOT_BYTES;
+}
 
 /* The size requested for bootstrap block p. */
 size_t hg_real_boot_size(const void *p);

@@ -26,6 +26,7 @@
 
 #include "arena.h"
 #include "core.h"
+#include "counts.h"
 #include "guard.h"
 #include "log.h"
 #include "real.h"
@@ -62,12 +63,10 @@ static void count_dropped(int code, const char *msg)
         hg_writer_warn(code, msg);
 }
 
-/* Records p (non-NULL) of `size` requested bytes. Guard held by the caller;
- * errno saved by the caller. */
-static void record(void *p, size_t size)
+/* Records p (non-NULL) of `size` requested bytes, allocated from the stack
+ * frames[0..n). Guard held by the caller; errno saved by the caller. */
+static void record(void *p, size_t size, const uintptr_t *frames, uint32_t n)
 {
-    uintptr_t frames[HG_MAX_FRAMES + HG_UNWIND_SLACK];
-    uint32_t n = hg_unwind_capture(frames, hg_core.cfg.max_frames);
     uint32_t id = 0;
     if (n > 0) {
         id = hg_stack_intern(hg_core.stacks, frames, n);
@@ -79,29 +78,14 @@ static void record(void *p, size_t size)
         .address = (uintptr_t)p,
         .size = size,
         .stack_id = id,
-        .alloc_time_ms = hg_core_now_ms(),
+        .alloc_time_ms = hg_core_clock_ms(),
     };
     if (hg_live_insert(hg_core.live, &e) != 0) {
-        count_dropped(HG_WARN_LIVE_FULL, "live table cannot grow; allocations go untraced");
+        count_dropped(HG_WARN_LIVE_FULL, "live table cannot take an entry (it cannot grow, or "
+                                         "a block of 512 GiB or more); allocations go untraced");
         return;
     }
-    hg_stack_counters_t *c = hg_stack_counters(hg_core.stacks, id);
-    if (c == NULL)
-        return;
-    atomic_fetch_add_explicit(&c->live_bytes, (int64_t)size, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->live_count, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->alloc_count, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->alloc_bytes, (uint64_t)size, memory_order_relaxed);
-}
-
-/* Adds `sign` (+1/-1) times entry e to its stack's live counters. */
-static void adjust_live(const hg_live_entry_t *e, int sign)
-{
-    hg_stack_counters_t *c = hg_stack_counters(hg_core.stacks, e->stack_id);
-    if (c == NULL)
-        return;
-    atomic_fetch_add_explicit(&c->live_bytes, sign * (int64_t)e->size, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->live_count, sign, memory_order_relaxed);
+    hg_counts_alloc(id, size);
 }
 
 /* Removes p from the live table (if traced) and returns whether it was. */
@@ -109,16 +93,28 @@ static bool untrack(void *p, hg_live_entry_t *out)
 {
     if (!hg_live_erase(hg_core.live, (uintptr_t)p, out))
         return false;
-    adjust_live(out, -1);
+    hg_counts_free(out->stack_id, out->size);
     return true;
 }
 
-/* Records the result of an allocation call made with the guard held. */
-static inline void *finish_alloc(void *p, size_t size)
+/*
+ * Records the result of an allocation call made with the guard held. Always
+ * inlined, down to the unwinder call, into the interposed function: the
+ * tracer then adds one frame to every stack libunwind walks (see unwind.h).
+ * So are the do_* helpers below that call it.
+ */
+#define HG_INLINE static inline __attribute__((always_inline))
+
+HG_INLINE void *finish_alloc(void *p, size_t size)
 {
     if (p != NULL) {
         int saved = errno;
-        record(p, size);
+        /* The insert's cache miss (large tables) overlaps with the unwinding. */
+        hg_live_prefetch(hg_core.live, (uintptr_t)p);
+        uintptr_t frames[HG_MAX_FRAMES + HG_UNWIND_SLACK];
+        uint32_t first;
+        uint32_t n = hg_unwind_capture(frames, hg_core.cfg.max_frames, &first);
+        record(p, size, frames + first, n);
         errno = saved;
     }
     return p;
@@ -141,7 +137,7 @@ static inline bool is_ready(void)
 /* ------------------------------------------------------------------------ */
 /* The malloc family                                                         */
 
-static void *do_malloc(size_t size)
+HG_INLINE void *do_malloc(size_t size)
 {
     if (__builtin_expect(!is_ready(), 0))
         return boot_alloc(size, 16);
@@ -181,7 +177,7 @@ static void *real_aligned(size_t align, size_t size)
     return hg_real.memalign(align, size);
 }
 
-static void *do_realloc(void *p, size_t size, size_t nmemb, size_t elem, bool is_array)
+HG_INLINE void *do_realloc(void *p, size_t size, size_t nmemb, size_t elem, bool is_array)
 {
     if (p != NULL && hg_real_is_boot(p)) {
         /* Copy out of the bootstrap arena (the old block is simply left). */
@@ -212,19 +208,20 @@ static void *do_realloc(void *p, size_t size, size_t nmemb, size_t elem, bool is
     errno = saved;
     void *q = is_array && hg_real.reallocarray != NULL ? hg_real.reallocarray(p, nmemb, elem)
                                                        : next_realloc(p, size);
-    saved = errno;
     if (q != NULL) {
-        record(q, size);
+        q = finish_alloc(q, size);
     } else if (had && size > 0) {
         /* Failed: p is still allocated and still ours. */
+        saved = errno;
         if (hg_live_insert(hg_core.live, &old) == 0)
-            adjust_live(&old, +1);
+            hg_counts_free_undo(old.stack_id, old.size);
         else
-            count_dropped(HG_WARN_LIVE_FULL, "live table cannot grow; allocations go "
-                                             "untraced");
+            count_dropped(HG_WARN_LIVE_FULL, "live table cannot take an entry (it cannot "
+                                             "grow, or a block of 512 GiB or more); "
+                                             "allocations go untraced");
+        errno = saved;
     }
     /* q == NULL with size == 0: realloc freed p (glibc); nothing to restore. */
-    errno = saved;
     hg_guard_leave(was);
     return q;
 }
@@ -301,7 +298,7 @@ HG_EXPORT int posix_memalign(void **memptr, size_t align, size_t size)
 
 /* Shared body of aligned_alloc, memalign, valloc and pvalloc: `fn` is the
  * next allocator's function, or NULL to use memalign(align, size). */
-static void *do_aligned(void *(*fn)(size_t, size_t), size_t align, size_t size)
+HG_INLINE void *do_aligned(void *(*fn)(size_t, size_t), size_t align, size_t size)
 {
     if (__builtin_expect(!is_ready(), 0)) {
         if (align == 0 || (align & (align - 1)) != 0 || align > PAGE_BYTES) {

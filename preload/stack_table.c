@@ -70,14 +70,15 @@ struct hg_stack_table {
     record_t unknown; /* id 0 */
 };
 
-static uint64_t hash_frames(const uintptr_t *frames, uint32_t n)
+/* One multiply per frame: every bit of a frame reaches all higher bits of
+ * h, and the final fold brings the high half (which depends on every bit of
+ * every frame) down to the low bits that pick the index line. */
+static inline uint64_t hash_frames(const uintptr_t *frames, uint32_t n)
 {
     uint64_t h = 0x243f6a8885a308d3ull ^ n;
-    for (uint32_t i = 0; i < n; i++) {
-        h ^= (uint64_t)frames[i];
-        h *= 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
+    for (uint32_t i = 0; i < n; i++)
+        h = (h ^ (uint64_t)frames[i]) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
     h *= 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 29;
     return h;
@@ -103,6 +104,19 @@ static void *install(hg_stack_table_t *t, void *_Atomic *slot, size_t bytes)
     }
     hg_os_unmap(fresh, bytes);
     return expected;
+}
+
+/* The record of id in an existing segment, or NULL (no install). */
+static inline record_t *record_at(hg_stack_table_t *t, uint32_t id)
+{
+    uint64_t x = ((uint64_t)id - 1 + ((uint64_t)1 << SEG0_SHIFT)) >> SEG0_SHIFT;
+    unsigned s = 63u - (unsigned)__builtin_clzll(x);
+    if (s >= SEG_COUNT)
+        return NULL;
+    size_t base = (((size_t)1 << s) - 1) << SEG0_SHIFT;
+    /* acquire: pairs with the release CAS in install() */
+    record_t *seg = atomic_load_explicit(&t->segs[s], memory_order_acquire);
+    return seg != NULL ? &seg[(size_t)id - 1 - base] : NULL;
 }
 
 static record_t *record_of(hg_stack_table_t *t, uint32_t id, bool is_create)
@@ -153,16 +167,115 @@ static uintptr_t *frames_alloc(hg_stack_table_t *t, uint32_t n)
     }
 }
 
-static bool same_stack(const record_t *r, uint64_t h, const uintptr_t *frames, uint32_t n)
+static inline bool same_stack(const record_t *r, uint64_t h, const uintptr_t *frames, uint32_t n)
 {
-    return r->hash == h && r->nframes == n && memcmp(r->frames, frames, n * sizeof(*frames)) == 0;
+    if (r->hash != h || r->nframes != n)
+        return false;
+    const uintptr_t *mine = r->frames;
+    for (uint32_t i = 0; i < n; i++)
+        if (mine[i] != frames[i])
+            return false;
+    return true;
+}
+
+/* The id of a stack already interned whose slot is in level 0 (where every
+ * stack of a program with up to a few thousand stacks is), or 0. The common
+ * case of hg_stack_intern(): reads only, no call. */
+static inline uint32_t find_in_level0(hg_stack_table_t *t, const uintptr_t *frames, uint32_t n,
+                                      uint64_t h)
+{
+    /* acquire: pairs with the release CAS in install() */
+    _Atomic uint64_t *slots = atomic_load_explicit(&t->levels[0], memory_order_acquire);
+    if (slots == NULL)
+        return 0;
+    size_t line = (size_t)(h & (((size_t)1 << LEVEL0_SHIFT) - 1)) & ~(size_t)(LINE_SLOTS - 1);
+    for (unsigned j = 0; j < LINE_SLOTS; j++) {
+        /* acquire: pairs with the release CAS that filled the slot */
+        uint64_t v = atomic_load_explicit(&slots[line + j], memory_order_acquire);
+        if (v == 0)
+            return 0;
+        if ((v >> 32) != (h >> 32))
+            continue;
+        record_t *r = record_at(t, (uint32_t)v);
+        if (r != NULL && same_stack(r, h, frames, n)) {
+            /* Help publish, see below. */
+            if (atomic_load_explicit(&r->is_published, memory_order_relaxed) == 0)
+                atomic_store_explicit(&r->is_published, 1, memory_order_release);
+            return (uint32_t)v;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Per-thread memo of the stacks this thread interned last, indexed by its two
+ * innermost frames: a hit is confirmed by comparing the frames with the
+ * record's, so it needs neither the hash of the whole stack nor the index.
+ * Initial-exec TLS (2 KiB per thread), no synchronisation: records are never
+ * freed or changed once published, and entries name their table.
+ */
+#define MEMO_SLOTS 64u
+
+typedef struct memo {
+    const hg_stack_table_t *table;
+    const record_t *r;
+    uint32_t id;
+} memo_t;
+
+static __thread memo_t memo[MEMO_SLOTS] __attribute__((tls_model("initial-exec")));
+
+static inline memo_t *memo_of(const uintptr_t *frames, uint32_t n)
+{
+    uint64_t k = (uint64_t)frames[0] * 0x9e3779b97f4a7c15ull;
+    if (n > 1)
+        k ^= (uint64_t)frames[1] * 0xc2b2ae3d27d4eb4full;
+    return &memo[(k >> 40) % MEMO_SLOTS];
+}
+
+__attribute__((noinline)) static uint32_t intern_slow(hg_stack_table_t *t, const uintptr_t *frames,
+                                                      uint32_t nframes, uint64_t h);
+
+/* Not in the memo: the index (level 0, then the general path), then the
+ * memo remembers the answer. */
+__attribute__((noinline)) static uint32_t
+intern_unmemoized(hg_stack_table_t *t, const uintptr_t *frames, uint32_t nframes, memo_t *m)
+{
+    uint64_t h = hash_frames(frames, nframes);
+    uint32_t found = find_in_level0(t, frames, nframes, h);
+    if (found == 0)
+        found = intern_slow(t, frames, nframes, h);
+    if (found != 0 && m != NULL) {
+        /* Published by now (the interner or find_in_level0 made sure). */
+        m->table = t;
+        m->r = record_at(t, found);
+        m->id = found;
+    }
+    return found;
 }
 
 uint32_t hg_stack_intern(hg_stack_table_t *t, const uintptr_t *frames, uint32_t nframes)
 {
     if (nframes > HG_MAX_FRAMES)
         nframes = HG_MAX_FRAMES;
-    uint64_t h = hash_frames(frames, nframes);
+    if (__builtin_expect(nframes == 0, 0))
+        return intern_unmemoized(t, frames, 0, NULL);
+    memo_t *m = memo_of(frames, nframes);
+    const record_t *r = m->r;
+    if (m->table == t && r != NULL && r->nframes == nframes) {
+        const uintptr_t *mine = r->frames;
+        uint32_t i = 0;
+        while (i < nframes && mine[i] == frames[i])
+            i++;
+        if (i == nframes)
+            return m->id;
+    }
+    return intern_unmemoized(t, frames, nframes, m);
+}
+
+/* The general path: every level, and the insertion of a new stack. */
+static uint32_t intern_slow(hg_stack_table_t *t, const uintptr_t *frames, uint32_t nframes,
+                            uint64_t h)
+{
     uint64_t tag = h >> 32;
     uint32_t my_id = 0; /* a prepared record not yet in the index */
     for (unsigned level = 0; level < LEVEL_COUNT; level++) {
@@ -196,8 +309,11 @@ uint32_t hg_stack_intern(hg_stack_table_t *t, const uintptr_t *frames, uint32_t 
                     break; /* someone else's stack: next slot */
                 }
                 if (my_id == 0) {
+                    /* Full: no more ids (and next_id never wraps). */
+                    if (atomic_load_explicit(&t->next_id, memory_order_relaxed) > HG_STACK_ID_MAX)
+                        return 0;
                     uint32_t id = atomic_fetch_add_explicit(&t->next_id, 1, memory_order_relaxed);
-                    if (id == 0 || id == UINT32_MAX)
+                    if (id == 0 || id > HG_STACK_ID_MAX)
                         return 0; /* id space exhausted */
                     record_t *r = record_of(t, id, true);
                     uintptr_t *copy = frames_alloc(t, nframes);
@@ -266,7 +382,8 @@ uint32_t hg_stack_id_limit(const hg_stack_table_t *t)
 {
     /* acquire: ids below this were handed out; their records are read with
      * acquire on is_published. */
-    return atomic_load_explicit(&t->next_id, memory_order_acquire);
+    uint32_t limit = atomic_load_explicit(&t->next_id, memory_order_acquire);
+    return limit > HG_STACK_ID_MAX + 1 ? HG_STACK_ID_MAX + 1 : limit;
 }
 
 size_t hg_stack_memory_bytes(const hg_stack_table_t *t)

@@ -1,20 +1,33 @@
 /*
  * Frame-pointer walk (HEAPGROW_UNWIND=fp). Follows the chain of saved frame
- * pointers [fp] -> caller's fp, [fp + 8] -> return address, and gives up (-1,
- * the caller falls back to libunwind) as soon as a link leaves the thread's
- * stack, is misaligned or does not move outward, so it never reads memory
- * that is not stack. Code built without frame pointers makes the chain break
- * or skip frames; the bound checks catch the first, nothing can catch the
- * second (documented in the README).
+ * pointers [fp] -> caller's fp, [fp + 8] -> return address, and gives up
+ * (the caller, hg_unwind_fp_capture, falls back to libunwind) as soon as a
+ * link leaves the thread's stack, is misaligned or does not move outward, so
+ * it never reads memory that is not stack.
+ *
+ * Code built without frame pointers does not break the chain, it bends it: a
+ * function that does not set up %rbp leaves its caller's frame pointer in
+ * place, so the walk silently skips its caller (or, if it used %rbp for
+ * data, follows garbage). Debian builds libc, libstdc++, libgcc_s and libm
+ * without frame pointers, and they allocate for the program (strdup, fopen,
+ * std::string, iostreams), so a return address into one of them is trusted
+ * only as the last frame of a chain that ends right there (libc's start code
+ * calling main or a thread function); anywhere else the stack goes to
+ * libunwind. Other libraries without frame pointers can still bend the chain
+ * unnoticed (documented in the README).
  */
 #include "unwind.h"
 
 #include <link.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "log.h"
 
 /* The walk must start from a frame that has a frame pointer. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -24,17 +37,35 @@
 /* Set by ld.so: the stack pointer at process start (top of the main stack). */
 extern void *__libc_stack_end;
 
-/* [lo, hi) of libc's segments: the outermost frames (__libc_start_call_main,
- * start_thread) are libc code built without frame pointers, so a chain that
- * breaks right after a return address into libc has simply reached its end.
- * Written once by hg_unwind_fp_init (before the tracer turns ACTIVE). */
-static uintptr_t libc_lo, libc_hi;
+/* [lo, hi) of the loaded libraries known to be built without frame pointers
+ * (NOFP_NAMES; libc also found by address), and their hull for a quick
+ * rejection. Written once by hg_unwind_fp_init (before the tracer turns
+ * ACTIVE); read-only afterwards. */
+#define NOFP_MAX 8
+static struct {
+    uintptr_t lo, hi;
+} nofp[NOFP_MAX];
+static unsigned nofp_count;
+static uintptr_t nofp_lo = UINTPTR_MAX, nofp_hi;
 static uintptr_t self_lo, self_hi; /* libheapgrow.so */
+static _Atomic uint64_t fallback_count;
 
-static int find_range(struct dl_phdr_info *info, size_t size, void *arg)
+static const char *const NOFP_NAMES[] = {"libc.so", "libstdc++.so", "libgcc_s.so", "libm.so"};
+
+static bool has_nofp_name(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base != NULL ? base + 1 : path;
+    for (size_t i = 0; i < sizeof NOFP_NAMES / sizeof NOFP_NAMES[0]; i++)
+        if (strncmp(base, NOFP_NAMES[i], strlen(NOFP_NAMES[i])) == 0)
+            return true;
+    return false;
+}
+
+static int find_nofp(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
-    uintptr_t probe = (uintptr_t)arg;
+    uintptr_t libc_probe = (uintptr_t)arg;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -46,36 +77,48 @@ static int find_range(struct dl_phdr_info *info, size_t size, void *arg)
         if (start + ph->p_memsz > hi)
             hi = start + ph->p_memsz;
     }
-    if (probe < lo || probe >= hi)
+    bool is_libc = libc_probe >= lo && libc_probe < hi;
+    if (lo >= hi || nofp_count == NOFP_MAX ||
+        !(is_libc || (info->dlpi_name != NULL && has_nofp_name(info->dlpi_name))))
         return 0;
-    libc_lo = lo;
-    libc_hi = hi;
-    return 1;
+    nofp[nofp_count].lo = lo;
+    nofp[nofp_count].hi = hi;
+    nofp_count++;
+    if (lo < nofp_lo)
+        nofp_lo = lo;
+    if (hi > nofp_hi)
+        nofp_hi = hi;
+    return 0;
 }
 
 void hg_unwind_fp_init(uintptr_t tracer_lo, uintptr_t tracer_hi)
 {
     self_lo = tracer_lo;
     self_hi = tracer_hi;
-    /* getpid's address is libc's own (taken through the GOT). */
-    dl_iterate_phdr(find_range, (void *)(uintptr_t)&getpid);
+    /* getpid's address is libc's own (taken through the GOT): libc is found
+     * whatever its file is called. */
+    dl_iterate_phdr(find_nofp, (void *)(uintptr_t)&getpid);
 }
 
-static bool in_libc(uintptr_t a)
+/* Is a inside a library built without frame pointers? */
+static inline bool is_nofp(uintptr_t a)
 {
-    return a >= libc_lo && a < libc_hi;
+    if (a - nofp_lo >= nofp_hi - nofp_lo)
+        return false; /* outside the hull: the program's own code, mostly */
+    for (unsigned i = 0; i < nofp_count; i++)
+        if (a - nofp[i].lo < nofp[i].hi - nofp[i].lo)
+            return true;
+    return false;
 }
 
-/* A chain that breaks just after a return into libc ends normally when the
- * frame before it is the program's (main or a thread function called from
- * libc's start code); when it is the tracer's, libc itself called malloc and
- * the walk lost the program's frames. */
-static bool is_natural_end(const uintptr_t *frames, int n)
+static inline bool is_self(uintptr_t a)
 {
-    if (n < 2 || !in_libc(frames[n - 1]))
-        return false;
-    uintptr_t prev = frames[n - 2];
-    return !in_libc(prev) && !(prev >= self_lo && prev < self_hi);
+    return a - self_lo < self_hi - self_lo;
+}
+
+uint64_t hg_unwind_fallback_count(void)
+{
+    return atomic_load_explicit(&fallback_count, memory_order_relaxed);
 }
 
 /* This thread's stack [stack_lo, stack_hi), computed once per thread
@@ -118,38 +161,66 @@ static bool thread_stack(uintptr_t *lo, uintptr_t *hi)
     return stack_hi != 0;
 }
 
+/*
+ * The walk reached frames[n - 1], a return address into code without frame
+ * pointers. It ends well only when the program's frame came right before it
+ * (not the tracer's: then libc itself called malloc) and the chain ends here
+ * (libc's start code called main or a thread function). Returns n or -1.
+ */
+static int judge_nofp_end(const uintptr_t *frames, int n, bool is_link_end)
+{
+    if (n < 2 || !is_link_end)
+        return -1; /* the chain bent: libunwind knows the real callers */
+    uintptr_t prev = frames[n - 2];
+    return is_nofp(prev) || is_self(prev) ? -1 : n;
+}
+
 __attribute__((noinline)) int hg_unwind_fp(uintptr_t *frames, int max)
 {
     uintptr_t bottom, top;
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-    uintptr_t lo = fp;
-    int n = 0;
     if (!thread_stack(&bottom, &top) || fp < bottom || fp >= top)
         return -1; /* not on this thread's stack: libunwind knows better */
-    while (n < max) {
-        if ((fp & (sizeof(uintptr_t) - 1)) != 0 || fp < lo || fp > top - 2 * sizeof(uintptr_t)) {
-            /* Left the stack: the end when the last frame was libc's start
-             * code, a broken chain otherwise. */
-            if (is_natural_end(frames, n))
-                break;
-            return -1;
-        }
+    /* A link is followed only if it moves outward, stays below the top of
+     * the stack (room for the two words read) and is aligned: then every
+     * read is inside [this frame, top). */
+    uintptr_t last = top - 2 * sizeof(uintptr_t);
+    uintptr_t hull_lo = nofp_lo, hull_span = nofp_hi - nofp_lo;
+    int n = 0;
+    for (;;) {
         const uintptr_t *link = (const uintptr_t *)fp;
         uintptr_t next = link[0];
         uintptr_t ret = link[1];
         if (ret == 0)
             break;
         frames[n++] = ret;
-        if (next == 0)
-            break; /* the outermost frame (_start, clone) clears the chain */
-        if (next <= fp) {
-            if (is_natural_end(frames, n))
-                break;
-            return -1;
+        if (__builtin_expect(ret - hull_lo < hull_span, 0) && !is_self(ret) && is_nofp(ret))
+            /* The outermost frame when the chain stops here. */
+            return judge_nofp_end(frames, n, next <= fp || next > last);
+        if (__builtin_expect(next <= fp || next > last, 0)) {
+            if (next == 0)
+                break; /* the outermost frame (_start, clone) clears the chain */
+            return -1; /* broken in the middle of code with frame pointers */
         }
+        if (__builtin_expect((next & (sizeof(uintptr_t) - 1)) != 0, 0))
+            return -1;
+        if (n == max)
+            break;
         fp = next;
     }
     /* A chain that ends right away means the frames above us lack frame
      * pointers: let libunwind do it properly. */
     return n < 3 ? -1 : n;
+}
+
+int hg_unwind_fp_capture(void **frames, int max)
+{
+    int n = hg_unwind_fp((uintptr_t *)frames, max);
+    if (__builtin_expect(n >= 0, 1))
+        return n;
+    atomic_fetch_add_explicit(&fallback_count, 1, memory_order_relaxed);
+    hg_log_once(HG_LOG_UNWIND, "HEAPGROW_UNWIND=fp: a frame-pointer chain was broken or passed "
+                               "through code built without frame pointers; libunwind unwinds "
+                               "those stacks");
+    return hg_unwind_libunwind(frames, max);
 }

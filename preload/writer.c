@@ -69,6 +69,7 @@
 #include <heapgrow/format.h>
 
 #include "core.h"
+#include "counts.h"
 #include "encode.h"
 #include "guard.h"
 #include "os.h"
@@ -1036,6 +1037,8 @@ static uint64_t read_rss_bytes(void)
 static void emit_snapshot(uint64_t now)
 {
     hg_stack_table_t *t = hg_core.stacks;
+    /* The threads' counter deltas into the stacks' counters (io_lock held). */
+    hg_counts_merge();
     uint32_t limit = t ? hg_stack_id_limit(t) : 0;
     if (limit > 0 && !ensure_stack_arrays(limit)) {
         fail_io(ENOMEM);
@@ -1135,6 +1138,9 @@ static void flush_chunk(live_ctx_t *ctx)
     ctx->n = 0;
     ctx->prev = 0;
 }
+
+_Static_assert(HG_LIVE_TIME_UNKNOWN == HG_ALLOC_TIME_UNKNOWN,
+               "the live table's unknown time is the format's");
 
 static int live_cb(const hg_live_entry_t *ent, void *arg)
 {
@@ -1285,6 +1291,7 @@ static void emit_warnings(uint64_t now)
 static void tick(uint32_t dump_mask, bool is_periodic)
 {
     uint64_t now_ns = hg_core_now_ns();
+    hg_core_tick_clock();
     if (hg_core.live != NULL)
         hg_live_maintain(hg_core.live, now_ns / 1000000u);
     emit_warnings(now_ns);

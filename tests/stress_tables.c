@@ -71,8 +71,9 @@ static hg_live_entry_t entry_for(uintptr_t a)
     hg_live_entry_t e = {
         .address = a,
         .size = (a >> 4) % 100003u + (a >> 40),
-        .stack_id = (uint32_t)((a >> 4) * 2654435761u),
-        .alloc_time_ms = (uint32_t)(a >> 7) ^ (uint32_t)(a >> 40),
+        .stack_id = (uint32_t)((a >> 4) * 2654435761u) & HG_LIVE_STACK_ID_MAX,
+        /* whole seconds: what the table keeps (live_table.h) */
+        .alloc_time_ms = ((uint32_t)(a >> 7) ^ (uint32_t)(a >> 40)) % 32768u * 1000u,
     };
     return e;
 }

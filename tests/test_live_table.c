@@ -22,15 +22,20 @@
 #define SLOW 1
 #endif
 
-/* Deterministic payload of address a. */
+/* Deterministic payload of address a, representable exactly: whole seconds
+ * below 16 MiB; every 7th entry 16 MiB or more (no time kept). */
 static hg_live_entry_t entry_for(uintptr_t a)
 {
     hg_live_entry_t e = {
         .address = a,
         .size = (a >> 4) * 3 + 1,
         .stack_id = (uint32_t)(a >> 4) % 977u + 1,
-        .alloc_time_ms = (uint32_t)(a >> 4) ^ 0x5a5au,
+        .alloc_time_ms = ((uint32_t)(a >> 4) ^ 0x5a5au) % 32768u * 1000u,
     };
+    if ((a >> 4) % 7 == 0) {
+        e.size = ((uint64_t)1 << 24) + (a >> 4);
+        e.alloc_time_ms = HG_LIVE_TIME_UNKNOWN;
+    }
     return e;
 }
 
@@ -62,7 +67,7 @@ START_TEST(insert_find_erase)
 {
     hg_live_table_t *t = make(16);
     hg_live_entry_t e = {
-        .address = 0x7f0000001000, .size = 4096, .stack_id = 7, .alloc_time_ms = 123456};
+        .address = 0x7f0000001000, .size = 4096, .stack_id = 7, .alloc_time_ms = 123000};
     ck_assert_int_eq(hg_live_insert(t, &e), 0);
     ck_assert_uint_eq(hg_live_count(t), 1);
     hg_live_entry_t got;
@@ -70,14 +75,14 @@ START_TEST(insert_find_erase)
     ck_assert_uint_eq(got.address, 0x7f0000001000);
     ck_assert_uint_eq(got.size, 4096);
     ck_assert_uint_eq(got.stack_id, 7);
-    ck_assert_uint_eq(got.alloc_time_ms, 123456);
+    ck_assert_uint_eq(got.alloc_time_ms, 123000);
     /* find does not remove */
     ck_assert(hg_live_find(t, 0x7f0000001000, NULL));
     memset(&got, 0, sizeof got);
     ck_assert(hg_live_erase(t, 0x7f0000001000, &got));
     ck_assert_uint_eq(got.size, 4096);
     ck_assert_uint_eq(got.stack_id, 7);
-    ck_assert_uint_eq(got.alloc_time_ms, 123456);
+    ck_assert_uint_eq(got.alloc_time_ms, 123000);
     ck_assert_uint_eq(hg_live_count(t), 0);
     ck_assert(!hg_live_find(t, 0x7f0000001000, NULL));
     ck_assert(!hg_live_erase(t, 0x7f0000001000, NULL));
@@ -86,6 +91,53 @@ START_TEST(insert_find_erase)
     ck_assert_int_eq(hg_live_insert(t, &e), 0);
     ck_assert(hg_live_erase(t, 0x7f0000001000, &got));
     ck_assert_uint_eq(got.size, 8);
+}
+END_TEST
+
+/* The limits of the packed payload (live_table.h). */
+START_TEST(packing_limits)
+{
+    hg_live_table_t *t = make(16);
+    hg_live_entry_t got, e = {.address = 0x1000, .size = 100, .stack_id = 5, .alloc_time_ms = 1999};
+    /* Below 16 MiB: whole seconds, rounded down. */
+    ck_assert_int_eq(hg_live_insert(t, &e), 0);
+    ck_assert(hg_live_find(t, 0x1000, &got));
+    ck_assert_uint_eq(got.alloc_time_ms, 1000);
+    /* ...saturating at 32,767 s; HG_LIVE_TIME_UNKNOWN saturates too. */
+    e.address = 0x2000;
+    e.alloc_time_ms = 40000000;
+    ck_assert_int_eq(hg_live_insert(t, &e), 0);
+    ck_assert(hg_live_find(t, 0x2000, &got));
+    ck_assert_uint_eq(got.alloc_time_ms, 32767000);
+    /* The largest small size keeps its time; the smallest large one does not. */
+    e.address = 0x3000;
+    e.size = ((uint64_t)1 << 24) - 1;
+    e.alloc_time_ms = 5000;
+    ck_assert_int_eq(hg_live_insert(t, &e), 0);
+    ck_assert(hg_live_find(t, 0x3000, &got));
+    ck_assert_uint_eq(got.size, ((uint64_t)1 << 24) - 1);
+    ck_assert_uint_eq(got.alloc_time_ms, 5000);
+    e.address = 0x4000;
+    e.size = (uint64_t)1 << 24;
+    ck_assert_int_eq(hg_live_insert(t, &e), 0);
+    ck_assert(hg_live_find(t, 0x4000, &got));
+    ck_assert_uint_eq(got.size, (uint64_t)1 << 24);
+    ck_assert_uint_eq(got.alloc_time_ms, HG_LIVE_TIME_UNKNOWN);
+    /* The largest size and stack id fit; one more does not. */
+    e.address = 0x5000;
+    e.size = HG_LIVE_SIZE_MAX;
+    e.stack_id = HG_LIVE_STACK_ID_MAX;
+    ck_assert_int_eq(hg_live_insert(t, &e), 0);
+    ck_assert(hg_live_erase(t, 0x5000, &got));
+    ck_assert_uint_eq(got.size, HG_LIVE_SIZE_MAX);
+    ck_assert_uint_eq(got.stack_id, HG_LIVE_STACK_ID_MAX);
+    e.size = HG_LIVE_SIZE_MAX + 1;
+    ck_assert_int_eq(hg_live_insert(t, &e), -EFBIG);
+    e.size = 1;
+    e.stack_id = HG_LIVE_STACK_ID_MAX + 1;
+    ck_assert_int_eq(hg_live_insert(t, &e), -EFBIG);
+    ck_assert(!hg_live_find(t, 0x5000, NULL));
+    ck_assert_uint_eq(hg_live_count(t), 4);
 }
 END_TEST
 
@@ -344,6 +396,7 @@ static Suite *live_table_suite(void)
     TCase *tc = tcase_create("insert");
     tcase_add_test(tc, insert_find_erase);
     tcase_add_test(tc, erase_unknown);
+    tcase_add_test(tc, packing_limits);
     suite_add_tcase(s, tc);
     tc = tcase_create("grow");
     tcase_set_timeout(tc, 60);

@@ -173,11 +173,45 @@ START_TEST(out_of_memory)
 }
 END_TEST
 
+/* The per-thread memo (stack_table.c) remembers ids per table: two tables
+ * that gave the same frames different ids keep answering their own, and a
+ * stack that shares its two innermost frames with the memo's entry (same
+ * memo slot) but differs further out is not taken for it. */
+START_TEST(memo_per_table)
+{
+    hg_stack_table_t *a = make(), *b = make();
+    uintptr_t x[4] = {0x401000, 0x402000, 0x403000, 0x404000};
+    uintptr_t y[4] = {0x501000, 0x502000, 0x503000, 0x504000};
+    uint32_t ax = hg_stack_intern(a, x, 4), ay = hg_stack_intern(a, y, 4);
+    uint32_t by = hg_stack_intern(b, y, 4), bx = hg_stack_intern(b, x, 4);
+    ck_assert_uint_eq(ax, 1);
+    ck_assert_uint_eq(ay, 2);
+    ck_assert_uint_eq(by, 1);
+    ck_assert_uint_eq(bx, 2);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_uint_eq(hg_stack_intern(a, y, 4), ay);
+        ck_assert_uint_eq(hg_stack_intern(b, y, 4), by);
+        ck_assert_uint_eq(hg_stack_intern(a, x, 4), ax);
+        ck_assert_uint_eq(hg_stack_intern(b, x, 4), bx);
+    }
+    /* Same two innermost frames, another outer frame or another depth. */
+    uintptr_t x2[4] = {0x401000, 0x402000, 0x403000, 0x404008};
+    uint32_t ax2 = hg_stack_intern(a, x2, 4), ax3 = hg_stack_intern(a, x, 3);
+    ck_assert_uint_ne(ax2, ax);
+    ck_assert_uint_ne(ax3, ax);
+    ck_assert_uint_ne(ax3, ax2);
+    ck_assert_uint_eq(hg_stack_intern(a, x, 4), ax);
+    ck_assert_uint_eq(hg_stack_intern(a, x2, 4), ax2);
+    ck_assert_uint_eq(hg_stack_intern(a, x, 3), ax3);
+}
+END_TEST
+
 static Suite *stack_table_suite(void)
 {
     Suite *s = suite_create("stack_table");
     TCase *tc = tcase_create("intern");
     tcase_add_test(tc, same_and_different);
+    tcase_add_test(tc, memo_per_table);
     tcase_add_test(tc, counters);
     tcase_add_test(tc, max_frames);
     suite_add_tcase(s, tc);

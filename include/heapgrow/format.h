@@ -33,6 +33,9 @@
 #define HG_MAX_REACH_PER_REC 65536u                /* entries in REACH         */
 #define HG_MAX_STACKS_PER_SNAP (1u << 22)          /* entries in SNAPSHOT      */
 
+/* LIVE_CHUNK's alloc_time_ms of a block whose time was not kept. */
+#define HG_ALLOC_TIME_UNKNOWN 4294967295u
+
 /*
  * Record tags. Payload fields are listed in order; "u" = unsigned varint,
  * "s" = zigzag signed varint, "b" = length-prefixed bytes, "[...]*n" = repeated.
@@ -73,7 +76,8 @@ enum hg_record_tag {
     HG_REC_LIVE_BEGIN = 6,
     /* u n, then n entries [s address delta from the previous entry's address
      * (the first from 0), u size, u stack_id, u alloc_time_ms]. Entries are in
-     * no particular order. */
+     * no particular order. alloc_time_ms is kept to the second, saturating at
+     * 32767000; HG_ALLOC_TIME_UNKNOWN when not kept (blocks of 16 MiB or more). */
     HG_REC_LIVE_CHUNK = 7,
     /* u count (entries written; equals LIVE_BEGIN's count unless the live set
      * changed while it was dumped, in which case this one is the truth) */

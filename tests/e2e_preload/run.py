@@ -63,8 +63,8 @@ def parse_dump(path):
             cur = {}
             d["live_reasons"].append(int(re.search(r"reason=(\d+)", line).group(1)))
         elif line.startswith("LIVE "):
-            m = re.match(r"LIVE id=(\d+) size=(\d+) addr=0x([0-9a-f]+)", line)
-            cur[int(m.group(3), 16)] = (int(m.group(2)), int(m.group(1)))
+            m = re.match(r"LIVE id=(\d+) size=(\d+) addr=0x([0-9a-f]+) t_ms=(\d+)", line)
+            cur[int(m.group(3), 16)] = (int(m.group(2)), int(m.group(1)), int(m.group(4)))
         elif line.startswith("LIVE_END"):
             d["live"] = cur
         elif line.startswith("REACH t="):
@@ -170,6 +170,10 @@ def check_trace(name, path, end, leaks, caller_module):
     if end is not None:
         ok(d["end"] == end, f"{name}: END {end}", f"got {d['end']}")
     live = d["live"] or {}
+    # docs/FORMAT.md: whole seconds below 16 MiB, 2^32 - 1 from 16 MiB on.
+    bad_times = [(a, v[0], v[2]) for a, v in live.items()
+                 if (v[2] != 4294967295 if v[0] >= 1 << 24 else v[2] % 1000 != 0)]
+    ok(not bad_times, f"{name}: live set allocation times kept to the second", str(bad_times[:5]))
     for addr, size in leaks:
         got = live.get(addr)
         if not ok(got is not None and got[0] == size,
@@ -293,7 +297,7 @@ if t:
     ok(len(leaks) == 500, "threads: 500 short-lived threads leaked one block each",
        f"{len(leaks)}")
     d = check_trace("threads", t, ("exit", 0), leaks, exe)
-    n777 = sum(1 for s, _ in (d["live"] or {}).values() if s == 777)
+    n777 = sum(1 for s, *_ in (d["live"] or {}).values() if s == 777)
     ok(n777 == 500, "threads: exactly 500 live blocks of 777 bytes", f"{n777}")
     # The program's own totals against the trace's counters of its own sites.
     m = re.search(r"TOTALS (\d+) (\d+)", p.stdout)
@@ -319,7 +323,7 @@ if m and len(traces) == 3:
     parent = [pid for pid in traces if pid not in (c1, c2)][0]
     pl = leaks_of(p.stdout, parent)
     d = check_trace("fork parent", traces[parent], ("exit", 0), pl, exe)
-    sizes = sorted(s for s, _ in (d["live"] or {}).values() if s in (1111, 2222, 3333))
+    sizes = sorted(s for s, *_ in (d["live"] or {}).values() if s in (1111, 2222, 3333))
     ok(sizes == [1111], "fork parent: only its own leak", f"{sizes}")
     d = check_trace("fork child exit", traces[c1], ("exit", 5), pl + leaks_of(p.stdout, c1), exe)
     ok("flags=1" in (d["header"] or ""), "fork child: header has the fork flag", d["header"])
