@@ -224,7 +224,7 @@ START_TEST(output_escapes_trace_strings)
     model.exe = "/opt/a\x1b[31mpp";
     model.nsites = 1;
     hg_gate_t g;
-    hg_gate_result_t res;
+    hg_gate_result_t res = {0};
     ck_assert_int_eq(hg_gate_init(&g), 0);
     char *out = evaluate(&g, &res);
     ck_assert_ptr_nonnull(strstr(out, "heapgrow check: process 42 /opt/a\\x1b[31mpp\n"));
@@ -233,6 +233,7 @@ START_TEST(output_escapes_trace_strings)
     for (const char *p = out; *p; p++)
         ck_assert_msg(*p == '\n' || (unsigned char)*p >= 0x20, "%s", out);
     free(out);
+    hg_gate_result_free(&res);
     hg_gate_free(&g);
 }
 END_TEST

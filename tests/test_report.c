@@ -491,7 +491,7 @@ START_TEST(text_totals_over_time)
     hg_report_opts_t o = {0};
     char *t = render(false, &in, &o);
     /* each window's highest value, scaled between the lowest and highest */
-    ck_assert_msg(strstr(t, "  RSS: peak 2.0 MiB, at end 39.1 KiB; RSS - live -8.4 KiB\n"
+    ck_assert_msg(strstr(t, "  RSS: highest at a snapshot 2.0 MiB, at end 39.1 KiB; RSS - live -8.4 KiB\n"
                             "  live over time  \xe2\x96\x81\xe2\x96\x84\xe2\x96\x88"
                             "  (300 B .. 2.0 KiB)\n"
                             "  RSS  over time  \xe2\x96\x81\xe2\x96\x85\xe2\x96\x88"

@@ -232,7 +232,7 @@ def one_trace(name, traces):
 def check_realloc_zero(name, d):
     """contract.c's realloc(malloc(4321), 0): the block left the live set."""
     live = d["live"] or {}
-    n4321 = sum(1 for size, _ in live.values() if size == 4321)
+    n4321 = sum(1 for size, *_ in live.values() if size == 4321)
     ok(n4321 == 0, f"{name}: realloc(p, 0) took the 4321-byte block out of the final live set",
        f"{n4321} such blocks live")
     c = [v for v in d["counters"].values() if v[3] == 4321]
@@ -508,7 +508,7 @@ if t:
                     os.path.basename(first_frame_outside(d, d["stacks"][sid],
                                                          ("ld-linux-x86-64.so.2", "libc.so.6"))
                                      or "?"))
-                   for _, sid in live.values())
+                   for _, sid, *_ in live.values())
     ok(kinds == [("ld-linux-x86-64.so.2", os.path.basename(exe))] * 4,
        "clean: the final live set is exactly the 4 DTVs the loader allocated for its threads",
        f"{kinds}")
