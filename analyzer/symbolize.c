@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -403,31 +404,85 @@ static const char *public_alias(hg_sym_t *s, sym_module_t *m, uint64_t addr, con
 
 /* Modules with no file behind them: the vdso (named "[vdso]" by /proc maps,
  * "linux-vdso.so.1" by the loader) and other bracketed pseudo-mappings. Their
- * frames read module+0xoffset, without a warning: nothing is missing. */
+ * frames read module+0xoffset, without a warning: nothing is missing. The
+ * vdso is the exception when this machine's kernel gives the traced image
+ * (own_vdso_fd). */
 static bool is_pseudo_path(const char *path)
 {
     return path[0] == '\0' || path[0] == '[' || strncmp(path, "linux-vdso", 10) == 0 ||
            strncmp(path, "linux-gate", 10) == 0;
 }
 
+static bool is_vdso_path(const char *path)
+{
+    return strcmp(path, "[vdso]") == 0 || strncmp(path, "linux-vdso", 10) == 0 ||
+           strncmp(path, "linux-gate", 10) == 0;
+}
+
+/* The vdso has no file on disk, but the kernel maps the same image into every
+ * process, the analyzer's own included: a copy of this process's [vdso]
+ * mapping in a memfd stands in for the file. Whether it is the traced image is
+ * for the build-id to say (module_open). Returns the fd, or -1 when this
+ * process has no vdso or the copy fails. */
+static int own_vdso_fd(void)
+{
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (maps == NULL)
+        return -1;
+    char line[512];
+    unsigned long lo = 0, hi = 0;
+    bool is_found = false;
+    while (!is_found && fgets(line, sizeof(line), maps) != NULL) {
+        size_t n = strlen(line);
+        is_found = n > 7 && strcmp(line + n - 7, "[vdso]\n") == 0 &&
+                   sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo < hi;
+    }
+    fclose(maps);
+    if (!is_found)
+        return -1;
+    int fd = memfd_create("heapgrow-vdso", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = hi - lo;
+    const char *image = (const char *)(uintptr_t)lo;
+    for (size_t done = 0; done < len;) {
+        ssize_t w = write(fd, image + done, len - done);
+        if (w <= 0) {
+            close(fd);
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return fd;
+}
+
 static void module_open(hg_sym_t *s, sym_module_t *m)
 {
     m->is_opened = true;
-    if (is_pseudo_path(m->path))
+    int fd = -1;
+    if (is_vdso_path(m->path) && m->build_id_len > 0)
+        fd = own_vdso_fd();
+    if (fd < 0 && is_pseudo_path(m->path))
         return;
     Dwfl *dwfl = dwfl_begin(&s->callbacks);
     if (dwfl == NULL) {
         add_warning(s, "module %s: cannot read it (%s); its frames show module+offset", m->path,
                     dwfl_errmsg(-1));
+        if (fd >= 0)
+            close(fd);
         return;
     }
     dwfl_report_begin(dwfl);
     /* ET_DYN with add_p_vaddr: base is the load bias (l_addr), the same value
-     * the trace recorded. ET_EXEC ignores base: its bias is 0. */
-    Dwfl_Module *mod = dwfl_report_elf(dwfl, m->path, m->path, -1, m->bias, true);
+     * the trace recorded. ET_EXEC ignores base: its bias is 0. The fd, when
+     * given, is the library's on success and still ours on failure. */
+    Dwfl_Module *mod = dwfl_report_elf(dwfl, m->path, m->path, fd, m->bias, true);
+    if (mod == NULL && fd >= 0)
+        close(fd);
     if (mod == NULL || dwfl_report_end(dwfl, NULL, NULL) != 0) {
-        add_warning(s, "module %s: cannot read it (%s); its frames show module+offset", m->path,
-                    dwfl_errmsg(-1));
+        if (fd < 0)
+            add_warning(s, "module %s: cannot read it (%s); its frames show module+offset",
+                        m->path, dwfl_errmsg(-1));
         dwfl_end(dwfl);
         return;
     }
@@ -437,6 +492,15 @@ static void module_open(hg_sym_t *s, sym_module_t *m)
         int len = dwfl_module_build_id(mod, &bits, &vaddr);
         if (len <= 0 || (size_t)len != m->build_id_len ||
             memcmp(bits, m->build_id, m->build_id_len) != 0) {
+            if (fd >= 0) {
+                /* Another kernel's vdso: module+offset, as with no image. */
+                add_warning(s,
+                            "module %s: the traced kernel's vdso is not this one's; its frames "
+                            "show module+offset",
+                            m->path);
+                dwfl_end(dwfl);
+                return;
+            }
             m->is_build_id_mismatch = true;
             add_warning(s,
                         "module %s: build-id differs from the traced one; its frames may be wrong",

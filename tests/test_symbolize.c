@@ -825,6 +825,126 @@ START_TEST(test_vdso_and_unknown)
 }
 END_TEST
 
+/* This process's own vdso, as the tracer records it: bias and range from
+ * dl_iterate_phdr, build-id from its PT_NOTE. */
+typedef struct vdso_info {
+    uint64_t bias, start, end;
+    uint8_t build_id[64];
+    size_t build_id_len;
+} vdso_info_t;
+
+static int find_vdso(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    vdso_info_t *v = arg;
+    if (info->dlpi_name == NULL || strncmp(info->dlpi_name, "linux-vdso", 10) != 0)
+        return 0;
+    v->bias = info->dlpi_addr;
+    v->start = UINT64_MAX;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uint64_t a = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD) {
+            if (a < v->start)
+                v->start = a;
+            if (a + ph->p_memsz > v->end)
+                v->end = a + ph->p_memsz;
+        } else if (ph->p_type == PT_NOTE) {
+            for (uint64_t off = 0; off + sizeof(ElfW(Nhdr)) <= ph->p_memsz;) {
+                const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)(uintptr_t)(a + off);
+                uint64_t name_sz = (n->n_namesz + 3u) & ~3u, desc_sz = (n->n_descsz + 3u) & ~3u;
+                const uint8_t *desc = (const uint8_t *)(n + 1) + name_sz;
+                if (n->n_type == NT_GNU_BUILD_ID && n->n_descsz <= sizeof(v->build_id)) {
+                    memcpy(v->build_id, desc, n->n_descsz);
+                    v->build_id_len = n->n_descsz;
+                }
+                off += sizeof(*n) + name_sz + desc_sz;
+            }
+        }
+    }
+    return 1;
+}
+
+/* A function of the vdso: its address and every dynamic symbol name the
+ * vdso gives that address (clock_gettime and __vdso_clock_gettime). */
+static uint64_t vdso_function(const vdso_info_t *v, char names[4][64], size_t *nnames)
+{
+    elf_version(EV_CURRENT);
+    /* The image runs to its section headers, past the end of its PT_LOAD. */
+    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)(uintptr_t)v->start;
+    size_t size = eh->e_shoff + (size_t)eh->e_shnum * eh->e_shentsize;
+    Elf *e = elf_memory((char *)(uintptr_t)v->start, size);
+    ck_assert_ptr_nonnull(e);
+    uint64_t addr = 0;
+    *nnames = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        Elf_Scn *scn = NULL;
+        while ((scn = elf_nextscn(e, scn)) != NULL) {
+            GElf_Shdr sh;
+            if (gelf_getshdr(scn, &sh) == NULL || sh.sh_type != SHT_DYNSYM)
+                continue;
+            Elf_Data *d = elf_getdata(scn, NULL);
+            for (size_t i = 0; d != NULL && i < sh.sh_size / sh.sh_entsize; i++) {
+                GElf_Sym sym;
+                gelf_getsym(d, (int)i, &sym);
+                const char *name = elf_strptr(e, sh.sh_link, sym.st_name);
+                if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_size == 0 || name == NULL)
+                    continue;
+                if (pass == 0 && addr == 0 && strstr(name, "clock_gettime") != NULL)
+                    addr = v->bias + sym.st_value;
+                else if (pass == 1 && v->bias + sym.st_value == addr && *nnames < 4)
+                    snprintf(names[(*nnames)++], 64, "%s", name);
+            }
+        }
+    }
+    elf_end(e);
+    return addr;
+}
+
+START_TEST(test_vdso_image)
+{
+    vdso_info_t v = {0};
+    if (dl_iterate_phdr(find_vdso, &v) == 0 || v.build_id_len == 0)
+        return; /* no vdso in this process (vdso=0 on the kernel command line) */
+    char names[4][64];
+    size_t nnames;
+    uint64_t fn = vdso_function(&v, names, &nnames);
+    ck_assert_uint_ne(fn, 0);
+    ck_assert_uint_gt(nnames, 0);
+    hg_sym_t *s;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_int_eq(hg_sym_add_module(s, 1, "linux-vdso.so.1", v.bias, v.start, v.end,
+                                       v.build_id, v.build_id_len),
+                     0);
+    hg_frame_info_t f[8];
+    ck_assert_uint_eq(hg_sym_resolve(s, fn + 1, true, f, 8), 1);
+    ck_assert_ptr_nonnull(f[0].function);
+    bool is_alias = false;
+    for (size_t i = 0; i < nnames; i++)
+        is_alias |= strcmp(f[0].function, names[i]) == 0;
+    ck_assert_msg(is_alias, "named %s, not %s", f[0].function, names[0]);
+    ck_assert_str_eq(f[0].module, "linux-vdso.so.1");
+    ck_assert_uint_eq(f[0].module_offset, fn + 1 - v.bias);
+    ck_assert(!f[0].is_build_id_mismatch);
+    ck_assert_uint_eq(nwarnings(s), 0);
+    hg_sym_destroy(s);
+
+    /* Traced on another kernel: this vdso is not that one, so no names. */
+    v.build_id[0] ^= 0xff;
+    ck_assert_int_eq(hg_sym_create(&s), 0);
+    ck_assert_int_eq(hg_sym_add_module(s, 1, "linux-vdso.so.1", v.bias, v.start, v.end,
+                                       v.build_id, v.build_id_len),
+                     0);
+    ck_assert_uint_eq(hg_sym_resolve(s, fn + 1, true, f, 8), 1);
+    check_frame(&f[0], NULL, NULL, 0, "linux-vdso.so.1", false);
+    ck_assert_uint_eq(f[0].module_offset, fn + 1 - v.bias);
+    ck_assert_uint_eq(nwarnings(s), 1);
+    ck_assert_str_eq(warning(s, 0), "module linux-vdso.so.1: the traced kernel's vdso is not "
+                                    "this one's; its frames show module+offset");
+    hg_sym_destroy(s);
+}
+END_TEST
+
 START_TEST(test_offline_by_default)
 {
     setenv("DEBUGINFOD_URLS", "http://127.0.0.1:9", 1);
@@ -1045,6 +1165,7 @@ static Suite *symbolize_suite(void)
     tcase_add_test(tc, test_build_id_mismatch);
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_vdso_and_unknown);
+    tcase_add_test(tc, test_vdso_image);
     tcase_add_test(tc, test_add_module_errors);
     tcase_add_test(tc, test_offline_by_default);
     tcase_add_test(tc, test_unload_and_reuse);
