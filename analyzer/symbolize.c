@@ -481,8 +481,8 @@ static void module_open(hg_sym_t *s, sym_module_t *m)
         close(fd);
     if (mod == NULL || dwfl_report_end(dwfl, NULL, NULL) != 0) {
         if (fd < 0)
-            add_warning(s, "module %s: cannot read it (%s); its frames show module+offset",
-                        m->path, dwfl_errmsg(-1));
+            add_warning(s, "module %s: cannot read it (%s); its frames show module+offset", m->path,
+                        dwfl_errmsg(-1));
         dwfl_end(dwfl);
         return;
     }

@@ -913,8 +913,8 @@ START_TEST(test_vdso_image)
     ck_assert_uint_gt(nnames, 0);
     hg_sym_t *s;
     ck_assert_int_eq(hg_sym_create(&s), 0);
-    ck_assert_int_eq(hg_sym_add_module(s, 1, "linux-vdso.so.1", v.bias, v.start, v.end,
-                                       v.build_id, v.build_id_len),
+    ck_assert_int_eq(hg_sym_add_module(s, 1, "linux-vdso.so.1", v.bias, v.start, v.end, v.build_id,
+                                       v.build_id_len),
                      0);
     hg_frame_info_t f[8];
     ck_assert_uint_eq(hg_sym_resolve(s, fn + 1, true, f, 8), 1);
@@ -932,8 +932,8 @@ START_TEST(test_vdso_image)
     /* Traced on another kernel: this vdso is not that one, so no names. */
     v.build_id[0] ^= 0xff;
     ck_assert_int_eq(hg_sym_create(&s), 0);
-    ck_assert_int_eq(hg_sym_add_module(s, 1, "linux-vdso.so.1", v.bias, v.start, v.end,
-                                       v.build_id, v.build_id_len),
+    ck_assert_int_eq(hg_sym_add_module(s, 1, "linux-vdso.so.1", v.bias, v.start, v.end, v.build_id,
+                                       v.build_id_len),
                      0);
     ck_assert_uint_eq(hg_sym_resolve(s, fn + 1, true, f, 8), 1);
     check_frame(&f[0], NULL, NULL, 0, "linux-vdso.so.1", false);
