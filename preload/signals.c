@@ -26,7 +26,11 @@
  * sigvec(), siginterrupt() (it changes the flags of our handler instead; our
  * handler never returns, so they do not matter).
  *
- * Terminating signals from outside (SIGINT, SIGTERM, SIGHUP, SIGQUIT). The
+ * Terminating signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT, and the other
+ * signals whose default action ends the process without a fault: SIGPIPE,
+ * SIGALRM, SIGUSR1, SIGUSR2 unless it is the dump signal, SIGVTALRM, SIGPROF,
+ * SIGXCPU, SIGIO, SIGPWR, SIGSTKFLT; see term_signals). Most come from
+ * outside; SIGPIPE comes from the program's own write to a closed pipe. The
  * interrupted thread may be anywhere: in a malloc holding an arena lock, or
  * in the middle of moving a live-table entry that a walk of the table waits
  * for. So the handler writes nothing itself: it asks the writer thread, which
@@ -112,13 +116,30 @@ static int kind_of(int sig)
     case SIGTERM:
     case SIGHUP:
     case SIGQUIT:
+    case SIGPIPE:
+    case SIGALRM:
+    case SIGUSR1:
+    case SIGUSR2:
+    case SIGVTALRM:
+    case SIGPROF:
+    case SIGXCPU:
+    case SIGIO:
+    case SIGPWR:
+    case SIGSTKFLT:
         return KIND_TERM;
     default:
         return KIND_NONE;
     }
 }
 
-static const int term_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+/* Every signal whose default action ends the process and that is not a
+ * fault, except SIGXFSZ (the writer's own writes can raise it: it is blocked
+ * around them, see writer.c) and the real-time signals (glibc reserves some;
+ * programs that use the others install handlers). The dump signal is left
+ * out where installing (hg_signals_install). */
+static const int term_signals[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,   SIGPIPE,
+                                   SIGALRM, SIGUSR1, SIGUSR2, SIGVTALRM, SIGPROF,
+                                   SIGXCPU, SIGIO,   SIGPWR,  SIGSTKFLT};
 #define NTERM (sizeof term_signals / sizeof term_signals[0])
 
 /* ------------------------------------------------------------------------ */

@@ -12,8 +12,8 @@
 
 /* Installs the handlers that end the trace on a signal whose disposition is
  * SIG_DFL now: faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP,
- * SIGSYS) and the terminating signals sent from outside (SIGINT, SIGTERM,
- * SIGHUP, SIGQUIT). Called once by hg_core_init, guard held, after the writer
+ * SIGSYS) and the terminating ones (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
+ * SIGALRM, SIGUSR1, SIGUSR2, ...: signals.c). Called once by hg_core_init, guard held, after the writer
  * started (its dump signal, if one of these, stays the writer's). */
 void hg_signals_install(void);
 

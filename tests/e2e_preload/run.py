@@ -430,9 +430,15 @@ def check_signal_trace(name, p, traces, signo):
     return d
 
 
-for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM):
+for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGPIPE,
+            signal.SIGALRM, signal.SIGUSR1, signal.SIGPROF, signal.SIGXCPU, signal.SIGPWR):
     name = f"{sig.name} from outside"
     p, traces = run_signalled(name, [exe, "wait"], [sig], -sig)
+    check_signal_trace(name, p, traces, int(sig))
+# The program's own: a write into a closed pipe, an alarm() it never handles.
+for mode, sig in (("pipe", signal.SIGPIPE), ("alarm", signal.SIGALRM)):
+    name = f"{sig.name} of the program's own ({mode})"
+    p, traces = run(name, [exe, mode], -sig)
     check_signal_trace(name, p, traces, int(sig))
 # Threads allocating all the while, the signal landing in any of them.
 for i in range(5):

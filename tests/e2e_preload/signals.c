@@ -10,6 +10,10 @@
  *     blocks without end (kept in a list, up to 4 million), so that the
  *     tracer's live table is growing, and moving entries, most of the time:
  *     a signal then often lands in the middle of such a move.
+ *   "pipe": leaks 7001 and 7002 bytes, then writes into a pipe whose reading
+ *     end is closed: killed by its own SIGPIPE, as `prog | head` often is.
+ *   "alarm": leaks 7001 and 7002 bytes, then alarm(1) and waits: killed by
+ *     SIGALRM.
  *   "query": what the program sees of the dispositions through sigaction(),
  *     signal(), bsd_signal(), ssignal(), sysv_signal(), __sysv_signal() and
  *     sigset(), printed line by line; run.py runs it with and without the
@@ -251,10 +255,32 @@ static int grow(void)
     return 0; /* not reached */
 }
 
+static int own_signal(bool is_pipe)
+{
+    void *a = leak_a(), *b = leak_b();
+    LEAK(a, 7001);
+    LEAK(b, 7002);
+    fflush(stdout);
+    if (is_pipe) {
+        int fds[2];
+        CHECK(pipe(fds) == 0);
+        close(fds[0]);
+        char c = 'x';
+        for (;;)
+            (void)!write(fds[1], &c, 1);
+    }
+    alarm(1);
+    for (;;)
+        pause();
+    return 0; /* not reached */
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "wait") == 0)
         return wait_for_signal(argc >= 3 ? atoi(argv[2]) : 0, argc >= 4 ? atoi(argv[3]) : 0);
+    if (argc == 2 && (strcmp(argv[1], "pipe") == 0 || strcmp(argv[1], "alarm") == 0))
+        return own_signal(argv[1][0] == 'p');
     if (argc == 2 && strcmp(argv[1], "grow") == 0)
         return grow();
     if (argc == 2 && strcmp(argv[1], "query") == 0)
