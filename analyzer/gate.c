@@ -312,8 +312,21 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
     bool is_oom = leaks == NULL || grows == NULL;
     if (is_oom)
         goto out;
-    if (!m->has_final_live_set)
+    if (m->write_error != NULL) {
+        /* The tool's own failure, not the program's: say it, and fail. */
+        if (is_child)
+            fprintf(out, "heapgrow check: descendant process %" PRIu64 " (child of %" PRIu64 ") ",
+                    m->pid, m->ppid);
+        else
+            fprintf(out, "heapgrow check: process %" PRIu64 " ", m->pid);
+        hg_escape_put(out, m->exe != NULL ? m->exe : "?");
+        fputs(": its trace is incomplete (writing it failed: ", out);
+        hg_escape_put(out, m->write_error);
+        fputs("), so its leaks cannot be checked\n", out);
+        res->nincomplete++;
+    } else if (!m->has_final_live_set) {
         res->is_leak_unknown = true;
+    }
     for (size_t i = 0; i < m->nsites; i++) {
         const hg_site_t *s = &m->sites[i];
         bool is_counted = false;
@@ -421,7 +434,7 @@ void hg_gate_evaluate(FILE *out, const hg_gate_t *g, const hg_report_input_t *in
     evaluate_process(out, g, in->main, false, res);
     for (size_t i = 0; i < in->nchildren; i++)
         evaluate_process(out, g, in->children[i], true, res);
-    if (res->leak_bytes > g->max_leak_bytes || res->ngrowing_sites > 0)
+    if (res->leak_bytes > g->max_leak_bytes || res->ngrowing_sites > 0 || res->nincomplete > 0)
         res->is_failed = true;
 
     fprintf(out, "SUMMARY: heapgrow: %" PRIu64 " byte(s) leaked in %" PRIu64 " allocation(s)",
@@ -433,6 +446,9 @@ void hg_gate_evaluate(FILE *out, const hg_gate_t *g, const hg_report_input_t *in
         fprintf(out, "; %zu site%s suppressed", res->nsuppressed, res->nsuppressed == 1 ? "" : "s");
     if (g->max_leak_bytes > 0)
         fprintf(out, "; limit %" PRIu64 " byte(s)", g->max_leak_bytes);
+    if (res->nincomplete > 0)
+        fprintf(out, "; %zu incomplete trace%s", res->nincomplete,
+                res->nincomplete == 1 ? "" : "s");
     fputs(res->is_leak_unknown ? "; leaks unknown for a process that did not exit normally" : "",
           out);
     fputs(".\n", out);

@@ -91,6 +91,9 @@ typedef struct hg_gate_result {
     size_t ngrowing_sites; /* unsuppressed growing sites */
     size_t nsuppressed;    /* sites that a rule matched */
     bool is_leak_unknown;  /* some process has no final live set */
+    size_t nincomplete;    /* processes whose trace the tracer could not finish
+                              writing (a write error): they fail the gate, which
+                              cannot vouch for what it did not see */
     bool is_failed;
     hg_gate_finding_t *findings; /* in the order printed; owned */
     size_t nfindings;

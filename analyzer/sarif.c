@@ -456,7 +456,21 @@ static void write_notification(hg_json_t *w, const char *level, const char *text
  * its report's warnings. */
 static void write_process_notes(hg_json_t *w, const hg_model_t *m, bool is_descendant)
 {
-    if (!m->has_final_live_set) {
+    if (m->write_error != NULL) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (f != NULL) {
+            hg_gate_finding_t fd = {.process = m, .is_descendant = is_descendant};
+            fputs("Leaks unknown for ", f);
+            put_process(f, &fd);
+            fprintf(f, ": its trace is incomplete (writing it failed: %s); the gate fails.",
+                    m->write_error);
+            fclose(f);
+            write_notification(w, "error", text != NULL ? text : "Trace incomplete");
+            free(text);
+        }
+    } else if (!m->has_final_live_set) {
         char *text = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&text, &len);

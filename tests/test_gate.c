@@ -205,6 +205,19 @@ START_TEST(growth_and_unknown_leaks)
                           "unknown for a process that did not exit normally.\n");
     ck_assert(!res.is_failed);
     free(out);
+    /* ... unless the tracer failed to write the trace: that fails the gate */
+    char why[] = "write: No space left on device";
+    model.write_error = why;
+    out = evaluate(&g, &res);
+    ck_assert_str_eq(out, "heapgrow check: process 42 /opt/app: its trace is incomplete (writing "
+                          "it failed: write: No space left on device), so its leaks cannot be "
+                          "checked\n"
+                          "SUMMARY: heapgrow: 0 byte(s) leaked in 0 allocation(s); 1 incomplete "
+                          "trace.\n");
+    ck_assert(res.is_failed);
+    ck_assert_uint_eq(res.nincomplete, 1);
+    model.write_error = NULL;
+    free(out);
     hg_gate_result_free(&res);
     hg_gate_free(&g);
 }

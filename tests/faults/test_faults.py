@@ -9,6 +9,7 @@ usage: test_faults.py HEAPGROW LIBHEAPGROW STRESS_EXE [KILL_RUNS]
 """
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -217,6 +218,18 @@ def main():
        "heapgrow run, ulimit -f: says the trace is incomplete and why, not 'written to'",
        p.stderr)
     check_ended_early("heapgrow run, ulimit -f", trace, write_error="File too large")
+
+    # `check` cannot vouch for a process whose trace it could not finish: the
+    # program exited 0, so the gate's own status (23) says it failed, and why.
+    p = subprocess.run([HG, "check", "--", EXE, "stacks", "17"], capture_output=True, text=True,
+                       timeout=180, preexec_fn=fsize)
+    ok(p.returncode == 23 and p.stdout == "ready\ndone stacks\n",
+       "heapgrow check, ulimit -f: the program's output intact, the gate fails (23)",
+       f"{p.returncode}\n{p.stdout}{p.stderr}")
+    ok(re.search(r"^heapgrow check: process \d+ \S+: its trace is incomplete \(writing it "
+                 r"failed: .*File too large.*\), so its leaks cannot be checked$",
+                 p.stderr, re.M) is not None and "; 1 incomplete trace." in p.stderr,
+       "heapgrow check, ulimit -f: says which process, why, and in the summary", p.stderr)
 
     small = os.path.join(TMP, "small")
     why = try_mount(small, "size=256k")
