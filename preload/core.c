@@ -31,6 +31,7 @@
 #include "guard.h"
 #include "log.h"
 #include "real.h"
+#include "sample.h"
 #include "unwind.h"
 #include "writer.h"
 
@@ -100,6 +101,7 @@ static void atfork_child(void)
      * starting live set. The writer opens the child's own trace. */
     if (is_active()) {
         atomic_store_explicit(&owner_pid, (int)getpid(), memory_order_relaxed);
+        hg_sample_after_fork();
         hg_writer_atfork_child();
     }
 }
@@ -205,6 +207,15 @@ static int init_locked(void)
 
     hg_config_load(&hg_core.cfg);
     hg_unwind_init(hg_core.cfg.unwinder);
+    if (hg_core.cfg.sample_bytes != 0) {
+        /* The header must tell the truth: the rate in effect, 0 when the
+         * page map could not be mapped and every allocation is traced. */
+        hg_core.cfg.sample_bytes =
+            hg_sample_init(hg_core.cfg.sample_bytes, hg_core.cfg.sample_seed);
+        if (hg_core.cfg.sample_bytes == 0)
+            hg_log_once(HG_LOG_SAMPLE_FAILED, "cannot map the sampling page map; tracing every "
+                                              "allocation");
+    }
     hg_core.start_mono_ns = mono_ns();
     {
         struct timespec ts;

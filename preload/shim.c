@@ -3,7 +3,9 @@
  * all their forms, dlopen/dlclose, _exit/_Exit and exec*. Each forwards to the next
  * definition (real.h) and, when the tracer is ACTIVE and this thread is not
  * already inside it, records the allocation: stack (unwind.h) -> stack id
- * (stack_table.h) -> live entry (live_table.h) + the stack's counters.
+ * (stack_table.h) -> live entry (live_table.h) + the stack's counters. In
+ * sampling mode (sample.h) only the allocations that hold a sample point are
+ * recorded, and a free consults the page map before the live table.
  *
  * Contracts kept (STYLE.md §4): errno is whatever the real allocator left
  * (our work is bracketed by save/restore); free() erases before forwarding;
@@ -29,6 +31,7 @@
 #include "guard.h"
 #include "log.h"
 #include "real.h"
+#include "sample.h"
 #include "unwind.h"
 #include "writer.h"
 
@@ -81,10 +84,16 @@ static void record(void *p, size_t size)
         .stack_id = id,
         .alloc_time_ms = hg_core_now_ms(),
     };
+    if (hg_sample_mark(e.address, id) != 0) {
+        count_dropped(HG_WARN_ARENA, "internal memory exhausted; allocations go untraced");
+        return;
+    }
     if (hg_live_insert(hg_core.live, &e) != 0) {
+        hg_sample_unmark(e.address);
         count_dropped(HG_WARN_LIVE_FULL, "live table cannot grow; allocations go untraced");
         return;
     }
+    hg_sample_count(&e, +1, true);
     hg_stack_counters_t *c = hg_stack_counters(hg_core.stacks, id);
     if (c == NULL)
         return;
@@ -97,6 +106,7 @@ static void record(void *p, size_t size)
 /* Adds `sign` (+1/-1) times entry e to its stack's live counters. */
 static void adjust_live(const hg_live_entry_t *e, int sign)
 {
+    hg_sample_count(e, sign, false);
     hg_stack_counters_t *c = hg_stack_counters(hg_core.stacks, e->stack_id);
     if (c == NULL)
         return;
@@ -109,8 +119,22 @@ static bool untrack(void *p, hg_live_entry_t *out)
 {
     if (!hg_live_erase(hg_core.live, (uintptr_t)p, out))
         return false;
+    hg_sample_unmark(out->address);
     adjust_live(out, -1);
     return true;
+}
+
+/* Puts back entry e of a block that a failed realloc left allocated. */
+static void retrack(const hg_live_entry_t *e)
+{
+    if (hg_sample_mark(e->address, e->stack_id) != 0) {
+        count_dropped(HG_WARN_ARENA, "internal memory exhausted; allocations go untraced");
+    } else if (hg_live_insert(hg_core.live, e) != 0) {
+        hg_sample_unmark(e->address);
+        count_dropped(HG_WARN_LIVE_FULL, "live table cannot grow; allocations go untraced");
+    } else {
+        adjust_live(e, +1);
+    }
 }
 
 /* Records the result of an allocation call made with the guard held. */
@@ -145,7 +169,7 @@ static void *do_malloc(size_t size)
 {
     if (__builtin_expect(!is_ready(), 0))
         return boot_alloc(size, 16);
-    if (!should_trace())
+    if (!should_trace() || hg_sample_skip(size))
         return hg_real.malloc(size);
     bool was = hg_guard_enter();
     void *p = finish_alloc(hg_real.malloc(size), size);
@@ -159,7 +183,7 @@ static void do_free(void *p)
         return; /* free(NULL) is a no-op; bootstrap blocks are never reused */
     if (__builtin_expect(!hg_real_is_ready(), 0))
         return; /* cannot happen: only the bootstrap exists before */
-    if (!should_trace()) {
+    if (!should_trace() || !hg_sample_may_hold(p)) {
         hg_real.free(p);
         return;
     }
@@ -201,27 +225,28 @@ static void *do_realloc(void *p, size_t size, size_t nmemb, size_t elem, bool is
         return NULL;
     }
     void *(*next_realloc)(void *, size_t) = hg_real.realloc;
-    if (!should_trace())
+    bool is_traced = should_trace();
+    /* Sampling: the new block is recorded only if it holds a sample point,
+     * the old one is looked up only if the page map says it may be ours. */
+    bool is_sampled = is_traced && !hg_sample_skip(size);
+    if (!is_traced || (!is_sampled && (p == NULL || !hg_sample_may_hold(p))))
         return is_array && hg_real.reallocarray != NULL ? hg_real.reallocarray(p, nmemb, elem)
                                                         : next_realloc(p, size);
     bool was = hg_guard_enter();
     int saved = errno;
     hg_live_entry_t old;
     /* Detach first: on success the old address may be reused at once. */
-    bool had = p != NULL && untrack(p, &old);
+    bool had = p != NULL && hg_sample_may_hold(p) && untrack(p, &old);
     errno = saved;
     void *q = is_array && hg_real.reallocarray != NULL ? hg_real.reallocarray(p, nmemb, elem)
                                                        : next_realloc(p, size);
     saved = errno;
     if (q != NULL) {
-        record(q, size);
+        if (is_sampled)
+            record(q, size);
     } else if (had && size > 0) {
         /* Failed: p is still allocated and still ours. */
-        if (hg_live_insert(hg_core.live, &old) == 0)
-            adjust_live(&old, +1);
-        else
-            count_dropped(HG_WARN_LIVE_FULL, "live table cannot grow; allocations go "
-                                             "untraced");
+        retrack(&old);
     }
     /* q == NULL with size == 0: realloc freed p (glibc); nothing to restore. */
     errno = saved;
@@ -248,7 +273,7 @@ HG_EXPORT void *calloc(size_t nmemb, size_t size)
     }
     if (__builtin_expect(!is_ready(), 0))
         return boot_alloc(total, 16); /* .bss: already zero */
-    if (!should_trace())
+    if (!should_trace() || hg_sample_skip(total))
         return hg_real.calloc(nmemb, size);
     bool was = hg_guard_enter();
     void *p = finish_alloc(hg_real.calloc(nmemb, size), total);
@@ -287,7 +312,7 @@ HG_EXPORT int posix_memalign(void **memptr, size_t align, size_t size)
         *memptr = p;
         return 0;
     }
-    if (!should_trace())
+    if (!should_trace() || hg_sample_skip(size))
         return hg_real.posix_memalign(memptr, align, size);
     bool was = hg_guard_enter();
     void *p = NULL;
@@ -312,7 +337,7 @@ static void *do_aligned(void *(*fn)(size_t, size_t), size_t align, size_t size)
     }
     if (fn == NULL)
         fn = real_aligned;
-    if (!should_trace())
+    if (!should_trace() || hg_sample_skip(size))
         return fn(align, size);
     bool was = hg_guard_enter();
     void *p = finish_alloc(fn(align, size), size);

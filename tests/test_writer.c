@@ -276,7 +276,7 @@ START_TEST(roundtrip_exact_records)
     ck_assert_int_eq(trace_load(out, &t), 0);
     ck_assert(t.has_trailer);
     ck_assert(t.is_magic_ok);
-    ck_assert_uint_eq(t.version, HG_FORMAT_VERSION);
+    ck_assert_uint_eq(t.version, HG_FORMAT_VERSION_EXACT);
     ck_assert_uint_eq(t.tail_bytes, 0);
 
     header_t h = parse_header(&t.recs[0]);
