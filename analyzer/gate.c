@@ -286,13 +286,18 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
         res->is_failed = true; /* cannot say it passed */
         return;
     }
-    if (!m->has_final_live_set)
+    /* A sampled process is never a leak gate (launch.c, check_sampling):
+     * its growth verdicts count, its leaks are not checked. */
+    bool is_leak_gated = m->sample_bytes == 0;
+    if (!is_leak_gated)
+        res->nsampled++;
+    else if (!m->has_final_live_set)
         res->is_leak_unknown = true;
     for (size_t i = 0; i < m->nsites; i++) {
         const hg_site_t *s = &m->sites[i];
         bool is_counted = false;
-        if (failing(g, m, s, g->leak_kinds).bytes > 0 ||
-            (!m->has_reachability && s->leaked.bytes > 0)) {
+        if (is_leak_gated && (failing(g, m, s, g->leak_kinds).bytes > 0 ||
+                              (!m->has_reachability && s->leaked.bytes > 0))) {
             if (is_suppressed(g, HG_GATE_LEAK, s)) {
                 res->nsuppressed++;
                 is_counted = true;
@@ -347,9 +352,10 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
         const hg_site_t *s = grows[i];
         double c = s->growth.confidence;
         fprintf(out,
-                "\nGrowth of %.0f byte(s)/s (confidence %.0f%%, %.0f byte(s) gained) "
+                "\n%sGrowth of %.0f byte(s)/s (confidence %.0f%%, %.0f byte(s) gained) "
                 "allocated from:\n",
-                s->growth.slope_bytes_per_s, isfinite(c) ? c * 100 : 0.0, s->growth.net_gain_bytes);
+                m->sample_bytes != 0 ? "Estimated " : "", s->growth.slope_bytes_per_s,
+                isfinite(c) ? c * 100 : 0.0, s->growth.net_gain_bytes);
         put_frames(out, s);
         res->ngrowing_sites++;
     }
@@ -380,5 +386,8 @@ void hg_gate_evaluate(FILE *out, const hg_gate_t *g, const hg_report_input_t *in
         fprintf(out, "; limit %" PRIu64 " byte(s)", g->max_leak_bytes);
     fputs(res->is_leak_unknown ? "; leaks unknown for a process that did not exit normally" : "",
           out);
+    if (res->nsampled > 0)
+        fprintf(out, "; %zu sampled process%s: growth estimated, leaks not checked", res->nsampled,
+                res->nsampled == 1 ? "" : "es");
     fputs(".\n", out);
 }

@@ -63,6 +63,7 @@ typedef struct hg_gate_result {
     size_t ngrowing_sites; /* unsuppressed growing sites */
     size_t nsuppressed;    /* sites that a rule matched */
     bool is_leak_unknown;  /* some process has no final live set */
+    size_t nsampled;       /* sampled processes: growth only, leaks unchecked */
     bool is_failed;
 } hg_gate_result_t;
 

@@ -304,8 +304,26 @@ static void write_growth(jw_t *w, const hg_growth_t *g)
     jw_obj_end(w);
 }
 
-static void write_site(jw_t *w, const hg_site_t *s, bool has_reachability)
+/* The raw numbers behind a sampled process's estimates; null when exact. */
+static void write_site_samples(jw_t *w, const hg_model_t *m, const hg_site_t *s)
 {
+    if (m->sample_bytes == 0) {
+        jw_null(w, "samples");
+        return;
+    }
+    jw_obj(w, "samples");
+    jw_u64(w, "alloc_count", s->sampled_alloc_count);
+    jw_u64(w, "end_live_count", s->sampled_end_live_count);
+    if (s->sampled_leak_count < 0)
+        jw_null(w, "leaked_count");
+    else
+        jw_i64(w, "leaked_count", s->sampled_leak_count);
+    jw_obj_end(w);
+}
+
+static void write_site(jw_t *w, const hg_model_t *m, const hg_site_t *s)
+{
+    bool has_reachability = m->has_reachability;
     jw_obj(w, NULL);
     jw_str(w, "function", s->frame.function);
     jw_str(w, "file", s->frame.file);
@@ -349,13 +367,15 @@ static void write_site(jw_t *w, const hg_site_t *s, bool has_reachability)
         jw_obj_end(w);
     }
     jw_obj_end(w);
+    write_site_samples(w, m, s);
     write_growth(w, &s->growth);
     write_series(w, "series", &s->series);
     jw_obj_end(w);
 }
 
-static void write_totals(jw_t *w, const hg_totals_t *t)
+static void write_totals(jw_t *w, const hg_model_t *m)
 {
+    const hg_totals_t *t = &m->totals;
     jw_obj(w, "totals");
     jw_u64(w, "alloc_count", t->alloc_count);
     jw_u64(w, "alloc_bytes", t->alloc_bytes);
@@ -368,6 +388,21 @@ static void write_totals(jw_t *w, const hg_totals_t *t)
     jw_u64(w, "peak_rss_bytes", t->peak_rss_bytes);
     jw_i64(w, "rss_minus_live_bytes", (int64_t)t->end_rss_bytes - (int64_t)t->end_live_bytes);
     jw_u64(w, "dropped_count", t->dropped_count);
+    if (m->sample_bytes == 0) {
+        jw_null(w, "samples");
+    } else {
+        jw_obj(w, "samples");
+        jw_u64(w, "alloc_count", t->sampled_alloc_count);
+        jw_obj_end(w);
+    }
+    jw_obj_end(w);
+}
+
+static void write_sampling(jw_t *w, uint64_t rate_bytes, bool is_estimated)
+{
+    jw_obj(w, "sampling");
+    jw_u64(w, "rate_bytes", rate_bytes);
+    jw_bool(w, "estimated", is_estimated);
     jw_obj_end(w);
 }
 
@@ -387,6 +422,7 @@ static void write_process_fields(jw_t *w, const hg_model_t *m)
     jw_u64(w, "start_time_ns", m->start_real_ns);
     jw_u64(w, "interval_ms", m->interval_ms);
     jw_u64(w, "sample_bytes", m->sample_bytes);
+    write_sampling(w, m->sample_bytes, m->sample_bytes != 0);
     jw_str(w, "wrappers", m->wrappers);
     jw_double(w, "duration_s", m->duration_s);
     jw_u64(w, "snapshots", m->nsnapshots);
@@ -419,7 +455,7 @@ static void write_sites(jw_t *w, const hg_model_t *m, size_t top)
     jw_u64(w, "nsites", m->nsites);
     jw_arr(w, "sites", false);
     for (size_t i = 0; i < n; i++)
-        write_site(w, &m->sites[i], m->has_reachability);
+        write_site(w, m, &m->sites[i]);
     jw_arr_end(w);
 }
 
@@ -442,10 +478,15 @@ int hg_report_json(FILE *out, const hg_report_input_t *in, const hg_report_opts_
     jw_str(&w, "format", "heapgrow-report");
     jw_u64(&w, "version", HG_REPORT_JSON_VERSION);
     jw_str(&w, "group_by", group_by_name(opts->group_by));
+    /* Whether any number below is an estimate from sampled allocations. */
+    bool is_estimated = m->sample_bytes != 0;
+    for (size_t i = 0; i < in->nchildren; i++)
+        is_estimated = is_estimated || in->children[i]->sample_bytes != 0;
+    write_sampling(&w, m->sample_bytes, is_estimated);
     jw_obj(&w, "process");
     write_process_fields(&w, m);
     jw_obj_end(&w);
-    write_totals(&w, &m->totals);
+    write_totals(&w, m);
     write_sites(&w, m, opts->top);
     write_warnings(&w, m, in->warnings, in->nwarnings);
     jw_arr(&w, "processes", false);
@@ -453,7 +494,7 @@ int hg_report_json(FILE *out, const hg_report_input_t *in, const hg_report_opts_
         const hg_model_t *c = in->children[i];
         jw_obj(&w, NULL);
         write_process_fields(&w, c);
-        write_totals(&w, &c->totals);
+        write_totals(&w, c);
         write_sites(&w, c, opts->top);
         write_warnings(&w, c, NULL, 0);
         jw_obj_end(&w);
