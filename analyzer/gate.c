@@ -352,9 +352,9 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
         const hg_site_t *s = grows[i];
         double c = s->growth.confidence;
         fprintf(out,
-                "\n%sGrowth of %.0f byte(s)/s (confidence %.0f%%, %.0f byte(s) gained) "
+                "\n%s of %.0f byte(s)/s (confidence %.0f%%, %.0f byte(s) gained) "
                 "allocated from:\n",
-                m->sample_bytes != 0 ? "Estimated " : "", s->growth.slope_bytes_per_s,
+                m->sample_bytes != 0 ? "Estimated growth" : "Growth", s->growth.slope_bytes_per_s,
                 isfinite(c) ? c * 100 : 0.0, s->growth.net_gain_bytes);
         put_frames(out, s);
         res->ngrowing_sites++;
