@@ -210,8 +210,10 @@ static int init_locked(void)
     if (hg_core.cfg.sample_bytes != 0) {
         /* The header must tell the truth: the rate in effect, 0 when the
          * page map could not be mapped and every allocation is traced. */
-        hg_core.cfg.sample_bytes =
-            hg_sample_init(hg_core.cfg.sample_bytes, hg_core.cfg.sample_seed);
+        uintptr_t boot_lo, boot_hi;
+        hg_real_boot_bounds(&boot_lo, &boot_hi);
+        hg_core.cfg.sample_bytes = hg_sample_init(hg_core.cfg.sample_bytes,
+                                                  hg_core.cfg.sample_seed, boot_lo, boot_hi);
         if (hg_core.cfg.sample_bytes == 0)
             hg_log_once(HG_LOG_SAMPLE_FAILED, "cannot map the sampling page map; tracing every "
                                               "allocation");

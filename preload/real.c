@@ -127,6 +127,12 @@ bool hg_real_is_boot(const void *p)
     return a >= (uintptr_t)boot_buf && a < (uintptr_t)boot_buf + BOOT_BYTES;
 }
 
+void hg_real_boot_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = (uintptr_t)boot_buf;
+    *hi = (uintptr_t)boot_buf + BOOT_BYTES;
+}
+
 size_t hg_real_boot_size(const void *p)
 {
     size_t sz;

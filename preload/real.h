@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct hg_real {
     void *(*malloc)(size_t);
@@ -54,6 +55,9 @@ void *hg_real_boot_alloc(size_t size, size_t align);
 
 /* True when p points into the bootstrap arena. */
 bool hg_real_is_boot(const void *p);
+
+/* The address range of the bootstrap arena, [*lo, *hi). */
+void hg_real_boot_bounds(uintptr_t *lo, uintptr_t *hi);
 
 /* The size requested for bootstrap block p. */
 size_t hg_real_boot_size(const void *p);

@@ -46,8 +46,9 @@
  * per 512 KiB of live heap), instead of growing with every page that ever
  * held one. A count that reaches 65535 (impossible for 4 KiB of distinct
  * block starts, but a program can free blocks behind our back) stays there:
- * the page then always probes, which is safe. Addresses above 2^47 are outside
- * the map and always probe. Order: a sampled block is counted before its
+ * the page then always probes, which is safe. Addresses above 2^47 share the
+ * counts of their aliases 2^47 lower (extra "maybe"s, never a wrong "no").
+ * Order: a sampled block is counted before its
  * live-table insert and uncounted after its erase, both before the allocator
  * call that gives the address (back) to the program or allocator.
  *
@@ -87,8 +88,11 @@
 
 #include "os.h"
 
-uint64_t hg_sample_rate_bytes;
-_Atomic(_Atomic uint16_t *) *hg_sample_top;
+_Atomic uint64_t hg_sample_rate_bytes;
+_Atomic(hg_sample_leaf_ref_t *) hg_sample_top;
+/* The same map, for this file's own use once sampling runs (written before
+ * hg_sample_top is published). */
+static hg_sample_leaf_ref_t *top_map;
 __thread uint64_t hg_sample_left __attribute__((tls_model("initial-exec")));
 
 /* splitmix64 state of this thread's generator; 0 = not seeded yet. */
@@ -157,7 +161,7 @@ double hg_sample_ln(double x)
 static uint64_t draw(void)
 {
     double u = (double)((next_u64() >> 11) + 1) * 0x1p-53;
-    double x = -hg_sample_ln(u) * (double)hg_sample_rate_bytes;
+    double x = -hg_sample_ln(u) * (double)hg_sample_rate();
     if (!(x < 0x1p62))
         return (uint64_t)1 << 62;
     return (uint64_t)x + 1;
@@ -192,25 +196,37 @@ static uint64_t random_seed(void)
     return mix64(s ^ ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec));
 }
 
-uint64_t hg_sample_init(uint64_t rate_bytes, uint64_t seed)
+static _Atomic uint16_t *leaf_of(uintptr_t address, bool is_create);
+
+uint64_t hg_sample_init(uint64_t rate_bytes, uint64_t seed, uintptr_t keep_lo, uintptr_t keep_hi)
 {
     if (rate_bytes == 0)
         return 0;
     if (rate_bytes > HG_SAMPLE_MAX_BYTES)
         rate_bytes = HG_SAMPLE_MAX_BYTES;
-    void *top = hg_os_map(HG_SAMPLE_TOP_COUNT * sizeof(*hg_sample_top));
-    if (top == NULL)
+    top_map = hg_os_map(HG_SAMPLE_TOP_COUNT * sizeof(*top_map));
+    if (top_map == NULL)
         return 0;
-    hg_sample_top = top;
+    for (uintptr_t a = keep_lo & ~(((uintptr_t)1 << HG_SAMPLE_PAGE_SHIFT) - 1); a < keep_hi;
+         a += (uintptr_t)1 << HG_SAMPLE_PAGE_SHIFT) {
+        _Atomic uint16_t *leaf = leaf_of(a, true);
+        if (leaf == NULL)
+            return 0;
+        atomic_store_explicit(&leaf[(a >> HG_SAMPLE_PAGE_SHIFT) & (HG_SAMPLE_LEAF_COUNT - 1)],
+                              HG_SAMPLE_COUNT_MAX, memory_order_relaxed);
+    }
     is_fixed_seed = seed != 0;
     base_seed = is_fixed_seed ? seed : random_seed();
-    hg_sample_rate_bytes = rate_bytes;
+    /* release: publish the map (the front door of free tests it for NULL),
+     * then the rate with the seed; pair with the acquire loads in sample.h */
+    atomic_store_explicit(&hg_sample_top, top_map, memory_order_release);
+    atomic_store_explicit(&hg_sample_rate_bytes, rate_bytes, memory_order_release);
     return rate_bytes;
 }
 
 void hg_sample_after_fork(void)
 {
-    if (hg_sample_rate_bytes == 0)
+    if (hg_sample_rate() == 0)
         return;
     /* A fixed seed stays reproducible: the child's seed is a function of the
      * parent's. Otherwise the child's pid and clock make it its own. */
@@ -225,9 +241,10 @@ void hg_sample_after_fork(void)
 
 static _Atomic uint16_t *leaf_of(uintptr_t address, bool is_create)
 {
-    size_t i = address >> (HG_SAMPLE_PAGE_SHIFT + HG_SAMPLE_LEAF_SHIFT);
+    size_t i =
+        (address >> (HG_SAMPLE_PAGE_SHIFT + HG_SAMPLE_LEAF_SHIFT)) & (HG_SAMPLE_TOP_COUNT - 1);
     /* acquire: pairs with the CAS below that installed the leaf */
-    _Atomic uint16_t *leaf = atomic_load_explicit(&hg_sample_top[i], memory_order_acquire);
+    _Atomic uint16_t *leaf = atomic_load_explicit(&top_map[i], memory_order_acquire);
     if (leaf != NULL || !is_create)
         return leaf;
     _Atomic uint16_t *fresh = hg_os_map(HG_SAMPLE_LEAF_COUNT * sizeof(*fresh));
@@ -235,8 +252,8 @@ static _Atomic uint16_t *leaf_of(uintptr_t address, bool is_create)
         return NULL;
     _Atomic uint16_t *expected = NULL;
     /* release: publishes the zero-filled leaf; pairs with the acquire above */
-    if (atomic_compare_exchange_strong_explicit(&hg_sample_top[i], &expected, fresh,
-                                                memory_order_acq_rel, memory_order_acquire))
+    if (atomic_compare_exchange_strong_explicit(&top_map[i], &expected, fresh, memory_order_acq_rel,
+                                                memory_order_acquire))
         return fresh;
     hg_os_unmap(fresh, HG_SAMPLE_LEAF_COUNT * sizeof(*fresh));
     return expected;
@@ -252,7 +269,7 @@ static _Atomic uint16_t *count_of(uintptr_t address, bool is_create)
 
 unsigned hg_sample_page_count(uintptr_t address)
 {
-    if (hg_sample_top == NULL || (address >> HG_SAMPLE_ADDR_BITS) != 0)
+    if (top_map == NULL)
         return 0;
     _Atomic uint16_t *c = count_of(address, false);
     return c != NULL ? atomic_load_explicit(c, memory_order_relaxed) : 0;
@@ -303,12 +320,10 @@ const hg_sample_est_t *hg_sample_est(uint32_t id)
 
 int hg_sample_mark(uintptr_t address, uint32_t stack_id)
 {
-    if (hg_sample_rate_bytes == 0)
+    if (hg_sample_rate() == 0)
         return 0;
     if (est_of(stack_id, true) == NULL)
         return -ENOMEM;
-    if ((address >> HG_SAMPLE_ADDR_BITS) != 0)
-        return 0; /* outside the map: frees of such addresses always probe */
     _Atomic uint16_t *c = count_of(address, true);
     if (c == NULL)
         return -ENOMEM;
@@ -323,7 +338,7 @@ int hg_sample_mark(uintptr_t address, uint32_t stack_id)
 
 void hg_sample_unmark(uintptr_t address)
 {
-    if (hg_sample_rate_bytes == 0 || (address >> HG_SAMPLE_ADDR_BITS) != 0)
+    if (hg_sample_rate() == 0)
         return;
     _Atomic uint16_t *c = count_of(address, false);
     if (c == NULL)
@@ -338,13 +353,14 @@ void hg_sample_unmark(uintptr_t address)
 
 void hg_sample_count(const hg_live_entry_t *e, int sign, bool is_alloc)
 {
-    if (hg_sample_rate_bytes == 0)
+    uint64_t rate = hg_sample_rate();
+    if (rate == 0)
         return;
     hg_sample_est_t *est = est_of(e->stack_id, false);
     if (est == NULL)
         return; /* cannot happen: hg_sample_mark made it */
     uint64_t bytes, count;
-    hg_est_weigh(e->size, hg_sample_rate_bytes, &bytes, &count);
+    hg_est_weigh(e->size, rate, &bytes, &count);
     atomic_fetch_add_explicit(&est->live_bytes, sign * (int64_t)bytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&est->live_count, sign * (int64_t)count, memory_order_relaxed);
     if (is_alloc) {

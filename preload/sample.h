@@ -7,11 +7,12 @@
  *
  * Hot-path contract: with R = 0 (exact mode) every inline function below is
  * one load of a read-only global and a predictable branch, and the shim
- * behaves exactly as without this file. With R > 0 an unsampled allocation
- * costs a thread-local compare and subtract (hg_sample_skip), an unsampled
- * free two dependent loads from the page map (hg_sample_may_hold); neither
- * unwinds, touches the stack table or the live table, takes a lock or makes a
- * system call. Nothing here allocates through the traced malloc.
+ * behaves exactly as without this file. With R > 0 the shim asks first, before
+ * anything else: an unsampled allocation costs a thread-local compare and
+ * subtract (hg_sample_fast_skip), an unsampled free two dependent loads from
+ * the page map (hg_sample_fast_free), and both are then forwarded at once;
+ * neither unwinds, touches the stack table or the live table, takes a lock or
+ * makes a system call. Nothing here allocates through the traced malloc.
  */
 #ifndef HEAPGROW_PRELOAD_SAMPLE_H
 #define HEAPGROW_PRELOAD_SAMPLE_H
@@ -26,7 +27,9 @@
 /* Page map geometry: a count per 4 KiB page of the 47-bit user address space,
  * in leaves of 2^16 pages (256 MiB of address space, 128 KiB of counts each)
  * under a top level of 2^19 leaf pointers (4 MiB, mapped when sampling
- * starts; untouched parts cost no memory). */
+ * starts; untouched parts cost no memory). An address above 2^47 (5-level
+ * paging) shares the count of the one 2^47 below it: aliases only add
+ * "maybe"s, and every address is marked and looked up the same way. */
 #define HG_SAMPLE_PAGE_SHIFT 12u
 #define HG_SAMPLE_LEAF_SHIFT 16u
 #define HG_SAMPLE_ADDR_BITS  47u
@@ -35,14 +38,23 @@
 #define HG_SAMPLE_LEAF_COUNT ((size_t)1 << HG_SAMPLE_LEAF_SHIFT)
 #define HG_SAMPLE_COUNT_MAX  UINT16_MAX /* a saturated count is never lowered */
 
-/* Mean bytes between samples, R; 0 = exact mode. Written by hg_sample_init()
- * before the tracer turns ACTIVE (published by that release store, which
- * every caller of the functions below has acquired); read-only afterwards. */
-extern uint64_t hg_sample_rate_bytes;
+/* Mean bytes between samples, R; 0 = exact mode. Stored once (release) by
+ * hg_sample_init(), after the page map and the seed, and before the tracer
+ * turns ACTIVE; read with hg_sample_rate(). */
+extern _Atomic uint64_t hg_sample_rate_bytes;
+
+/* The rate; 0 in exact mode and before init. acquire: pairs with the release
+ * store in hg_sample_init(), so a thread that sees a rate sees the page map
+ * and hg_real (resolved before init) too. A plain load on x86-64. */
+static inline uint64_t hg_sample_rate(void)
+{
+    return atomic_load_explicit(&hg_sample_rate_bytes, memory_order_acquire);
+}
 
 /* The page map's top level (NULL in exact mode); same publication as above.
  * Leaves are installed by CAS and never removed. */
-extern _Atomic(_Atomic uint16_t *) *hg_sample_top;
+typedef _Atomic(_Atomic uint16_t *) hg_sample_leaf_ref_t;
+extern _Atomic(hg_sample_leaf_ref_t *) hg_sample_top;
 
 /* This thread's countdown: bytes it may still allocate before its next sample
  * point. 0 = not started yet (the thread's first allocation takes the slow
@@ -52,10 +64,13 @@ extern __thread uint64_t hg_sample_left __attribute__((tls_model("initial-exec")
 /* Starts sampling at mean interval rate_bytes (0: exact mode, nothing to do)
  * with generator seed `seed` (0: seeded from the kernel's AT_RANDOM bytes and
  * the clock; otherwise every run draws the same sample points for the same
- * sequence of allocations per thread). Maps the page map's top level. Returns
- * the rate in effect: rate_bytes, or 0 when the map could not be mapped (the
- * caller logs it and traces every allocation). Call once, before ACTIVE. */
-uint64_t hg_sample_init(uint64_t rate_bytes, uint64_t seed);
+ * sequence of allocations per thread). Maps the page map's top level, and
+ * makes the pages of [keep_lo, keep_hi) answer "maybe" for good (the
+ * bootstrap arena: frees of its blocks must reach the shim, which ignores
+ * them). Returns the rate in effect: rate_bytes, or 0 when the map could not
+ * be mapped (the caller logs it and traces every allocation). Call once,
+ * before ACTIVE. */
+uint64_t hg_sample_init(uint64_t rate_bytes, uint64_t seed, uintptr_t keep_lo, uintptr_t keep_hi);
 
 /* In a fork child (atfork child handler, one thread): gives the surviving
  * thread a new generator and a fresh countdown, so that parent and child do
@@ -73,7 +88,7 @@ bool hg_sample_decide(uint64_t size);
  * not set (the tracer's own allocations never move the countdown). */
 static inline bool hg_sample_skip(size_t size)
 {
-    if (__builtin_expect(hg_sample_rate_bytes == 0, 1))
+    if (hg_sample_rate() == 0)
         return false;
     uint64_t left = hg_sample_left;
     if (__builtin_expect((uint64_t)size < left, 1)) {
@@ -83,27 +98,65 @@ static inline bool hg_sample_skip(size_t size)
     return !hg_sample_decide(size);
 }
 
-/* Free path: false when p certainly is not a sampled live block, so the free
- * needs no live-table probe; true when it may be (probe). Always true in
- * exact mode. A count per page says how many sampled live blocks start in it:
- * a non-zero count is only a "maybe" (an unsampled block may share the page).
- * Addresses above the map's range always answer true. */
-static inline bool hg_sample_may_hold(const void *p)
+/* The page map's answer for p, sampling mode only: false when p certainly is
+ * not a sampled live block, so a free needs no live-table probe; true when it
+ * may be (probe). A count per page says how many sampled live blocks start in
+ * it: a non-zero count is only a "maybe" (an unsampled block may share the
+ * page). */
+static inline bool hg_sample_page_maybe_in(hg_sample_leaf_ref_t *top, const void *p)
 {
-    if (__builtin_expect(hg_sample_rate_bytes == 0, 1))
-        return true;
     uintptr_t a = (uintptr_t)p;
-    if (__builtin_expect(a >> HG_SAMPLE_ADDR_BITS, 0))
-        return true;
     /* relaxed: a sampled block's leaf and count were stored before the
      * malloc that returned it did, which happens-before this free by the
      * program's own synchronisation (sample.c, "Why relaxed is enough"). */
     _Atomic uint16_t *leaf = atomic_load_explicit(
-        &hg_sample_top[a >> (HG_SAMPLE_PAGE_SHIFT + HG_SAMPLE_LEAF_SHIFT)], memory_order_relaxed);
+        &top[(a >> (HG_SAMPLE_PAGE_SHIFT + HG_SAMPLE_LEAF_SHIFT)) & (HG_SAMPLE_TOP_COUNT - 1)],
+        memory_order_relaxed);
     if (leaf == NULL)
         return false;
     return atomic_load_explicit(&leaf[(a >> HG_SAMPLE_PAGE_SHIFT) & (HG_SAMPLE_LEAF_COUNT - 1)],
                                 memory_order_relaxed) != 0;
+}
+
+/* The same for the traced path: always true in exact mode (probe). */
+static inline bool hg_sample_may_hold(const void *p)
+{
+    /* acquire: pairs with the release store in hg_sample_init(); the map is
+     * published before the rate, so NULL means exact mode. */
+    hg_sample_leaf_ref_t *top = atomic_load_explicit(&hg_sample_top, memory_order_acquire);
+    return top == NULL || hg_sample_page_maybe_in(top, p);
+}
+
+/* The shim's front door, asked before anything else (readiness, the guard,
+ * the tracer's state): true when an allocation of `size` bytes holds no
+ * sample point, and the caller forwards it at once (the countdown moves).
+ * False when it holds one: the countdown is then left for hg_sample_skip()
+ * on the traced path to decide with, exactly once. The countdown doubles as
+ * the mode: it is 0 in exact mode, before init and in a thread that has not
+ * allocated yet, so those always take the traced path (where
+ * hg_sample_decide() starts the countdown once the tracer is ACTIVE, which
+ * also means hg_real is ready). The guard is not looked at: an allocation the
+ * tracer makes for itself on a program thread (rare: libunwind's first use)
+ * is forwarded either way, and at worst moves this thread's countdown by its
+ * size. */
+static inline bool hg_sample_fast_skip(size_t size)
+{
+    uint64_t left = hg_sample_left;
+    if (__builtin_expect((uint64_t)size < left, 1)) {
+        hg_sample_left = left - (uint64_t)size;
+        return true;
+    }
+    return false;
+}
+
+/* The front door of free: true when p certainly is not a sampled block, and
+ * the caller hands it to the next allocator at once. False in exact mode and
+ * for a "maybe" (the bootstrap arena's pages are always one). Whatever the
+ * tracer's state: an unsampled block is never the shim's business. */
+static inline bool hg_sample_fast_free(const void *p)
+{
+    hg_sample_leaf_ref_t *top = atomic_load_explicit(&hg_sample_top, memory_order_acquire);
+    return top != NULL && !hg_sample_page_maybe_in(top, p);
 }
 
 /* Before a sampled block's live-table insert: counts it in its page (maps a

@@ -165,7 +165,7 @@ static inline bool is_ready(void)
 /* ------------------------------------------------------------------------ */
 /* The malloc family                                                         */
 
-static void *do_malloc(size_t size)
+__attribute__((noinline)) static void *do_malloc(size_t size)
 {
     if (__builtin_expect(!is_ready(), 0))
         return boot_alloc(size, 16);
@@ -177,7 +177,7 @@ static void *do_malloc(size_t size)
     return p;
 }
 
-static void do_free(void *p)
+__attribute__((noinline)) static void do_free(void *p)
 {
     if (p == NULL || hg_real_is_boot(p))
         return; /* free(NULL) is a no-op; bootstrap blocks are never reused */
@@ -196,6 +196,27 @@ static void do_free(void *p)
     errno = saved;
     hg_real.free(p);
     hg_guard_leave(was);
+}
+
+/* Sampling mode's front doors (sample.h): an allocation without a sample
+ * point, a free of a block that certainly was not sampled, go to the next
+ * allocator here, before any other work; do_malloc/do_free stay out of line
+ * so that this path is a few instructions and a tail call. In exact mode
+ * the check is one load and a branch. */
+static inline void *front_malloc(size_t size)
+{
+    if (hg_sample_fast_skip(size))
+        return hg_real.malloc(size);
+    return do_malloc(size);
+}
+
+static inline void front_free(void *p)
+{
+    if (hg_sample_fast_free(p)) {
+        hg_real.free(p);
+        return;
+    }
+    do_free(p);
 }
 
 /* Aligned allocation through the best primitive the next allocator has;
@@ -256,12 +277,12 @@ static void *do_realloc(void *p, size_t size, size_t nmemb, size_t elem, bool is
 
 HG_EXPORT void *malloc(size_t size)
 {
-    return do_malloc(size);
+    return front_malloc(size);
 }
 
 HG_EXPORT void free(void *p)
 {
-    do_free(p);
+    front_free(p);
 }
 
 HG_EXPORT void *calloc(size_t nmemb, size_t size)
@@ -271,6 +292,8 @@ HG_EXPORT void *calloc(size_t nmemb, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    if (hg_sample_fast_skip(total))
+        return hg_real.calloc(nmemb, size);
     if (__builtin_expect(!is_ready(), 0))
         return boot_alloc(total, 16); /* .bss: already zero */
     if (!should_trace() || hg_sample_skip(total))
@@ -428,9 +451,9 @@ static void *next_op(const char *name)
  * NULL for 0, ask for one byte. */
 static void *new_plain(size_t size)
 {
-    void *p = do_malloc(size);
+    void *p = front_malloc(size);
     if (p == NULL && size == 0)
-        p = do_malloc(1);
+        p = front_malloc(1);
     return p;
 }
 
@@ -507,7 +530,7 @@ DEFINE_NEW_ALIGNED_NOTHROW(_ZnamSt11align_val_tRKSt9nothrow_t)
     HG_EXPORT void sym(void *p, ##__VA_ARGS__);                                                    \
     HG_EXPORT void sym(void *p, ##__VA_ARGS__)                                                     \
     {                                                                                              \
-        do_free(p);                                                                                \
+        front_free(p);                                                                             \
     }
 
 /* The size/alignment/nothrow parameters are part of the ABI, unused here. */

@@ -16,12 +16,16 @@
 
 #define R 524288u
 
+/* A range whose pages always answer "maybe" (the bootstrap arena's part). */
+static unsigned char kept[3 * 4096] __attribute__((aligned(4096)));
+
 /* Sampling on at R (once per process: Check may run every test in one). */
 static void start(void)
 {
-    if (hg_sample_rate_bytes == 0 && hg_sample_top == NULL)
-        ck_assert_uint_eq(hg_sample_init(R, 1), R);
-    ck_assert_uint_eq(hg_sample_rate_bytes, R);
+    if (hg_sample_rate() == 0 && atomic_load(&hg_sample_top) == NULL)
+        ck_assert_uint_eq(
+            hg_sample_init(R, 1, (uintptr_t)kept + 100, (uintptr_t)kept + 2 * 4096 + 1), R);
+    ck_assert_uint_eq(hg_sample_rate(), R);
 }
 
 /* ---- estimator ---- */
@@ -221,19 +225,58 @@ START_TEST(estimate_of_stream)
 }
 END_TEST
 
+/* The front doors: an allocation without a sample point is skipped there
+ * (and the countdown moves); one with a sample point is left to the traced
+ * path, whose hg_sample_skip() then decides it once; with no countdown (exact
+ * mode, a new thread) nothing is skipped. A free skips the shim unless the
+ * page says "maybe", which the kept range always does. */
+START_TEST(front_doors)
+{
+    start();
+    hg_sample_test_seed(5, 0); /* this thread's generator started */
+    hg_sample_left = 1000;
+    ck_assert(hg_sample_fast_skip(600));
+    ck_assert_uint_eq(hg_sample_left, 400);
+    ck_assert(!hg_sample_fast_skip(400)); /* holds the sample point */
+    ck_assert_uint_eq(hg_sample_left, 400);
+    ck_assert(!hg_sample_skip(400)); /* sampled, once */
+    ck_assert_uint_ge(hg_sample_left, 1);
+    hg_sample_left = 0; /* exact mode, or a thread that never allocated */
+    ck_assert(!hg_sample_fast_skip(0));
+    ck_assert(!hg_sample_fast_skip(1));
+
+    uintptr_t a = 0x5555bbb01010;
+    ck_assert(hg_sample_fast_free((void *)a));
+    ck_assert_int_eq(hg_sample_mark(a, 1), 0);
+    ck_assert(!hg_sample_fast_free((void *)a));
+    hg_sample_unmark(a);
+    ck_assert(hg_sample_fast_free((void *)a));
+    ck_assert(hg_sample_fast_free(NULL)); /* free(NULL) goes straight through */
+    for (int k = 0; k < 3; k++)
+        ck_assert(!hg_sample_fast_free(kept + k * 4096));
+    ck_assert(hg_sample_fast_free(kept + 3 * 4096));
+    ck_assert_uint_eq(hg_sample_page_count((uintptr_t)kept), HG_SAMPLE_COUNT_MAX);
+}
+END_TEST
+
 START_TEST(exact_mode_is_inert)
 {
     /* Before (or without) hg_sample_init, and with the rate at 0, nothing is
      * skipped and every free probes. */
-    uint64_t saved = hg_sample_rate_bytes;
-    hg_sample_rate_bytes = 0;
+    uint64_t saved = hg_sample_rate();
+    hg_sample_leaf_ref_t *saved_top = atomic_load(&hg_sample_top);
+    atomic_store(&hg_sample_rate_bytes, 0);
+    atomic_store(&hg_sample_top, NULL);
     ck_assert(!hg_sample_skip(1));
     ck_assert(!hg_sample_skip(1u << 30));
     ck_assert(hg_sample_may_hold((void *)0x1000));
     ck_assert_int_eq(hg_sample_mark(0x1000, 1), 0);
     ck_assert_uint_eq(hg_sample_page_count(0x1000), 0);
-    ck_assert_uint_eq(hg_sample_init(0, 1), 0);
-    hg_sample_rate_bytes = saved;
+    ck_assert(!hg_sample_fast_skip(1));
+    ck_assert(!hg_sample_fast_free((void *)0x1000));
+    ck_assert_uint_eq(hg_sample_init(0, 1, 0, 0), 0);
+    atomic_store(&hg_sample_rate_bytes, saved);
+    atomic_store(&hg_sample_top, saved_top);
 }
 END_TEST
 
@@ -274,12 +317,15 @@ END_TEST
 START_TEST(page_map_out_of_range_and_saturation)
 {
     start();
-    /* Above the 47-bit map: always a "maybe", never counted. */
-    uintptr_t high = (uintptr_t)1 << 50;
-    ck_assert(hg_sample_may_hold((void *)high));
+    /* Above the 47-bit map: counted with its alias 2^47 lower, so the alias
+     * may answer "maybe" for it, never the reverse. */
+    uintptr_t high = ((uintptr_t)1 << 50) + 0x123000, alias = 0x123000;
+    ck_assert(!hg_sample_may_hold((void *)high));
     ck_assert_int_eq(hg_sample_mark(high, 1), 0);
-    hg_sample_unmark(high);
     ck_assert(hg_sample_may_hold((void *)high));
+    ck_assert(hg_sample_may_hold((void *)alias));
+    hg_sample_unmark(high);
+    ck_assert(!hg_sample_may_hold((void *)high));
     /* A count that reaches its maximum stays there: a "maybe" for good. */
     uintptr_t a = 0x600000123000;
     for (unsigned i = 0; i < HG_SAMPLE_COUNT_MAX + 10u; i++)
@@ -369,6 +415,7 @@ static Suite *sample_suite(void)
     tc = tcase_create("sampler");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, exact_mode_is_inert);
+    tcase_add_test(tc, front_doors);
     tcase_add_test(tc, ln_matches_libm);
     tcase_add_test(tc, draws_exponential);
     tcase_add_test(tc, draws_reproducible);

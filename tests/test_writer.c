@@ -452,7 +452,7 @@ START_TEST(sampled_snapshot_carries_estimates)
     make_dir();
     path_in_dir(out, sizeof out, "t.hgt");
     fake_core_init(out, 60000, 0);
-    hg_core.cfg.sample_bytes = hg_sample_init(rate, 1);
+    hg_core.cfg.sample_bytes = hg_sample_init(rate, 1, 0, 0);
     ck_assert_uint_eq(hg_core.cfg.sample_bytes, rate);
     setup_stacks();
     /* Stack 1: three sampled blocks of 100 bytes, one freed; stack 3: one
