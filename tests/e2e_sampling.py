@@ -12,16 +12,19 @@ and every number below are the same on every run (the seed was not chosen to
 pass: it is the first one).
 
 What is asserted, and why at these tolerances (docs/USAGE.md, "Sampling"):
-  - both modes find the same growing sites;
+  - both modes find the three steadily growing sites (the bucket array's
+    verdict depends on the timing of its doublings, in exact mode too);
   - at --sample 512K (the issue's rate), each site's estimated growth (its live
     bytes at the end; it starts from 0) is within 4 standard errors of the
     exact one. The standard error of a site of n blocks of mean size s is
     sqrt(n s^2 (1 - p) / p), p = 1 - exp(-s/R): 13% for the node site (30 MB)
     and 6.6% for the whole process (84 MB), so "within 10%" at 512 KiB is not
-    something this workload can promise (measured over 30 seeds: the process
-    total was within 10% in 27, the node site in 16);
-  - at --sample 16K, where the same standard errors are 1.1..3%, every site's
-    estimated growth and the process total are within 10% of the exact run's;
+    something this workload can promise (measured over seeds 1..30: the
+    process total was within 10% in 27, the node site in 16, the key site in
+    12; the largest error of a site was 49%, of the total 15%);
+  - at --sample 16K, where the same standard errors are 1.3..3%, every site's
+    estimated growth and the process total are within 10% of the exact run's
+    (seeds 1..30: all of them, the largest error 6.3%);
   - the estimates are unbiased where they must be exact: every sampled block
     still weighs at least its size, the raw sample counts are consistent;
   - frees of unsampled blocks go to the right allocator with tcmalloc or
@@ -43,6 +46,11 @@ PRELOADS = [p for p in sys.argv[3:] if p and os.path.exists(p)]
 COUNT = "1000000"
 SITES = {("map_put", "node"), ("map_put", "key"), ("make_value", "value"),
          ("map_grow", "buckets")}
+# The sites that grow steadily. The bucket array grows by doublings at
+# geometric times, and whether its last step falls late enough for the step
+# rule (docs/GROWTH.md) depends on how fast the machine ran the program: its
+# verdict is not compared, exact or sampled.
+STEADY = SITES - {("map_grow", "buckets")}
 
 n = 0
 failed = 0
@@ -126,8 +134,8 @@ with tempfile.TemporaryDirectory(prefix="hg_sampling_") as d:
        str(exact["sampling"]))
     ex_sites = sites_of(exact)
     ok(set(ex_sites) == SITES, "exact: the map's four sites", str(sorted(ex_sites)))
-    growing = {k for k, s in ex_sites.items() if s["growth"]["growing"]}
-    ok(growing == SITES, "exact: all four grow", str(sorted(growing)))
+    growing = {k for k, s in ex_sites.items() if s["growth"]["growing"]} & STEADY
+    ok(growing == STEADY, "exact: nodes, keys and values grow", str(sorted(growing)))
     ex_total = exact["totals"]["end_live_bytes"]
 
     for rate_s, rate, tol in [("512K", 524288, None), ("16K", 16384, 0.10)]:
@@ -139,7 +147,7 @@ with tempfile.TemporaryDirectory(prefix="hg_sampling_") as d:
         ok(j["sampling"] == {"rate_bytes": rate, "estimated": True}, f"{name}: says estimated",
            str(j["sampling"]))
         got = sites_of(j)
-        found = {k for k, s in got.items() if s["growth"]["growing"]}
+        found = {k for k, s in got.items() if s["growth"]["growing"]} & STEADY
         ok(found == growing, f"{name}: the same growing sites as the exact run",
            f"sampled {sorted(found)}, exact {sorted(growing)}")
         var_total = 0.0
@@ -184,7 +192,7 @@ with tempfile.TemporaryDirectory(prefix="hg_sampling_") as d:
         if j is None:
             continue
         ok(out == exact_out, f"{base}: same checksum under sampling", out)
-        found = {k for k, s in sites_of(j).items() if s["growth"]["growing"]}
+        found = {k for k, s in sites_of(j).items() if s["growth"]["growing"]} & STEADY
         ok(found == growing, f"{base}: the growing sites are found", str(sorted(found)))
 
     # The growth gate on a sampled run.
