@@ -539,10 +539,13 @@ static int on_snapshot(loader_t *L, const hg_record_t *rec)
     if (rec->u.snapshot.has_estimates) {
         alloc_count = est_count(rec->u.snapshot.est.alloc_count);
         alloc_bytes = rec->u.snapshot.est.alloc_bytes;
-        free_count = est_count(rec->u.snapshot.est.free_count);
         free_bytes = rec->u.snapshot.est.free_bytes;
         live_bytes = rec->u.snapshot.est.live_bytes;
         live_count = est_count(rec->u.snapshot.est.live_count);
+        /* Rounded each on its own, the three counts could miss
+         * allocations - frees = live by one: frees follow from the others. */
+        free_count = alloc_count >= live_count ? alloc_count - live_count
+                                               : est_count(rec->u.snapshot.est.free_count);
         peak_live_bytes = rec->u.snapshot.est.peak_live_bytes;
         m->totals.sampled_alloc_count = rec->u.snapshot.alloc_count;
     }

@@ -39,6 +39,9 @@ hg_core_t hg_core;
 
 /* Initial capacity of the live table; it grows on demand. */
 #define LIVE_INITIAL_CAPACITY (1u << 16)
+/* ... when sampling: the live set is the sampled blocks, a few per R bytes of
+ * live heap, and a table that stays in cache keeps a sample cheap. */
+#define LIVE_INITIAL_CAPACITY_SAMPLED (1u << 10)
 
 /* getpid() of the process owning the trace; relaxed (written by init and the
  * fork child handler, before other threads exist in the child). */
@@ -212,8 +215,8 @@ static int init_locked(void)
          * page map could not be mapped and every allocation is traced. */
         uintptr_t boot_lo, boot_hi;
         hg_real_boot_bounds(&boot_lo, &boot_hi);
-        hg_core.cfg.sample_bytes = hg_sample_init(hg_core.cfg.sample_bytes,
-                                                  hg_core.cfg.sample_seed, boot_lo, boot_hi);
+        hg_core.cfg.sample_bytes =
+            hg_sample_init(hg_core.cfg.sample_bytes, hg_core.cfg.sample_seed, boot_lo, boot_hi);
         if (hg_core.cfg.sample_bytes == 0)
             hg_log_once(HG_LOG_SAMPLE_FAILED, "cannot map the sampling page map; tracing every "
                                               "allocation");
@@ -224,7 +227,8 @@ static int init_locked(void)
         clock_gettime(CLOCK_REALTIME, &ts);
         hg_core.start_real_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     }
-    if (hg_live_create(&hg_core.live, LIVE_INITIAL_CAPACITY) != 0 ||
+    if (hg_live_create(&hg_core.live, hg_core.cfg.sample_bytes != 0 ? LIVE_INITIAL_CAPACITY_SAMPLED
+                                                                    : LIVE_INITIAL_CAPACITY) != 0 ||
         hg_stack_create(&hg_core.stacks) != 0) {
         hg_log_once(HG_LOG_INIT_FAILED, "cannot create the tracer's tables; not tracing");
         return HG_STATE_PASSIVE;
