@@ -190,15 +190,16 @@ START_TEST(sampled_process_gates_growth_only)
     g.is_fail_on_growth = true;
     g.leak_kinds = 0;
     out = evaluate(&g, &res);
-    ck_assert_str_eq(out, "heapgrow check: process 42 /opt/app\n"
-                          "\n"
-                          "Estimated growth of 1000 byte(s)/s (confidence 99%, 8192 byte(s) gained) "
-                          "allocated from:\n"
-                          "    #0 0x1000 in make_node list.c:12 (app)\n"
-                          "    #1 0x2000 in main main.c:40 (app)\n"
-                          "\n"
-                          "SUMMARY: heapgrow: 0 byte(s) leaked in 0 allocation(s); 1 growing site; "
-                          "1 sampled process: growth estimated, leaks not checked.\n");
+    ck_assert_str_eq(out,
+                     "heapgrow check: process 42 /opt/app\n"
+                     "\n"
+                     "Estimated growth of 1000 byte(s)/s (confidence 99%, 8192 byte(s) gained) "
+                     "allocated from:\n"
+                     "    #0 0x1000 in make_node list.c:12 (app)\n"
+                     "    #1 0x2000 in main main.c:40 (app)\n"
+                     "\n"
+                     "SUMMARY: heapgrow: 0 byte(s) leaked in 0 allocation(s); 1 growing site; "
+                     "1 sampled process: growth estimated, leaks not checked.\n");
     ck_assert(res.is_failed);
     free(out);
     hg_gate_free(&g);

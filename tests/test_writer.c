@@ -503,14 +503,14 @@ START_TEST(sampled_snapshot_carries_estimates)
     uint64_t est[7];
     for (int k = 0; k < 7; k++)
         est[k] = cur_u(&c);
-    ck_assert_uint_eq(est[0], 3 * ac + bc);     /* est_alloc_count */
-    ck_assert_uint_eq(est[1], 3 * ab + bb);     /* est_alloc_bytes */
-    ck_assert_uint_eq(est[2], ac);              /* est_free_count  */
-    ck_assert_uint_eq(est[3], ab);              /* est_free_bytes  */
-    ck_assert_uint_eq(est[4], 2 * ab + bb);     /* est_live_bytes  */
-    ck_assert_uint_eq(est[5], 2 * ac + bc);     /* est_live_count  */
-    ck_assert_uint_eq(est[6], 2 * ab + bb);     /* est_peak        */
-    ck_assert_uint_eq(cur_u(&c), 3);            /* stacks 0, 1, 3  */
+    ck_assert_uint_eq(est[0], 3 * ac + bc); /* est_alloc_count */
+    ck_assert_uint_eq(est[1], 3 * ab + bb); /* est_alloc_bytes */
+    ck_assert_uint_eq(est[2], ac);          /* est_free_count  */
+    ck_assert_uint_eq(est[3], ab);          /* est_free_bytes  */
+    ck_assert_uint_eq(est[4], 2 * ab + bb); /* est_live_bytes  */
+    ck_assert_uint_eq(est[5], 2 * ac + bc); /* est_live_count  */
+    ck_assert_uint_eq(est[6], 2 * ab + bb); /* est_peak        */
+    ck_assert_uint_eq(cur_u(&c), 3);        /* stacks 0, 1, 3  */
     uint64_t e[3][9];
     for (int k = 0; k < 3; k++)
         for (int f = 0; f < 9; f++)
