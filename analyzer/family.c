@@ -89,8 +89,9 @@ int hg_family_peek(const char *path, hg_trace_header_t *h)
     }
     if ((rc = read_varint(gz, &version)) != 0)
         goto out;
-    if (version != HG_FORMAT_VERSION || (rc = read_exact(gz, &tag, 1)) != 0 ||
-        tag != HG_REC_HEADER || (rc = read_varint(gz, &len)) != 0 || len > PEEK_MAX_HEADER) {
+    if (version < HG_FORMAT_VERSION_MIN || version > HG_FORMAT_VERSION ||
+        (rc = read_exact(gz, &tag, 1)) != 0 || tag != HG_REC_HEADER ||
+        (rc = read_varint(gz, &len)) != 0 || len > PEEK_MAX_HEADER) {
         rc = -HG_EFORMAT;
         goto out;
     }

@@ -312,6 +312,9 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
     bool is_oom = leaks == NULL || grows == NULL;
     if (is_oom)
         goto out;
+    /* A sampled process is never a leak gate (launch.c, check_sampling):
+     * its growth verdicts count, its leaks are not checked. */
+    bool is_leak_gated = m->sample_bytes == 0;
     if (m->write_error != NULL) {
         /* The tool's own failure, not the program's: say it, and fail. */
         if (is_child)
@@ -324,14 +327,16 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
         hg_escape_put(out, m->write_error);
         fputs("), so its leaks cannot be checked\n", out);
         res->nincomplete++;
+    } else if (!is_leak_gated) {
+        res->nsampled++;
     } else if (!m->has_final_live_set) {
         res->is_leak_unknown = true;
     }
     for (size_t i = 0; i < m->nsites; i++) {
         const hg_site_t *s = &m->sites[i];
         bool is_counted = false;
-        if (failing(g, m, s, g->leak_kinds).bytes > 0 ||
-            (!m->has_reachability && s->leaked.bytes > 0)) {
+        if (is_leak_gated && (failing(g, m, s, g->leak_kinds).bytes > 0 ||
+                              (!m->has_reachability && s->leaked.bytes > 0))) {
             if (is_suppressed(g, HG_GATE_LEAK, s)) {
                 res->nsuppressed++;
                 is_counted = true;
@@ -402,9 +407,10 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
         const hg_site_t *s = grows[i];
         double c = s->growth.confidence;
         fprintf(out,
-                "\nGrowth of %.0f byte(s)/s (confidence %.0f%%, %.0f byte(s) gained) "
+                "\n%s of %.0f byte(s)/s (confidence %.0f%%, %.0f byte(s) gained) "
                 "allocated from:\n",
-                s->growth.slope_bytes_per_s, isfinite(c) ? c * 100 : 0.0, s->growth.net_gain_bytes);
+                m->sample_bytes != 0 ? "Estimated growth" : "Growth", s->growth.slope_bytes_per_s,
+                isfinite(c) ? c * 100 : 0.0, s->growth.net_gain_bytes);
         put_frames(out, s);
         res->ngrowing_sites++;
         hg_gate_finding_t f = {
@@ -451,5 +457,8 @@ void hg_gate_evaluate(FILE *out, const hg_gate_t *g, const hg_report_input_t *in
                 res->nincomplete == 1 ? "" : "s");
     fputs(res->is_leak_unknown ? "; leaks unknown for a process that did not exit normally" : "",
           out);
+    if (res->nsampled > 0)
+        fprintf(out, "; %zu sampled process%s: growth estimated, leaks not checked", res->nsampled,
+                res->nsampled == 1 ? "" : "es");
     fputs(".\n", out);
 }

@@ -94,6 +94,7 @@ typedef struct hg_gate_result {
     size_t nincomplete;    /* processes whose trace the tracer could not finish
                               writing (a write error): they fail the gate, which
                               cannot vouch for what it did not see */
+    size_t nsampled;       /* sampled processes: growth only, leaks unchecked */
     bool is_failed;
     hg_gate_finding_t *findings; /* in the order printed; owned */
     size_t nfindings;

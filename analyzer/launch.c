@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -20,12 +21,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gelf.h>
 #include <libelf.h>
+
+#include "heapgrow/estimate.h"
 
 #include "escape.h"
 #include "family.h"
@@ -308,7 +312,8 @@ static void forward_signal(int sig, siginfo_t *si, void *ctx)
 typedef struct run_opts {
     const char *output;   /* -o pattern, NULL for the default */
     const char *interval; /* validated strings, passed to the library */
-    const char *sample;
+    const char *sample;   /* decimal bytes (sample_buf), suffix already applied */
+    char sample_buf[24];
     const char *max_frames;
     char *wrappers; /* comma-separated --wrapper values, or NULL */
     const char **wrapper_v;
@@ -337,6 +342,61 @@ static int parse_number(const char *opt, const char *s, unsigned long long lo,
                 hi, s);
         return -EINVAL;
     }
+    return 0;
+}
+
+/*
+ * --sample BYTES: digits with an optional B, K/KiB, M/MiB or G/GiB suffix
+ * (binary multiples, letters in either case; "512K" = "512KiB" = 524288),
+ * 0 (exact) to HG_SAMPLE_MAX_BYTES. KB, MB and GB are refused: dd reads them
+ * as powers of 1000, most memory tools as powers of 1024. Returns 0 with the
+ * value in *out, or -EINVAL after printing why. The tracer parses
+ * HEAPGROW_SAMPLE_BYTES the same way (preload/config.c).
+ */
+int hg_launch_parse_size(const char *opt, const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        unsigned shift;
+    } units[] = {{"", 0},   {"b", 0},    {"k", 10}, {"kib", 10},
+                 {"m", 20}, {"mib", 20}, {"g", 30}, {"gib", 30}};
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    bool is_ok = s[0] >= '0' && s[0] <= '9' && errno == 0;
+    unsigned shift = 0;
+    bool is_unit = false;
+    for (size_t i = 0; is_ok && i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(end, units[i].suffix) == 0) {
+            shift = units[i].shift;
+            is_unit = true;
+        }
+    }
+    if (is_ok && is_unit && v <= (HG_SAMPLE_MAX_BYTES >> shift)) {
+        *out = (uint64_t)v << shift;
+        return 0;
+    }
+    if (is_ok &&
+        (strcasecmp(end, "kb") == 0 || strcasecmp(end, "mb") == 0 || strcasecmp(end, "gb") == 0))
+        fprintf(stderr,
+                "heapgrow: %s: '%s': KB/MB/GB are ambiguous (1000 or 1024?); use K, M, G or "
+                "KiB, MiB, GiB (1024)\n",
+                opt, s);
+    else
+        fprintf(stderr,
+                "heapgrow: %s: expected a byte count from 0 to %llu (1 TiB), optionally with a "
+                "suffix K, M, G (KiB, MiB, GiB), got '%s'\n",
+                opt, (unsigned long long)HG_SAMPLE_MAX_BYTES, s);
+    return -EINVAL;
+}
+
+static int set_sample(run_opts_t *o, const char *arg)
+{
+    uint64_t v;
+    if (hg_launch_parse_size("--sample", arg, &v) != 0)
+        return -EINVAL;
+    snprintf(o->sample_buf, sizeof(o->sample_buf), "%" PRIu64, v);
+    o->sample = o->sample_buf;
     return 0;
 }
 
@@ -672,9 +732,8 @@ int hg_launch_run_main(int argc, char **argv)
             o.interval = optarg;
             break;
         case OPT_SAMPLE:
-            if (parse_number("--sample", optarg, 0, UINT64_MAX) != 0)
+            if (set_sample(&o, optarg) != 0)
                 goto out;
-            o.sample = optarg;
             break;
         case OPT_MAX_FRAMES:
             if (parse_number("--max-frames", optarg, 1, 256) != 0)
@@ -843,6 +902,39 @@ out:
     return rc;
 }
 
+/*
+ * Sampling and the gate. A leak gate must fail on every leak, every time: a
+ * sampled run sees a 64-byte block with probability 1 - exp(-64/R) (0.012% at
+ * 512 KiB), so it would pass almost every small leak, and it cannot classify
+ * reachability (the tracer does not know the unsampled blocks that may point
+ * to a sampled one). So check samples only as a growth gate, and only when
+ * asked for one explicitly: --leak-kinds none --fail-on-growth. Otherwise the
+ * rate (from --sample, or HEAPGROW_SAMPLE_BYTES in the environment, which the
+ * program would inherit) is refused with exit 2. Returns 0 or -EINVAL.
+ */
+static int check_sampling(const run_opts_t *o, const hg_gate_t *gate)
+{
+    uint64_t rate = 0;
+    const char *from = "--sample";
+    const char *env = getenv("HEAPGROW_SAMPLE_BYTES");
+    if (o->sample != NULL) {
+        rate = strtoull(o->sample, NULL, 10);
+    } else if (env != NULL && env[0] != '\0') {
+        from = "HEAPGROW_SAMPLE_BYTES";
+        if (hg_launch_parse_size(from, env, &rate) != 0)
+            return -EINVAL;
+    }
+    if (rate == 0 || (gate->leak_kinds == 0 && gate->is_fail_on_growth))
+        return 0;
+    fprintf(stderr,
+            "heapgrow: check: %s %" PRIu64 ": a sampled run can only be a growth gate: it sees a "
+            "64-byte leak with probability %.3g%% and cannot classify reachability, so it would "
+            "pass most leaks. Add --leak-kinds none --fail-on-growth to gate on estimated "
+            "growth, or trace every allocation (no --sample) for the leak gate\n",
+            from, rate, 100 * hg_est_one_minus_exp_neg(64.0 / (double)rate));
+    return -EINVAL;
+}
+
 int hg_launch_check_main(int argc, char **argv)
 {
     enum {
@@ -902,9 +994,8 @@ int hg_launch_check_main(int argc, char **argv)
             o.interval = optarg;
             break;
         case OPT_SAMPLE:
-            if (parse_number("--sample", optarg, 0, UINT64_MAX) != 0)
+            if (set_sample(&o, optarg) != 0)
                 goto out;
-            o.sample = optarg;
             break;
         case OPT_MAX_FRAMES:
             if (parse_number("--max-frames", optarg, 1, 256) != 0)
@@ -1002,6 +1093,8 @@ int hg_launch_check_main(int argc, char **argv)
             goto out;
         }
     }
+    if (check_sampling(&o, &gate) != 0)
+        goto out;
     if (o.output == NULL) {
         /* No -o: the traces go to a directory of their own, removed when
          * the check passes and kept (and named) when it fails. */

@@ -8,6 +8,7 @@
 #define HEAPGROW_ANALYZER_LAUNCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* How the loader will treat an executable under LD_PRELOAD. */
 enum hg_exe_kind {
@@ -30,6 +31,11 @@ int hg_launch_find_library(char *buf, size_t len);
 
 /* `heapgrow run`: argv[0] is "run". Returns the exit status. */
 int hg_launch_run_main(int argc, char **argv);
+
+/* Parses a byte size for option `opt` (--sample): digits and an optional B,
+ * K/KiB, M/MiB, G/GiB suffix (binary, any case), 0..HG_SAMPLE_MAX_BYTES.
+ * Returns 0 with *out set, or -EINVAL after a one-line message on stderr. */
+int hg_launch_parse_size(const char *opt, const char *s, uint64_t *out);
 
 /* `heapgrow check`: argv[0] is "check". Returns the program's failing exit
  * status, else --error-exitcode (23) when the gate fails, else 0; 2 for

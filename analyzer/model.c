@@ -23,6 +23,7 @@
 
 #include "uthash.h"
 
+#include "heapgrow/estimate.h"
 #include "heapgrow/format.h"
 #include "reader.h"
 #include "sites.h"
@@ -204,8 +205,13 @@ struct stack_entry {
     uint32_t site_frame; /* index of the site frame among the expanded frames */
     uint32_t nraw;
     struct addr_entry **raw;
+    /* What the model counts: the tracer's counters, or in a sampled trace
+     * their estimates (counts rounded to whole allocations). */
     uint64_t live_bytes, live_count, alloc_count, alloc_bytes;
+    /* Sampled trace: the raw sampled counts behind them. */
+    uint64_t raw_live_count, raw_alloc_count;
     uint64_t leak_bytes, leak_count;
+    uint64_t leak_count_fp;                /* sampled trace: estimated, HG_EST_COUNT_ONE units */
     uint64_t kind_bytes[4], kind_count[4]; /* REACH of the exit dump */
     struct stack_entry *next_in_site;
     UT_hash_handle hh;
@@ -214,12 +220,14 @@ struct stack_entry {
 struct msite {
     hg_frame_info_t frame;
     uint64_t live_bytes, live_count, alloc_count, alloc_bytes, peak_live_bytes;
-    uint64_t touched; /* 1 + index of the last snapshot that touched it */
+    uint64_t raw_live_count, raw_alloc_count; /* sampled trace */
+    uint64_t touched;                         /* 1 + index of the last snapshot that touched it */
     struct stack_entry *stacks;
     size_t nstacks;
     ser_t ser;
     /* filled when the trace has been read (finish) */
     hg_leak_t leaked, leak_kinds[4];
+    int64_t sampled_leak_count; /* sampled trace: hg_site_t's */
     hg_growth_t growth;
     uint32_t rank;   /* position in the ranking */
     bool has_detail; /* gets its series and stacks (model.h, detail_top) */
@@ -468,6 +476,12 @@ static int on_header(loader_t *L, const hg_record_t *rec)
     return hg_sites_add_wrappers(L->sites, rec->u.header.wrappers);
 }
 
+/* An estimated count (HG_EST_COUNT_ONE units) in whole allocations. */
+static uint64_t est_count(uint64_t fp)
+{
+    return (fp >> HG_EST_COUNT_SHIFT) + ((fp >> (HG_EST_COUNT_SHIFT - 1)) & 1);
+}
+
 static int on_snapshot(loader_t *L, const hg_record_t *rec)
 {
     hg_model_t *m = L->m;
@@ -503,16 +517,29 @@ static int on_snapshot(loader_t *L, const hg_record_t *rec)
         if (!st)
             return -ENOMEM; /* the reader checked the id: only allocation fails */
         struct msite *s = &L->ms[st->site];
+        /* A sampled trace is read through its estimates (the raw counts
+         * are kept for the report's "samples"). */
+        hg_rec_counter_t v = *c;
+        if (rec->u.snapshot.has_estimates) {
+            v.live_bytes = c->est_live_bytes;
+            v.live_count = est_count(c->est_live_count);
+            v.alloc_count = est_count(c->est_alloc_count);
+            v.alloc_bytes = c->est_alloc_bytes;
+            s->raw_live_count += c->live_count - st->raw_live_count;
+            s->raw_alloc_count += c->alloc_count - st->raw_alloc_count;
+            st->raw_live_count = c->live_count;
+            st->raw_alloc_count = c->alloc_count;
+        }
         /* Counters are absolute: apply the change since this stack's last
          * values (unsigned wrap-around keeps the sums exact). */
-        s->live_bytes += c->live_bytes - st->live_bytes;
-        s->live_count += c->live_count - st->live_count;
-        s->alloc_count += c->alloc_count - st->alloc_count;
-        s->alloc_bytes += c->alloc_bytes - st->alloc_bytes;
-        st->live_bytes = c->live_bytes;
-        st->live_count = c->live_count;
-        st->alloc_count = c->alloc_count;
-        st->alloc_bytes = c->alloc_bytes;
+        s->live_bytes += v.live_bytes - st->live_bytes;
+        s->live_count += v.live_count - st->live_count;
+        s->alloc_count += v.alloc_count - st->alloc_count;
+        s->alloc_bytes += v.alloc_bytes - st->alloc_bytes;
+        st->live_bytes = v.live_bytes;
+        st->live_count = v.live_count;
+        st->alloc_count = v.alloc_count;
+        st->alloc_bytes = v.alloc_bytes;
         if (s->touched != k + 1) {
             s->touched = k + 1;
             L->touched[ntouched++] = st->site;
@@ -525,23 +552,41 @@ static int on_snapshot(loader_t *L, const hg_record_t *rec)
         if (s->live_bytes > s->peak_live_bytes)
             s->peak_live_bytes = s->live_bytes;
     }
-    if (ser_update(&L->live_ser, (uint32_t)W, k, g->width, rec->u.snapshot.live_bytes) < 0 ||
+    /* Totals: the tracer's, or their estimates in a sampled trace. */
+    uint64_t alloc_count = rec->u.snapshot.alloc_count, alloc_bytes = rec->u.snapshot.alloc_bytes;
+    uint64_t free_count = rec->u.snapshot.free_count, free_bytes = rec->u.snapshot.free_bytes;
+    uint64_t live_bytes = rec->u.snapshot.live_bytes, live_count = rec->u.snapshot.live_count;
+    uint64_t peak_live_bytes = rec->u.snapshot.peak_live_bytes;
+    if (rec->u.snapshot.has_estimates) {
+        alloc_count = est_count(rec->u.snapshot.est.alloc_count);
+        alloc_bytes = rec->u.snapshot.est.alloc_bytes;
+        free_bytes = rec->u.snapshot.est.free_bytes;
+        live_bytes = rec->u.snapshot.est.live_bytes;
+        live_count = est_count(rec->u.snapshot.est.live_count);
+        /* Rounded each on its own, the three counts could miss
+         * allocations - frees = live by one: frees follow from the others. */
+        free_count = alloc_count >= live_count ? alloc_count - live_count
+                                               : est_count(rec->u.snapshot.est.free_count);
+        peak_live_bytes = rec->u.snapshot.est.peak_live_bytes;
+        m->totals.sampled_alloc_count = rec->u.snapshot.alloc_count;
+    }
+    if (ser_update(&L->live_ser, (uint32_t)W, k, g->width, live_bytes) < 0 ||
         ser_update(&L->rss_ser, (uint32_t)W, k, g->width, rec->u.snapshot.rss_bytes) < 0)
         return -ENOMEM;
 
     hg_totals_t *tt = &m->totals;
-    tt->alloc_count = rec->u.snapshot.alloc_count;
-    tt->alloc_bytes = rec->u.snapshot.alloc_bytes;
-    tt->free_count = rec->u.snapshot.free_count;
-    tt->free_bytes = rec->u.snapshot.free_bytes;
-    tt->end_live_bytes = rec->u.snapshot.live_bytes;
-    tt->end_live_count = rec->u.snapshot.live_count;
+    tt->alloc_count = alloc_count;
+    tt->alloc_bytes = alloc_bytes;
+    tt->free_count = free_count;
+    tt->free_bytes = free_bytes;
+    tt->end_live_bytes = live_bytes;
+    tt->end_live_count = live_count;
     tt->end_rss_bytes = rec->u.snapshot.rss_bytes;
     tt->dropped_count = rec->u.snapshot.dropped_count;
-    if (rec->u.snapshot.live_bytes > tt->peak_live_bytes)
-        tt->peak_live_bytes = rec->u.snapshot.live_bytes;
-    if (rec->u.snapshot.peak_live_bytes > tt->peak_live_bytes)
-        tt->peak_live_bytes = rec->u.snapshot.peak_live_bytes;
+    if (live_bytes > tt->peak_live_bytes)
+        tt->peak_live_bytes = live_bytes;
+    if (peak_live_bytes > tt->peak_live_bytes)
+        tt->peak_live_bytes = peak_live_bytes;
     if (rec->u.snapshot.rss_bytes > tt->peak_rss_bytes)
         tt->peak_rss_bytes = rec->u.snapshot.rss_bytes;
     m->duration_s = t;
@@ -606,6 +651,7 @@ static int on_record(loader_t *L, const hg_record_t *rec)
             HASH_ITER(hh, L->stacks, st, tmp) {
                 st->leak_bytes = 0;
                 st->leak_count = 0;
+                st->leak_count_fp = 0;
                 memset(st->kind_bytes, 0, sizeof st->kind_bytes);
                 memset(st->kind_count, 0, sizeof st->kind_count);
             }
@@ -618,8 +664,18 @@ static int on_record(loader_t *L, const hg_record_t *rec)
             struct stack_entry *st = get_stack(L, rec->u.live_chunk.entries[i].stack_id);
             if (!st)
                 return -ENOMEM;
-            st->leak_bytes += rec->u.live_chunk.entries[i].size;
+            uint64_t size = rec->u.live_chunk.entries[i].size;
             st->leak_count++;
+            if (m->sample_bytes == 0) {
+                st->leak_bytes += size;
+                continue;
+            }
+            /* A sampled block stands for the same estimate it added to the
+             * live counters when it was allocated (estimate.h). */
+            uint64_t bytes, count_fp;
+            hg_est_weigh(size, m->sample_bytes, &bytes, &count_fp);
+            st->leak_bytes += bytes;
+            st->leak_count_fp += count_fp;
         }
         return 0;
     case HG_REC_LIVE_END:
@@ -985,17 +1041,28 @@ static int finish(loader_t *L, hg_reader_t *r)
     for (size_t i = 0; i < L->nms; i++) {
         struct msite *ms = &L->ms[i];
         ms->leaked = (hg_leak_t){-1, -1};
+        ms->sampled_leak_count = m->sample_bytes != 0 ? -1 : 0;
         if (!m->has_final_live_set)
             continue;
         ms->leaked = (hg_leak_t){0, 0};
+        ms->sampled_leak_count = 0;
+        uint64_t count_fp = 0;
         for (struct stack_entry *st = ms->stacks; st; st = st->next_in_site) {
             ms->leaked.bytes += (int64_t)st->leak_bytes;
+            if (m->sample_bytes != 0) {
+                /* Estimated bytes and counts; no kinds (no reachability). */
+                ms->sampled_leak_count += (int64_t)st->leak_count;
+                count_fp += st->leak_count_fp;
+                continue;
+            }
             ms->leaked.count += (int64_t)st->leak_count;
             for (int k = 0; k < 4; k++) {
                 ms->leak_kinds[k].bytes += (int64_t)st->kind_bytes[k];
                 ms->leak_kinds[k].count += (int64_t)st->kind_count[k];
             }
         }
+        if (m->sample_bytes != 0)
+            ms->leaked.count = (int64_t)est_count(count_fp);
     }
     if ((rc = analyze_sites(L)) < 0)
         return rc;
@@ -1025,6 +1092,9 @@ static int finish(loader_t *L, hg_reader_t *r)
         s->peak_live_bytes = ms->peak_live_bytes;
         s->end_live_bytes = ms->live_bytes;
         s->end_live_count = ms->live_count;
+        s->sampled_alloc_count = ms->raw_alloc_count;
+        s->sampled_end_live_count = ms->raw_live_count;
+        s->sampled_leak_count = ms->sampled_leak_count;
         s->leaked = ms->leaked;
         memcpy(s->leak_kinds, ms->leak_kinds, sizeof(s->leak_kinds));
         s->growth = ms->growth;

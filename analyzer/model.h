@@ -62,6 +62,14 @@ typedef struct hg_site {
      * hg_reach_category (format.h): definite, indirect, possible, reachable.
      * They add up to `leaked`. Valid when the model's has_reachability. */
     hg_leak_t leak_kinds[4];
+    /* Sampled traces (model's sample_bytes > 0): every count and byte figure
+     * above is an estimate (include/heapgrow/estimate.h); these are the raw
+     * numbers of sampled allocations behind them: allocations sampled, those
+     * live at the last snapshot, those still allocated at exit (-1 when
+     * unknown). All 0 for an exact trace. */
+    uint64_t sampled_alloc_count;
+    uint64_t sampled_end_live_count;
+    int64_t sampled_leak_count;
     hg_series_t series;       /* live bytes over time                   */
     hg_growth_t growth;       /* filled by hg_model_load                */
     /* Whether `stacks` and `series` are filled (hg_model_opts_t.detail_top):
@@ -84,7 +92,9 @@ typedef struct hg_totals {
     uint64_t end_live_count;
     uint64_t end_rss_bytes;
     uint64_t peak_rss_bytes;  /* highest RSS seen at a snapshot */
-    uint64_t dropped_count;   /* allocations the tracer had to forward untraced */
+    uint64_t dropped_count;   /* allocations the tracer had to forward untraced
+                                 (sampled ones, in a sampled trace) */
+    uint64_t sampled_alloc_count; /* sampled trace: allocations sampled; 0 if exact */
 } hg_totals_t;
 
 typedef struct hg_model {
@@ -96,7 +106,9 @@ typedef struct hg_model {
     size_t argc;
     uint64_t start_real_ns;
     uint32_t interval_ms;
-    uint64_t sample_bytes;
+    uint64_t sample_bytes;    /* 0: exact; else sampled at this mean interval
+                                 and every count and byte figure (totals,
+                                 sites, series, leaks) is an estimate */
     bool is_fork_child;
     char *wrappers;           /* HEAPGROW_WRAPPERS recorded by the tracer */
     /* how it ended */

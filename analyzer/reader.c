@@ -587,6 +587,19 @@ static int dec_header(cur_t *c, hg_record_t *rec)
     TRY(cur_str(c, &rec->u.header.wrappers, NULL, "wrappers"));
     TRY(cur_u(c, &rec->u.header.dump_signal, "dump_signal"));
     TRY(cur_u(c, &rec->u.header.flags, "flags"));
+    /* The version says how SNAPSHOT records are laid out; the sampling rate
+     * says how to read their numbers: they must agree. */
+    uint64_t rate = rec->u.header.sample_bytes;
+    if (r->version == HG_FORMAT_VERSION_EXACT && rate != 0)
+        return fail(r, c->base_off,
+                    "HEADER: sample_bytes %" PRIu64 " in a format-1 trace (sampled traces are "
+                    "format 2)",
+                    rate);
+    if (r->version == HG_FORMAT_VERSION_SAMPLED && (rate == 0 || rate > HG_SAMPLE_MAX_BYTES))
+        return fail(r, c->base_off,
+                    "HEADER: sample_bytes %" PRIu64 " in a format-2 trace (expected 1 to %" PRIu64
+                    ")",
+                    rate, (uint64_t)HG_SAMPLE_MAX_BYTES);
     return 0;
 }
 
@@ -673,7 +686,19 @@ static int dec_snapshot(cur_t *c, hg_record_t *rec)
     TRY(cur_u(c, &rec->u.snapshot.live_count, "live_count"));
     TRY(cur_u(c, &rec->u.snapshot.peak_live_bytes, "peak_live_bytes"));
     TRY(cur_u(c, &rec->u.snapshot.dropped_count, "dropped_count"));
-    TRY(cur_count(c, &n, HG_MAX_STACKS_PER_SNAP, 5, "counter count"));
+    bool is_sampled = r->version == HG_FORMAT_VERSION_SAMPLED;
+    rec->u.snapshot.has_estimates = is_sampled;
+    memset(&rec->u.snapshot.est, 0, sizeof rec->u.snapshot.est);
+    if (is_sampled) {
+        TRY(cur_u(c, &rec->u.snapshot.est.alloc_count, "est_alloc_count"));
+        TRY(cur_u(c, &rec->u.snapshot.est.alloc_bytes, "est_alloc_bytes"));
+        TRY(cur_u(c, &rec->u.snapshot.est.free_count, "est_free_count"));
+        TRY(cur_u(c, &rec->u.snapshot.est.free_bytes, "est_free_bytes"));
+        TRY(cur_u(c, &rec->u.snapshot.est.live_bytes, "est_live_bytes"));
+        TRY(cur_u(c, &rec->u.snapshot.est.live_count, "est_live_count"));
+        TRY(cur_u(c, &rec->u.snapshot.est.peak_live_bytes, "est_peak_live_bytes"));
+    }
+    TRY(cur_count(c, &n, HG_MAX_STACKS_PER_SNAP, is_sampled ? 9 : 5, "counter count"));
     if (reserve((void **)&r->counters, &r->counters_cap, (size_t)n, sizeof(*r->counters)) < 0)
         return fail_errno(r, ENOMEM, "snapshot counters");
     for (uint64_t i = 0; i < n; i++) {
@@ -683,6 +708,13 @@ static int dec_snapshot(cur_t *c, hg_record_t *rec)
         TRY(cur_u(c, &k->live_count, "live_count"));
         TRY(cur_u(c, &k->alloc_count, "alloc_count"));
         TRY(cur_u(c, &k->alloc_bytes, "alloc_bytes"));
+        k->est_live_bytes = k->est_live_count = k->est_alloc_count = k->est_alloc_bytes = 0;
+        if (is_sampled) {
+            TRY(cur_u(c, &k->est_live_bytes, "est_live_bytes"));
+            TRY(cur_u(c, &k->est_live_count, "est_live_count"));
+            TRY(cur_u(c, &k->est_alloc_count, "est_alloc_count"));
+            TRY(cur_u(c, &k->est_alloc_bytes, "est_alloc_bytes"));
+        }
     }
     rec->u.snapshot.n = (size_t)n;
     rec->u.snapshot.counters = r->counters;
@@ -742,6 +774,8 @@ static int dec_reach(cur_t *c, hg_record_t *rec)
     uint64_t n;
     if (r->is_in_live)
         return fail(r, c->base_off, "REACH inside a live-set dump");
+    if (r->version == HG_FORMAT_VERSION_SAMPLED)
+        return fail(r, c->base_off, "REACH in a sampled trace (the scan needs every block)");
     TRY(cur_time(c, &rec->u.reach.time_ns));
     TRY(cur_u(c, &rec->u.reach.reason, "reason"));
     TRY(cur_u(c, &rec->u.reach.status, "status"));
@@ -799,9 +833,10 @@ static int read_preamble(hg_reader_t *r)
     int rc = get_varint(r, &v);
     if (rc <= 0)
         return rc;
-    if (v != HG_FORMAT_VERSION)
-        return fail(r, HG_MAGIC_LEN, "trace format %" PRIu64 ", this heapgrow reads %d", v,
-                    HG_FORMAT_VERSION);
+    if (v < HG_FORMAT_VERSION_MIN || v > HG_FORMAT_VERSION)
+        return fail(r, HG_MAGIC_LEN,
+                    "trace format %" PRIu64 ", this heapgrow reads formats %d to %d", v,
+                    HG_FORMAT_VERSION_MIN, HG_FORMAT_VERSION);
     r->version = v;
     r->has_preamble = true;
     return 1;
@@ -1033,8 +1068,21 @@ void hg_reader_print_record(FILE *f, const hg_record_t *rec)
             const hg_rec_counter_t *k = &rec->u.snapshot.counters[i];
             fprintf(f, "%s%" PRIu32 ":%" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64, i ? " " : "",
                     k->stack_id, k->live_bytes, k->live_count, k->alloc_count, k->alloc_bytes);
+            if (rec->u.snapshot.has_estimates)
+                fprintf(f, "~%" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64, k->est_live_bytes,
+                        k->est_live_count, k->est_alloc_count, k->est_alloc_bytes);
         }
-        fprintf(f, "]\n");
+        fprintf(f, "]");
+        if (rec->u.snapshot.has_estimates)
+            fprintf(f,
+                    " est_alloc_count=%" PRIu64 " est_alloc_bytes=%" PRIu64
+                    " est_free_count=%" PRIu64 " est_free_bytes=%" PRIu64 " est_live_bytes=%" PRIu64
+                    " est_live_count=%" PRIu64 " est_peak_live_bytes=%" PRIu64,
+                    rec->u.snapshot.est.alloc_count, rec->u.snapshot.est.alloc_bytes,
+                    rec->u.snapshot.est.free_count, rec->u.snapshot.est.free_bytes,
+                    rec->u.snapshot.est.live_bytes, rec->u.snapshot.est.live_count,
+                    rec->u.snapshot.est.peak_live_bytes);
+        fprintf(f, "\n");
         break;
     case HG_REC_LIVE_BEGIN:
         fprintf(f, "LIVE_BEGIN t=%" PRIu64 " reason=%" PRIu64 " count=%" PRIu64 "\n",

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "heapgrow/estimate.h"
 #include "heapgrow/format.h"
 
 typedef struct hg_reader hg_reader_t;
@@ -26,13 +27,16 @@ typedef struct hg_reader hg_reader_t;
 /* Error code for anything wrong inside a trace (same value as model.h's). */
 #define HG_EFORMAT 1000
 
-/* One counter line of a SNAPSHOT. */
+/* One counter line of a SNAPSHOT. The est_ fields are those of a sampled
+ * (version 2) trace: estimated bytes, and counts in HG_EST_COUNT_ONE units
+ * (include/heapgrow/estimate.h); 0 in an exact trace. */
 typedef struct hg_rec_counter {
     uint32_t stack_id;
     uint64_t live_bytes;
     uint64_t live_count;
     uint64_t alloc_count;
     uint64_t alloc_bytes;
+    uint64_t est_live_bytes, est_live_count, est_alloc_count, est_alloc_bytes;
 } hg_rec_counter_t;
 
 /* One entry of a LIVE_CHUNK; the address is absolute (deltas already summed). */
@@ -88,6 +92,13 @@ typedef struct hg_record {
             uint64_t time_ns, rss_bytes;
             uint64_t alloc_count, alloc_bytes, free_count, free_bytes;
             uint64_t live_bytes, live_count, peak_live_bytes, dropped_count;
+            /* has_estimates: a sampled trace; est holds its estimated totals
+             * (counts in HG_EST_COUNT_ONE units), else all 0. */
+            bool has_estimates;
+            struct {
+                uint64_t alloc_count, alloc_bytes, free_count, free_bytes;
+                uint64_t live_bytes, live_count, peak_live_bytes;
+            } est;
             size_t n;
             const hg_rec_counter_t *counters;
         } snapshot;

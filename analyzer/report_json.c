@@ -136,8 +136,26 @@ static void write_growth(hg_json_t *w, const hg_growth_t *g)
     hg_json_obj_end(w);
 }
 
-static void write_site(hg_json_t *w, const hg_site_t *s, bool has_reachability)
+/* The raw numbers behind a sampled process's estimates; null when exact. */
+static void write_site_samples(hg_json_t *w, const hg_model_t *m, const hg_site_t *s)
 {
+    if (m->sample_bytes == 0) {
+        hg_json_null(w, "samples");
+        return;
+    }
+    hg_json_obj(w, "samples");
+    hg_json_u64(w, "alloc_count", s->sampled_alloc_count);
+    hg_json_u64(w, "end_live_count", s->sampled_end_live_count);
+    if (s->sampled_leak_count < 0)
+        hg_json_null(w, "leaked_count");
+    else
+        hg_json_i64(w, "leaked_count", s->sampled_leak_count);
+    hg_json_obj_end(w);
+}
+
+static void write_site(hg_json_t *w, const hg_model_t *m, const hg_site_t *s)
+{
+    bool has_reachability = m->has_reachability;
     hg_json_obj(w, NULL);
     hg_json_str(w, "function", s->frame.function);
     hg_json_str(w, "file", s->frame.file);
@@ -181,6 +199,7 @@ static void write_site(hg_json_t *w, const hg_site_t *s, bool has_reachability)
         hg_json_obj_end(w);
     }
     hg_json_obj_end(w);
+    write_site_samples(w, m, s);
     write_growth(w, &s->growth);
     write_series(w, "series", &s->series);
     hg_json_obj_end(w);
@@ -203,6 +222,21 @@ static void write_totals(hg_json_t *w, const hg_model_t *m)
     hg_json_u64(w, "dropped_count", t->dropped_count);
     write_series(w, "live_series", &m->live_series);
     write_series(w, "rss_series", &m->rss_series);
+    if (m->sample_bytes == 0) {
+        hg_json_null(w, "samples");
+    } else {
+        hg_json_obj(w, "samples");
+        hg_json_u64(w, "alloc_count", t->sampled_alloc_count);
+        hg_json_obj_end(w);
+    }
+    hg_json_obj_end(w);
+}
+
+static void write_sampling(hg_json_t *w, uint64_t rate_bytes, bool is_estimated)
+{
+    hg_json_obj(w, "sampling");
+    hg_json_u64(w, "rate_bytes", rate_bytes);
+    hg_json_bool(w, "estimated", is_estimated);
     hg_json_obj_end(w);
 }
 
@@ -222,6 +256,7 @@ static void write_process_fields(hg_json_t *w, const hg_model_t *m)
     hg_json_u64(w, "start_time_ns", m->start_real_ns);
     hg_json_u64(w, "interval_ms", m->interval_ms);
     hg_json_u64(w, "sample_bytes", m->sample_bytes);
+    write_sampling(w, m->sample_bytes, m->sample_bytes != 0);
     hg_json_str(w, "wrappers", m->wrappers);
     hg_json_double(w, "duration_s", m->duration_s);
     hg_json_u64(w, "snapshots", m->nsnapshots);
@@ -256,7 +291,7 @@ static void write_sites(hg_json_t *w, const hg_model_t *m, size_t top)
     hg_json_u64(w, "sites_omitted", m->nsites - n);
     hg_json_arr(w, "sites", false);
     for (size_t i = 0; i < n; i++)
-        write_site(w, &m->sites[i], m->has_reachability);
+        write_site(w, m, &m->sites[i]);
     hg_json_arr_end(w);
 }
 
@@ -279,6 +314,11 @@ int hg_report_json(FILE *out, const hg_report_input_t *in, const hg_report_opts_
     hg_json_str(&w, "format", "heapgrow-report");
     hg_json_u64(&w, "version", HG_REPORT_JSON_VERSION);
     hg_json_str(&w, "group_by", group_by_name(opts->group_by));
+    /* Whether any number below is an estimate from sampled allocations. */
+    bool is_estimated = m->sample_bytes != 0;
+    for (size_t i = 0; i < in->nchildren; i++)
+        is_estimated = is_estimated || in->children[i]->sample_bytes != 0;
+    write_sampling(&w, m->sample_bytes, is_estimated);
     hg_json_obj(&w, "process");
     write_process_fields(&w, m);
     hg_json_obj_end(&w);

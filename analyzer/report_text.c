@@ -263,6 +263,8 @@ char *hg_report_headline(const hg_model_t *m, char *buf, size_t len)
                  ngrow == 1 ? "s" : "");
     if (!is_leak_known && nleak == 0)
         snprintf(leak, sizeof(leak), "leaks unknown");
+    else if (nleak == 0 && m->sample_bytes != 0)
+        snprintf(leak, sizeof(leak), "no leaks sampled"); /* small ones may go unseen */
     else if (nleak == 0)
         snprintf(leak, sizeof(leak), "no leaks");
     else
@@ -306,6 +308,30 @@ static void put_process_line(const tx_t *t, const hg_model_t *m, bool is_child)
     fputc('\n', t->f);
 }
 
+/* A sampled process: say once, right under its process line, that every
+ * figure is an estimate, at what rate, and from how many samples. */
+static void put_sampling(const tx_t *t, const hg_model_t *m)
+{
+    if (m->sample_bytes == 0)
+        return;
+    char r[32], n[32];
+    fprintf(t->f,
+            "%sestimates%s: sampled run, one allocation per %s allocated on average; every count "
+            "and byte figure below is estimated from %s sampled allocation%s\n",
+            c_on(t, YELLOW), c_off(t), fmt_bytes((double)m->sample_bytes, r, sizeof(r)),
+            fmt_count(m->totals.sampled_alloc_count, n, sizeof(n)),
+            m->totals.sampled_alloc_count == 1 ? "" : "s");
+}
+
+/* "  (12 samples)" after a site's figures in a sampled process. */
+static void put_site_samples(const tx_t *t, const hg_model_t *m, uint64_t nsamples)
+{
+    char n[32];
+    if (m->sample_bytes != 0)
+        fprintf(t->f, "(%s sample%s)  ", fmt_count(nsamples, n, sizeof(n)),
+                nsamples == 1 ? "" : "s");
+}
+
 static void put_growing(const tx_t *t, const hg_model_t *m, size_t top, bool is_brief)
 {
     size_t n;
@@ -325,6 +351,7 @@ static void put_growing(const tx_t *t, const hg_model_t *m, size_t top, bool is_
         fprintf(t->f, "%3zu. %s%s%s/s%s  confidence %.0f%%  gained %s  live %s  ", i + 1,
                 c_on(t, RED), s->growth.slope_bytes_per_s >= 0 ? "+" : "", rate, c_off(t),
                 isfinite(s->growth.confidence) ? s->growth.confidence * 100 : 0.0, gain, live);
+        put_site_samples(t, m, s->sampled_end_live_count);
         put_sparkline(t, &s->series);
         fputs("\n     ", t->f);
         put_frame(t, &s->frame, true);
@@ -376,6 +403,7 @@ static void put_leaked(const tx_t *t, const hg_model_t *m, size_t top, bool is_b
                 fmt_bytes((double)s->leaked.bytes, b, sizeof(b)), c_off(t),
                 fmt_count((uint64_t)s->leaked.count, c, sizeof(c)),
                 s->leaked.count == 1 ? "" : "s");
+        put_site_samples(t, m, s->sampled_leak_count > 0 ? (uint64_t)s->sampled_leak_count : 0);
         put_frame(t, &s->frame, true);
         put_kinds(t, m, s);
         put_callers(t, s, is_brief ? 1 : FRAMES_SHOWN);
@@ -478,6 +506,7 @@ int hg_report_text(FILE *out, const hg_report_input_t *in, const hg_report_opts_
         top = BRIEF_TOP;
 
     put_process_line(&t, m, false);
+    put_sampling(&t, m);
     put_headline(&t, m);
     put_growing(&t, m, top, opts->is_brief);
     put_leaked(&t, m, top, opts->is_brief);
@@ -503,6 +532,7 @@ int hg_report_text(FILE *out, const hg_report_input_t *in, const hg_report_opts_
         nshown++;
         fputc('\n', out);
         put_process_line(&t, c, true);
+        put_sampling(&t, c);
         put_headline(&t, c);
         put_growing(&t, c, top, opts->is_brief);
         put_leaked(&t, c, top, opts->is_brief);

@@ -2,7 +2,10 @@
  * strdup's its key and mallocs a value; the bucket array is realloc'd to
  * twice its size when the load factor reaches 1. One operation in four
  * overwrites the value of an existing key instead (malloc new, free old),
- * so there is some churn alongside the growth. Everything is freed at exit. */
+ * so there is some churn alongside the growth. Everything is freed at exit,
+ * unless a second argument "keep" asks to leave the map allocated, as a
+ * leaking service would (tests/e2e_sampling.py: growth verdicts without the
+ * teardown at the end). */
 #include "common.h"
 
 #include <string.h>
@@ -118,19 +121,23 @@ int main(int argc, char **argv)
         map_put(&m, key, r >> 16);
     }
 
+    int is_keep = argc > 2 && strcmp(argv[2], "keep") == 0;
     uint64_t sum = m.size;
     for (size_t b = 0; b < m.bucket_count; b++) {
         struct node *n = m.buckets[b];
         while (n != NULL) {
             struct node *next = n->next;
             sum += n->hash ^ n->value_len ^ (unsigned char)n->value[0];
-            free(n->key);
-            free(n->value);
-            free(n);
+            if (!is_keep) {
+                free(n->key);
+                free(n->value);
+                free(n);
+            }
             n = next;
         }
     }
-    free(m.buckets);
+    if (!is_keep)
+        free(m.buckets);
     bench_print_checksum("hashmap", count, sum);
     return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "os.h"
+#include "heapgrow/estimate.h"
 #include "heapgrow/format.h"
 
 #define DEFAULT_OUTPUT "heapgrow.%e.%p.hgt"
@@ -49,6 +50,37 @@ static bool parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
     if (v < lo || v > hi)
         return false;
     *out = v;
+    return true;
+}
+
+/* A byte size: decimal digits, then optionally B, K/KiB, M/MiB or G/GiB
+ * (binary multiples; letters in either case), in [0, hi]. "KB", "MB" and
+ * "GB" are refused: they mean 1000 to some tools and 1024 to others. */
+static bool parse_size(const char *s, uint64_t hi, uint64_t *out)
+{
+    char digits[24];
+    size_t n = 0;
+    while (s[n] >= '0' && s[n] <= '9' && n < sizeof digits - 1) {
+        digits[n] = s[n];
+        n++;
+    }
+    digits[n] = '\0';
+    const char *suffix = s + n;
+    unsigned shift = 0;
+    if (str_ieq(suffix, "") || str_ieq(suffix, "B"))
+        shift = 0;
+    else if (str_ieq(suffix, "K") || str_ieq(suffix, "KiB"))
+        shift = 10;
+    else if (str_ieq(suffix, "M") || str_ieq(suffix, "MiB"))
+        shift = 20;
+    else if (str_ieq(suffix, "G") || str_ieq(suffix, "GiB"))
+        shift = 30;
+    else
+        return false;
+    uint64_t v;
+    if (n == 0 || !parse_u64(digits, 0, UINT64_MAX >> shift, &v) || (v << shift) > hi)
+        return false;
+    *out = v << shift;
     return true;
 }
 
@@ -145,9 +177,15 @@ static bool apply(hg_config_t *cfg, const char *name, size_t name_len, const cha
         return true;
     }
     if (IS("HEAPGROW_SAMPLE_BYTES")) {
-        if (!parse_u64(val, 0, UINT64_MAX, &v))
+        if (!parse_size(val, HG_SAMPLE_MAX_BYTES, &v))
             return false;
         cfg->sample_bytes = v;
+        return true;
+    }
+    if (IS("HEAPGROW_SAMPLE_SEED")) {
+        if (!parse_u64(val, 0, UINT64_MAX, &v))
+            return false;
+        cfg->sample_seed = v;
         return true;
     }
     if (IS("HEAPGROW_UNWIND")) {
@@ -226,13 +264,6 @@ int hg_config_load(hg_config_t *cfg)
         envp = read_proc_environ();
     int invalid_count = hg_config_parse(cfg, envp);
     hg_log_set_quiet(cfg->is_quiet);
-    if (cfg->sample_bytes != 0) {
-        /* The shim does not sample (yet): say so, and let the header tell the
-         * truth (every allocation traced) rather than the request. */
-        cfg->sample_bytes = 0;
-        hg_log_once(HG_LOG_CONFIG_SAMPLE, "HEAPGROW_SAMPLE_BYTES is not supported yet; "
-                                          "tracing every allocation");
-    }
     if (invalid_count > 0)
         hg_log_once(HG_LOG_CONFIG, "invalid HEAPGROW_* value ignored (default kept)");
     return invalid_count;

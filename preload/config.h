@@ -7,9 +7,12 @@
  *                         default "heapgrow.%e.%p.hgt"; at most 4095 bytes
  *   HEAPGROW_INTERVAL_MS  snapshot interval, 1..3600000, default 100
  *   HEAPGROW_MAX_FRAMES   deepest frames kept per stack, 1..256, default 64
- *   HEAPGROW_SAMPLE_BYTES 0 = every allocation (default). Sampling is not
- *                         implemented: hg_config_load() turns any other value
- *                         into 0 (so the header tells the truth) and says so
+ *   HEAPGROW_SAMPLE_BYTES 0 = every allocation (default); else the mean
+ *                         bytes between sampled allocations, 1..2^40, digits
+ *                         with an optional B, K/KiB, M/MiB, G/GiB suffix
+ *                         (binary; KB/MB/GB are refused as ambiguous)
+ *   HEAPGROW_SAMPLE_SEED  the sampler's seed, 0 (default) = random; any
+ *                         other value makes the sample points reproducible
  *   HEAPGROW_UNWIND       "libunwind" or "fp" (default: the meson option)
  *   HEAPGROW_SIGNAL       dump signal: number, "USR2"/"SIGUSR2"-style name, or
  *                         "0"/"off"/"none"; default SIGUSR2

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "real.h"
 #include "signals.h"
+#include "sample.h"
 #include "unwind.h"
 #include "writer.h"
 
@@ -39,7 +40,9 @@ hg_core_t hg_core;
 /* Initial capacity of the live table; it grows on demand (growth is cheap).
  * Small, so that a program with few live blocks keeps its table in a few
  * cache lines: 512 entries -> 1,024 slots of 16 bytes, also the floor under
- * which rebuilds never shrink it. */
+ * which rebuilds never shrink it. When sampling, the live set is the sampled
+ * blocks (a few per R bytes of live heap), and a table that stays in cache
+ * keeps a sample cheap too. */
 #define LIVE_INITIAL_CAPACITY 512u
 
 /* getpid() of the process owning the trace; relaxed (written by init and the
@@ -111,6 +114,7 @@ static void atfork_child(void)
         hg_counts_atfork_child();
         /* A migration other threads were helping would wait for them forever. */
         hg_live_after_fork(hg_core.live);
+        hg_sample_after_fork();
         hg_writer_atfork_child();
     }
 }
@@ -157,6 +161,17 @@ static int init_locked(void)
 
     hg_config_load(&hg_core.cfg);
     hg_unwind_init(hg_core.cfg.unwinder);
+    if (hg_core.cfg.sample_bytes != 0) {
+        /* The header must tell the truth: the rate in effect, 0 when the
+         * page map could not be mapped and every allocation is traced. */
+        uintptr_t boot_lo, boot_hi;
+        hg_real_boot_bounds(&boot_lo, &boot_hi);
+        hg_core.cfg.sample_bytes =
+            hg_sample_init(hg_core.cfg.sample_bytes, hg_core.cfg.sample_seed, boot_lo, boot_hi);
+        if (hg_core.cfg.sample_bytes == 0)
+            hg_log_once(HG_LOG_SAMPLE_FAILED, "cannot map the sampling page map; tracing every "
+                                              "allocation");
+    }
     hg_core.start_mono_ns = mono_ns();
     {
         struct timespec ts;

@@ -24,7 +24,9 @@ typedef struct hg_config {
                                    default "heapgrow.%e.%p.hgt" */
     uint32_t interval_ms;       /* HEAPGROW_INTERVAL_MS, default 100        */
     uint32_t max_frames;        /* HEAPGROW_MAX_FRAMES, 1..256, default 64  */
-    uint64_t sample_bytes;      /* HEAPGROW_SAMPLE_BYTES, 0 = exact         */
+    uint64_t sample_bytes;      /* HEAPGROW_SAMPLE_BYTES, 0 = exact; after init
+                                   the rate in effect (sample.h)           */
+    uint64_t sample_seed;       /* HEAPGROW_SAMPLE_SEED, 0 = random         */
     uint32_t unwinder;          /* HEAPGROW_UNWIND=libunwind|fp (hg_unwinder) */
     int dump_signal;            /* HEAPGROW_SIGNAL: number/name, 0 = off; default SIGUSR2 */
     char wrappers[1024];        /* HEAPGROW_WRAPPERS, recorded in the header */

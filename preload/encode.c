@@ -86,8 +86,8 @@ void hg_enc_record(hg_enc_t *e, uint8_t tag, const uint8_t *payload, size_t len)
     hg_enc_raw(e, payload, len);
 }
 
-void hg_enc_preamble(hg_enc_t *e)
+void hg_enc_preamble(hg_enc_t *e, uint64_t version)
 {
     hg_enc_raw(e, HG_MAGIC, HG_MAGIC_LEN);
-    hg_enc_u(e, HG_FORMAT_VERSION);
+    hg_enc_u(e, version);
 }

@@ -30,7 +30,8 @@ void hg_enc_raw(hg_enc_t *e, const void *p, size_t n);  /* bytes, no length */
 /* Appends one record (tag, payload length, payload) to e. */
 void hg_enc_record(hg_enc_t *e, uint8_t tag, const uint8_t *payload, size_t len);
 
-/* Appends the stream preamble: magic + format version. */
-void hg_enc_preamble(hg_enc_t *e);
+/* Appends the stream preamble: magic + format `version`
+ * (HG_FORMAT_VERSION_EXACT or HG_FORMAT_VERSION_SAMPLED, format.h). */
+void hg_enc_preamble(hg_enc_t *e, uint64_t version);
 
 #endif /* HEAPGROW_PRELOAD_ENCODE_H */

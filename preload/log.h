@@ -15,7 +15,7 @@ enum hg_log_code {
     HG_LOG_INIT_FAILED = 33,   /* tables could not be created            */
     HG_LOG_CONFIG = 34,        /* a HEAPGROW_* value was invalid         */
     HG_LOG_UNWIND = 35,        /* unwinder fell back / failed            */
-    HG_LOG_CONFIG_SAMPLE = 36, /* HEAPGROW_SAMPLE_BYTES asked, unsupported */
+    HG_LOG_SAMPLE_FAILED = 36, /* sampling could not start: exact mode   */
 };
 
 /* Writes "heapgrow: msg\n" to the log fd (2) if `code` was never logged and the

@@ -71,6 +71,13 @@ static inline bool hg_real_is_boot(const void *p)
     return (uintptr_t)p - (uintptr_t)hg_real_boot_buf < HG_REAL_BOOT_BYTES;
 }
 
+/* The address range of the bootstrap arena, [*lo, *hi). */
+static inline void hg_real_boot_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = (uintptr_t)hg_real_boot_buf;
+    *hi = (uintptr_t)hg_real_boot_buf + HG_REAL_BOOT_BYTES;
+}
+
 /* The size requested for bootstrap block p. */
 size_t hg_real_boot_size(const void *p);
 

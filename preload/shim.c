@@ -3,7 +3,9 @@
  * all their forms, dlopen/dlclose, _exit/_Exit and exec*. Each forwards to the next
  * definition (real.h) and, when the tracer is ACTIVE and this thread is not
  * already inside it, records the allocation: stack (unwind.h) -> stack id
- * (stack_table.h) -> live entry (live_table.h) + the stack's counters.
+ * (stack_table.h) -> live entry (live_table.h) + the stack's counters. In
+ * sampling mode (sample.h) only the allocations that hold a sample point are
+ * recorded, and a free consults the page map before the live table.
  *
  * Contracts kept (STYLE.md §4): errno is whatever the real allocator left
  * (our work is bracketed by save/restore); free() erases before forwarding;
@@ -30,6 +32,7 @@
 #include "guard.h"
 #include "log.h"
 #include "real.h"
+#include "sample.h"
 #include "unwind.h"
 #include "writer.h"
 
@@ -80,11 +83,20 @@ static void record(void *p, size_t size, const uintptr_t *frames, uint32_t n)
         .stack_id = id,
         .alloc_time_ms = hg_core_clock_ms(),
     };
+    bool is_sampling = hg_sample_rate() != 0;
+    if (is_sampling && hg_sample_mark(e.address, id) != 0) {
+        count_dropped(HG_WARN_ARENA, "internal memory exhausted; allocations go untraced");
+        return;
+    }
     if (hg_live_insert(hg_core.live, &e) != 0) {
+        if (is_sampling)
+            hg_sample_unmark(e.address);
         count_dropped(HG_WARN_LIVE_FULL, "live table cannot take an entry (it cannot grow, or "
                                          "a block of 512 GiB or more); allocations go untraced");
         return;
     }
+    if (is_sampling)
+        hg_sample_count(&e, +1, true);
     hg_counts_alloc(id, size);
 }
 
@@ -93,8 +105,31 @@ static bool untrack(void *p, hg_live_entry_t *out)
 {
     if (!hg_live_erase(hg_core.live, (uintptr_t)p, out))
         return false;
+    if (hg_sample_rate() != 0) {
+        hg_sample_unmark(out->address);
+        hg_sample_count(out, -1, false);
+    }
     hg_counts_free(out->stack_id, out->size);
     return true;
+}
+
+/* Puts back entry e of a block that a failed realloc left allocated: undoes
+ * untrack(). errno saved by the caller. */
+static void retrack(const hg_live_entry_t *e)
+{
+    bool is_sampling = hg_sample_rate() != 0;
+    if (is_sampling && hg_sample_mark(e->address, e->stack_id) != 0) {
+        count_dropped(HG_WARN_ARENA, "internal memory exhausted; allocations go untraced");
+    } else if (hg_live_insert(hg_core.live, e) != 0) {
+        if (is_sampling)
+            hg_sample_unmark(e->address);
+        count_dropped(HG_WARN_LIVE_FULL, "live table cannot take an entry (it cannot grow, or "
+                                         "a block of 512 GiB or more); allocations go untraced");
+    } else {
+        if (is_sampling)
+            hg_sample_count(e, +1, false);
+        hg_counts_free_undo(e->stack_id, e->size);
+    }
 }
 
 /*
@@ -141,7 +176,7 @@ HG_INLINE void *do_malloc(size_t size)
 {
     if (__builtin_expect(!is_ready(), 0))
         return boot_alloc(size, 16);
-    if (!should_trace())
+    if (!should_trace() || hg_sample_skip(size))
         return hg_real.malloc(size);
     bool was = hg_guard_enter();
     void *p = finish_alloc(hg_real.malloc(size), size);
@@ -149,13 +184,13 @@ HG_INLINE void *do_malloc(size_t size)
     return p;
 }
 
-static void do_free(void *p)
+__attribute__((noinline)) static void do_free(void *p)
 {
     if (p == NULL || hg_real_is_boot(p))
         return; /* free(NULL) is a no-op; bootstrap blocks are never reused */
     if (__builtin_expect(!hg_real_is_ready(), 0))
         return; /* cannot happen: only the bootstrap exists before */
-    if (!should_trace()) {
+    if (!should_trace() || !hg_sample_may_hold(p)) {
         hg_real.free(p);
         return;
     }
@@ -168,6 +203,36 @@ static void do_free(void *p)
     errno = saved;
     hg_real.free(p);
     hg_guard_leave(was);
+}
+
+/* Sampling mode's front doors (sample.h): an allocation without a sample
+ * point, a free of a block that certainly was not sampled, go to the next
+ * allocator here, before any other work, so that this path is a few
+ * instructions and a tail call. In exact mode the check is one thread-local
+ * load and a branch (the countdown is 0). The traced path is out of line
+ * (traced_malloc, do_free) so that its frame setup (the unwinder's buffer,
+ * saved registers) stays off the fast path; it is reached by a tail call, so
+ * it replaces the interposed function's frame and stays the tracer's only
+ * frame on the stack the unwinder walks (unwind.h). */
+__attribute__((noinline)) static void *traced_malloc(size_t size)
+{
+    return do_malloc(size);
+}
+
+HG_INLINE void *front_malloc(size_t size)
+{
+    if (hg_sample_fast_skip(size))
+        return hg_real.malloc(size);
+    return traced_malloc(size);
+}
+
+HG_INLINE void front_free(void *p)
+{
+    if (hg_sample_fast_free(p)) {
+        hg_real.free(p);
+        return;
+    }
+    do_free(p);
 }
 
 /* Aligned allocation through the best primitive the next allocator has;
@@ -197,28 +262,28 @@ HG_INLINE void *do_realloc(void *p, size_t size, size_t nmemb, size_t elem, bool
         return NULL;
     }
     void *(*next_realloc)(void *, size_t) = hg_real.realloc;
-    if (!should_trace())
+    bool is_traced = should_trace();
+    /* Sampling: the new block is recorded only if it holds a sample point,
+     * the old one is looked up only if the page map says it may be ours. */
+    bool is_sampled = is_traced && !hg_sample_skip(size);
+    if (!is_traced || (!is_sampled && (p == NULL || !hg_sample_may_hold(p))))
         return is_array && hg_real.reallocarray != NULL ? hg_real.reallocarray(p, nmemb, elem)
                                                         : next_realloc(p, size);
     bool was = hg_guard_enter();
     int saved = errno;
     hg_live_entry_t old;
     /* Detach first: on success the old address may be reused at once. */
-    bool had = p != NULL && untrack(p, &old);
+    bool had = p != NULL && hg_sample_may_hold(p) && untrack(p, &old);
     errno = saved;
     void *q = is_array && hg_real.reallocarray != NULL ? hg_real.reallocarray(p, nmemb, elem)
                                                        : next_realloc(p, size);
     if (q != NULL) {
-        q = finish_alloc(q, size);
+        if (is_sampled)
+            q = finish_alloc(q, size);
     } else if (had && size > 0) {
         /* Failed: p is still allocated and still ours. */
         saved = errno;
-        if (hg_live_insert(hg_core.live, &old) == 0)
-            hg_counts_free_undo(old.stack_id, old.size);
-        else
-            count_dropped(HG_WARN_LIVE_FULL, "live table cannot take an entry (it cannot "
-                                             "grow, or a block of 512 GiB or more); "
-                                             "allocations go untraced");
+        retrack(&old);
         errno = saved;
     }
     /* q == NULL with size == 0: realloc freed p (glibc); nothing to restore. */
@@ -228,12 +293,25 @@ HG_INLINE void *do_realloc(void *p, size_t size, size_t nmemb, size_t elem, bool
 
 HG_EXPORT void *malloc(size_t size)
 {
-    return do_malloc(size);
+    return front_malloc(size);
 }
 
 HG_EXPORT void free(void *p)
 {
-    do_free(p);
+    front_free(p);
+}
+
+/* calloc past its front door (see front_malloc); total = nmemb * size. */
+__attribute__((noinline)) static void *traced_calloc(size_t nmemb, size_t size, size_t total)
+{
+    if (__builtin_expect(!is_ready(), 0))
+        return boot_alloc(total, 16); /* .bss: already zero */
+    if (!should_trace() || hg_sample_skip(total))
+        return hg_real.calloc(nmemb, size);
+    bool was = hg_guard_enter();
+    void *p = finish_alloc(hg_real.calloc(nmemb, size), total);
+    hg_guard_leave(was);
+    return p;
 }
 
 HG_EXPORT void *calloc(size_t nmemb, size_t size)
@@ -243,14 +321,9 @@ HG_EXPORT void *calloc(size_t nmemb, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (__builtin_expect(!is_ready(), 0))
-        return boot_alloc(total, 16); /* .bss: already zero */
-    if (!should_trace())
+    if (hg_sample_fast_skip(total))
         return hg_real.calloc(nmemb, size);
-    bool was = hg_guard_enter();
-    void *p = finish_alloc(hg_real.calloc(nmemb, size), total);
-    hg_guard_leave(was);
-    return p;
+    return traced_calloc(nmemb, size, total);
 }
 
 HG_EXPORT void *realloc(void *p, size_t size)
@@ -284,7 +357,7 @@ HG_EXPORT int posix_memalign(void **memptr, size_t align, size_t size)
         *memptr = p;
         return 0;
     }
-    if (!should_trace())
+    if (!should_trace() || hg_sample_skip(size))
         return hg_real.posix_memalign(memptr, align, size);
     bool was = hg_guard_enter();
     void *p = NULL;
@@ -309,7 +382,7 @@ HG_INLINE void *do_aligned(void *(*fn)(size_t, size_t), size_t align, size_t siz
     }
     if (fn == NULL)
         fn = real_aligned;
-    if (!should_trace())
+    if (!should_trace() || hg_sample_skip(size))
         return fn(align, size);
     bool was = hg_guard_enter();
     void *p = finish_alloc(fn(align, size), size);
@@ -400,7 +473,9 @@ static void *next_op(const char *name)
  * NULL for 0, ask for one byte. */
 static void *new_plain(size_t size)
 {
-    void *p = do_malloc(size);
+    /* The front door of malloc, with the traced path inlined: this call is
+     * not a tail call, so an out-of-line one would add a tracer frame. */
+    void *p = hg_sample_fast_skip(size) ? hg_real.malloc(size) : do_malloc(size);
     if (p == NULL && size == 0)
         p = do_malloc(1);
     return p;
@@ -479,7 +554,7 @@ DEFINE_NEW_ALIGNED_NOTHROW(_ZnamSt11align_val_tRKSt9nothrow_t)
     HG_EXPORT void sym(void *p, ##__VA_ARGS__);                                                    \
     HG_EXPORT void sym(void *p, ##__VA_ARGS__)                                                     \
     {                                                                                              \
-        do_free(p);                                                                                \
+        front_free(p);                                                                             \
     }
 
 /* The size/alignment/nothrow parameters are part of the ABI, unused here. */

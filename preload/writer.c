@@ -75,6 +75,7 @@
 #include "os.h"
 #include "reach.h"
 #include "signals.h"
+#include "sample.h"
 
 /* ------------------------------------------------------------------------ */
 /* Constants                                                                 */
@@ -96,12 +97,14 @@
 #define MAX_WARNINGS           8u
 #define MAX_NAME_TRIES         100u /* pid-suffixed names tried on EEXIST  */
 /* SNAPSHOT entries per record: each takes at most 5 varints (45 bytes, bound
- * 50), so this keeps the payload under HG_MAX_RECORD_BYTES; never above
- * HG_MAX_STACKS_PER_SNAP. Stacks past it wait for the next snapshot. */
-#define SNAPSHOT_ENTRY_BOUND 50u
-#define MAX_SNAPSHOT_ENTRIES                                                                       \
-    ((HG_MAX_RECORD_BYTES - 1024u) / SNAPSHOT_ENTRY_BOUND < HG_MAX_STACKS_PER_SNAP                 \
-         ? (HG_MAX_RECORD_BYTES - 1024u) / SNAPSHOT_ENTRY_BOUND                                    \
+ * 50; 9 varints in a sampled trace, bound 100), so this keeps the payload
+ * under HG_MAX_RECORD_BYTES; never above HG_MAX_STACKS_PER_SNAP. Stacks past
+ * it wait for the next snapshot. */
+#define SNAPSHOT_ENTRY_BOUND         50u
+#define SNAPSHOT_ENTRY_BOUND_SAMPLED 100u
+#define MAX_SNAPSHOT_ENTRIES(bound)                                                                \
+    ((HG_MAX_RECORD_BYTES - 1024u) / (bound) < HG_MAX_STACKS_PER_SNAP                              \
+         ? (HG_MAX_RECORD_BYTES - 1024u) / (bound)                                                 \
          : HG_MAX_STACKS_PER_SNAP)
 
 /* defined[] byte per stack id. */
@@ -166,6 +169,11 @@ typedef struct last_counters {
     int64_t live_count;
     uint64_t alloc_count;
     uint64_t alloc_bytes;
+    /* Sampling mode: the stack's estimated counters (sample.h); 0 otherwise. */
+    int64_t est_live_bytes;
+    int64_t est_live_count;
+    uint64_t est_alloc_count;
+    uint64_t est_alloc_bytes;
 } last_counters_t;
 
 typedef struct changed {
@@ -208,6 +216,7 @@ static struct {
     unsigned long long dl_subs;
     uint32_t stack_scan_from;
     uint64_t peak_live_bytes;
+    uint64_t peak_est_live_bytes; /* sampling mode: of the estimated live bytes */
     uint64_t periodic_at_spacing; /* periodic snapshots since the last doubling */
     uint32_t spacing_ms;
     char exe[HG_PATH_MAX];
@@ -1033,9 +1042,14 @@ static uint64_t read_rss_bytes(void)
 
 /* SNAPSHOT: totals summed over every stack's counters (the shim keeps no
  * global totals), then the defined stacks whose counters changed since the
- * previous snapshot of this trace. */
+ * previous snapshot of this trace. A sampled trace (format version 2) adds the
+ * estimated totals and, per stack, the estimated counters. */
 static void emit_snapshot(uint64_t now)
 {
+    bool is_sampled = hg_core.cfg.sample_bytes != 0;
+    size_t entry_bound = is_sampled ? SNAPSHOT_ENTRY_BOUND_SAMPLED : SNAPSHOT_ENTRY_BOUND;
+    int64_t est_live_bytes = 0, est_live_count = 0;
+    uint64_t est_alloc_count = 0, est_alloc_bytes = 0;
     hg_stack_table_t *t = hg_core.stacks;
     /* The threads' counter deltas into the stacks' counters (io_lock held). */
     hg_counts_merge();
@@ -1067,13 +1081,24 @@ static void emit_snapshot(uint64_t now)
             .alloc_count = atomic_load_explicit(&c->alloc_count, memory_order_relaxed),
             .alloc_bytes = atomic_load_explicit(&c->alloc_bytes, memory_order_relaxed),
         };
+        const hg_sample_est_t *est = is_sampled ? hg_sample_est(id) : NULL;
+        if (est != NULL) {
+            v.est_live_bytes = atomic_load_explicit(&est->live_bytes, memory_order_relaxed);
+            v.est_live_count = atomic_load_explicit(&est->live_count, memory_order_relaxed);
+            v.est_alloc_count = atomic_load_explicit(&est->alloc_count, memory_order_relaxed);
+            v.est_alloc_bytes = atomic_load_explicit(&est->alloc_bytes, memory_order_relaxed);
+        }
         live_bytes += v.live_bytes;
         live_count += v.live_count;
         alloc_count += v.alloc_count;
         alloc_bytes += v.alloc_bytes;
+        est_live_bytes += v.est_live_bytes;
+        est_live_count += v.est_live_count;
+        est_alloc_count += v.est_alloc_count;
+        est_alloc_bytes += v.est_alloc_bytes;
         if (!is_stack_writable(id) || memcmp(&v, &last[id], sizeof v) == 0)
             continue;
-        if (n_changed == MAX_SNAPSHOT_ENTRIES)
+        if (n_changed == MAX_SNAPSHOT_ENTRIES(entry_bound))
             continue; /* listed by a later snapshot: last[id] stays old */
         if (buf_reserve(&w.tmp, (n_changed + 1) * sizeof(changed_t)) != 0) {
             fail_io(ENOMEM);
@@ -1086,9 +1111,12 @@ static void emit_snapshot(uint64_t now)
     uint64_t live_b = clamp_u(live_bytes), live_n = clamp_u(live_count);
     if (live_b > w.peak_live_bytes)
         w.peak_live_bytes = live_b;
+    uint64_t est_live_b = clamp_u(est_live_bytes), est_live_n = clamp_u(est_live_count);
+    if (est_live_b > w.peak_est_live_bytes)
+        w.peak_est_live_bytes = est_live_b;
 
     hg_enc_t e;
-    if (!rec_begin(&e, 160 + n_changed * SNAPSHOT_ENTRY_BOUND))
+    if (!rec_begin(&e, 240 + n_changed * entry_bound))
         return;
     hg_enc_u(&e, now);
     hg_enc_u(&e, read_rss_bytes());
@@ -1100,6 +1128,15 @@ static void emit_snapshot(uint64_t now)
     hg_enc_u(&e, live_n);
     hg_enc_u(&e, w.peak_live_bytes);
     hg_enc_u(&e, atomic_load_explicit(&hg_core.dropped_count, memory_order_relaxed));
+    if (is_sampled) {
+        hg_enc_u(&e, est_alloc_count);
+        hg_enc_u(&e, est_alloc_bytes);
+        hg_enc_u(&e, est_alloc_count >= est_live_n ? est_alloc_count - est_live_n : 0);
+        hg_enc_u(&e, est_alloc_bytes >= est_live_b ? est_alloc_bytes - est_live_b : 0);
+        hg_enc_u(&e, est_live_b);
+        hg_enc_u(&e, est_live_n);
+        hg_enc_u(&e, w.peak_est_live_bytes);
+    }
     hg_enc_u(&e, n_changed);
     const changed_t *ch = (const changed_t *)w.tmp.p;
     for (size_t i = 0; i < n_changed; i++) {
@@ -1108,6 +1145,12 @@ static void emit_snapshot(uint64_t now)
         hg_enc_u(&e, clamp_u(ch[i].c.live_count));
         hg_enc_u(&e, ch[i].c.alloc_count);
         hg_enc_u(&e, ch[i].c.alloc_bytes);
+        if (is_sampled) {
+            hg_enc_u(&e, clamp_u(ch[i].c.est_live_bytes));
+            hg_enc_u(&e, clamp_u(ch[i].c.est_live_count));
+            hg_enc_u(&e, ch[i].c.est_alloc_count);
+            hg_enc_u(&e, ch[i].c.est_alloc_bytes);
+        }
         last[ch[i].id] = ch[i].c;
     }
     rec_emit(HG_REC_SNAPSHOT, &e);
@@ -1210,6 +1253,12 @@ extern __typeof__(hg_reach_note_private_stack) hg_reach_note_private_stack
 static void emit_reach(uint64_t now, int reason, uintptr_t self_stack_lo)
 {
     if (hg_core.live == NULL || w.is_broken || hg_reach_scan == NULL)
+        return;
+    /* Sampling: the live table knows only the sampled blocks, so the scan
+     * could not follow pointers through the others (a sampled block that
+     * only unsampled blocks point to would look lost). No classification;
+     * the analyzer reports what is still allocated at exit, estimated. */
+    if (hg_core.cfg.sample_bytes != 0)
         return;
     hg_reach_result_t res;
     int rc = hg_reach_scan(hg_core.live, atomic_load_explicit(&writer_tid, memory_order_relaxed),
@@ -1553,6 +1602,7 @@ static int begin_trace(bool is_descendant)
     w.spacing_ms = hg_core.cfg.interval_ms ? hg_core.cfg.interval_ms : HG_DEFAULT_INTERVAL_MS;
     w.periodic_at_spacing = 0;
     w.peak_live_bytes = 0;
+    w.peak_est_live_bytes = 0;
     w.next_module_id = 0;
     w.mods.len = 0;
     w.mod_pool.len = 0;
@@ -1567,7 +1617,11 @@ static int begin_trace(bool is_descendant)
     uint8_t pre[16];
     hg_enc_t e;
     hg_enc_init(&e, pre, sizeof pre);
-    hg_enc_preamble(&e);
+    /* Exact traces stay version 1 (readable by every earlier analyzer);
+     * sampled ones are version 2, which earlier analyzers refuse instead of
+     * presenting samples as every allocation. */
+    hg_enc_preamble(&e, hg_core.cfg.sample_bytes != 0 ? HG_FORMAT_VERSION_SAMPLED
+                                                      : HG_FORMAT_VERSION_EXACT);
     z_feed(pre, e.len, Z_NO_FLUSH);
     emit_header();
     update_modules(hg_core_now_ns(), true);

@@ -52,13 +52,18 @@ void craft_bytes(craft_t *c, const void *p, size_t n)
     c->len += n;
 }
 
-void craft_preamble(craft_t *c)
+void craft_preamble_version(craft_t *c, uint64_t version)
 {
     uint8_t b[32];
     hg_enc_t e;
     hg_enc_init(&e, b, sizeof(b));
-    hg_enc_preamble(&e);
+    hg_enc_preamble(&e, version);
     craft_bytes(c, b, e.len);
+}
+
+void craft_preamble(craft_t *c)
+{
+    craft_preamble_version(c, HG_FORMAT_VERSION_EXACT);
 }
 
 void craft_record(craft_t *c, uint8_t tag, const uint8_t *payload, size_t len)
@@ -89,6 +94,11 @@ static void finish(craft_t *c, hg_enc_t *e, uint8_t tag)
 
 void craft_header(craft_t *c, const char *wrappers)
 {
+    craft_header_sampled(c, wrappers, 0);
+}
+
+void craft_header_sampled(craft_t *c, const char *wrappers, uint64_t sample_bytes)
+{
     hg_enc_t e;
     begin(&e);
     hg_enc_u(&e, 42);
@@ -101,7 +111,7 @@ void craft_header(craft_t *c, const char *wrappers)
     hg_enc_str(&e, "-x");
     hg_enc_u(&e, 100);
     hg_enc_u(&e, 64);
-    hg_enc_u(&e, 0);
+    hg_enc_u(&e, sample_bytes);
     hg_enc_u(&e, 0);
     hg_enc_str(&e, wrappers);
     hg_enc_u(&e, 12);
@@ -164,6 +174,33 @@ void craft_snapshot(craft_t *c, uint64_t t_ns, uint64_t rss, const uint64_t tota
         hg_enc_u(&e, k[i].live_count);
         hg_enc_u(&e, k[i].alloc_count);
         hg_enc_u(&e, k[i].alloc_bytes);
+    }
+    finish(c, &e, HG_REC_SNAPSHOT);
+}
+
+void craft_snapshot_sampled(craft_t *c, uint64_t t_ns, uint64_t rss, const uint64_t totals[8],
+                            const uint64_t est_totals[7], size_t n, const craft_counter_t *k,
+                            const craft_est_t *est)
+{
+    hg_enc_t e;
+    begin(&e);
+    hg_enc_u(&e, t_ns);
+    hg_enc_u(&e, rss);
+    for (int i = 0; i < 8; i++)
+        hg_enc_u(&e, totals[i]);
+    for (int i = 0; i < 7; i++)
+        hg_enc_u(&e, est_totals[i]);
+    hg_enc_u(&e, n);
+    for (size_t i = 0; i < n; i++) {
+        hg_enc_u(&e, k[i].stack_id);
+        hg_enc_u(&e, k[i].live_bytes);
+        hg_enc_u(&e, k[i].live_count);
+        hg_enc_u(&e, k[i].alloc_count);
+        hg_enc_u(&e, k[i].alloc_bytes);
+        hg_enc_u(&e, est[i].live_bytes);
+        hg_enc_u(&e, est[i].live_count);
+        hg_enc_u(&e, est[i].alloc_count);
+        hg_enc_u(&e, est[i].alloc_bytes);
     }
     finish(c, &e, HG_REC_SNAPSHOT);
 }

@@ -30,12 +30,16 @@ typedef struct craft_live {
 void craft_init(craft_t *c);
 void craft_free(craft_t *c);
 void craft_bytes(craft_t *c, const void *p, size_t n);
+/* Magic + HG_FORMAT_VERSION_EXACT, or + `version`. */
 void craft_preamble(craft_t *c);
+void craft_preamble_version(craft_t *c, uint64_t version);
 /* A record with an arbitrary payload. */
 void craft_record(craft_t *c, uint8_t tag, const uint8_t *payload, size_t len);
 /* HEADER with pid 42, ppid 1, exe "/bin/prog", args "prog" "-x", interval 100,
  * max_frames 64, wrappers `wrappers` (may be ""). */
 void craft_header(craft_t *c, const char *wrappers);
+/* The same with sample_bytes (0 = exact). */
+void craft_header_sampled(craft_t *c, const char *wrappers, uint64_t sample_bytes);
 void craft_module(craft_t *c, uint64_t id, uint64_t t_ns, uint64_t bias, uint64_t start,
                   uint64_t end, const char *path, const uint8_t *build_id, size_t build_id_len);
 void craft_unload(craft_t *c, uint64_t id, uint64_t t_ns);
@@ -44,6 +48,15 @@ void craft_stack(craft_t *c, uint64_t id, size_t n, const uint64_t *frames);
  * free_count, free_bytes, live_bytes, live_count, peak_live_bytes, dropped. */
 void craft_snapshot(craft_t *c, uint64_t t_ns, uint64_t rss, const uint64_t totals[8], size_t n,
                     const craft_counter_t *k);
+/* Version-2 SNAPSHOT: est_totals are est_alloc_count, est_alloc_bytes,
+ * est_free_count, est_free_bytes, est_live_bytes, est_live_count,
+ * est_peak_live_bytes; est[i] the estimated counters of k[i]. */
+typedef struct craft_est {
+    uint64_t live_bytes, live_count, alloc_count, alloc_bytes;
+} craft_est_t;
+void craft_snapshot_sampled(craft_t *c, uint64_t t_ns, uint64_t rss, const uint64_t totals[8],
+                            const uint64_t est_totals[7], size_t n, const craft_counter_t *k,
+                            const craft_est_t *est);
 void craft_live_begin(craft_t *c, uint64_t t_ns, uint64_t reason, uint64_t count);
 void craft_live_chunk(craft_t *c, size_t n, const craft_live_t *e);
 void craft_live_end(craft_t *c, uint64_t count);

@@ -56,7 +56,7 @@ static void write_trace(const char *name, uint64_t pid, uint64_t ppid, uint64_t 
     hg_enc_u(&p, ppid != 1); /* flags */
     ck_assert(!p.is_overflow);
     hg_enc_init(&e, out, sizeof(out));
-    hg_enc_preamble(&e);
+    hg_enc_preamble(&e, HG_FORMAT_VERSION_EXACT);
     hg_enc_record(&e, HG_REC_HEADER, payload, p.len);
     ck_assert(!e.is_overflow);
 

@@ -175,6 +175,44 @@ START_TEST(user_rules_match_any_frame_and_limits)
 }
 END_TEST
 
+/* A sampled process is a growth gate only: its (estimated) leaks never fail
+ * the gate, its growth does, and the summary says so. */
+START_TEST(sampled_process_gates_growth_only)
+{
+    build();
+    model.sample_bytes = 524288;
+    hg_gate_t g;
+    hg_gate_result_t res = {0};
+    ck_assert_int_eq(hg_gate_init(&g), 0);
+    char *out = evaluate(&g, &res);
+    ck_assert_str_eq(out, "SUMMARY: heapgrow: 0 byte(s) leaked in 0 allocation(s); 1 sampled "
+                          "process: growth estimated, leaks not checked.\n");
+    ck_assert(!res.is_failed);
+    ck_assert_uint_eq(res.nsampled, 1);
+    free(out);
+    g.is_fail_on_growth = true;
+    g.leak_kinds = 0;
+    out = evaluate(&g, &res);
+    ck_assert_str_eq(out,
+                     "heapgrow check: process 42 /opt/app\n"
+                     "\n"
+                     "Estimated growth of 1000 byte(s)/s (confidence 99%, 8192 byte(s) gained) "
+                     "allocated from:\n"
+                     "    #0 0x1000 in make_node list.c:12 (app)\n"
+                     "    #1 0x2000 in main main.c:40 (app)\n"
+                     "\n"
+                     "SUMMARY: heapgrow: 0 byte(s) leaked in 0 allocation(s); 1 growing site; "
+                     "1 sampled process: growth estimated, leaks not checked.\n");
+    ck_assert(res.is_failed);
+    /* The growth is a finding for SARIF; no leak finding. */
+    ck_assert_uint_eq(res.nfindings, 1);
+    ck_assert_int_eq(res.findings[0].kind, HG_FINDING_GROWTH);
+    free(out);
+    hg_gate_result_free(&res);
+    hg_gate_free(&g);
+}
+END_TEST
+
 START_TEST(growth_and_unknown_leaks)
 {
     build();
@@ -298,6 +336,7 @@ static Suite *gate_suite(void)
     tcase_add_test(e, user_rules_match_any_frame_and_limits);
     tcase_add_test(e, growth_and_unknown_leaks);
     tcase_add_test(e, output_escapes_trace_strings);
+    tcase_add_test(e, sampled_process_gates_growth_only);
     suite_add_tcase(s, e);
     return s;
 }

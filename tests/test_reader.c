@@ -361,10 +361,127 @@ START_TEST(test_future_version)
     craft_t c;
     craft_init(&c);
     craft_bytes(&c, HG_MAGIC, HG_MAGIC_LEN);
-    uint8_t v = 2;
+    uint8_t v = 3;
     craft_bytes(&c, &v, 1);
     craft_header(&c, "");
-    expect_error(&c, "offset 8: trace format 2, this heapgrow reads 1");
+    expect_error(&c, "offset 8: trace format 3, this heapgrow reads formats 1 to 2");
+    craft_free(&c);
+    craft_init(&c);
+    craft_bytes(&c, HG_MAGIC, HG_MAGIC_LEN);
+    v = 0;
+    craft_bytes(&c, &v, 1);
+    craft_header(&c, "");
+    expect_error(&c, "offset 8: trace format 0, this heapgrow reads formats 1 to 2");
+    craft_free(&c);
+}
+END_TEST
+
+/* ---- sampled traces (format 2) ---- */
+
+/* A version-2 SNAPSHOT carries estimated totals and per-stack estimates after
+ * the raw ones; the reader hands out both. */
+START_TEST(test_sampled_snapshot)
+{
+    craft_t c;
+    craft_init(&c);
+    craft_preamble_version(&c, HG_FORMAT_VERSION_SAMPLED);
+    craft_header_sampled(&c, "", 524288);
+    uint64_t f1[1] = {0x401000};
+    craft_stack(&c, 1, 1, f1);
+    uint64_t tot[8] = {2, 96, 1, 32, 64, 1, 96, 3};
+    uint64_t est[7] = {11, 22, 33, 44, 55, 66, 77};
+    craft_counter_t kc[1] = {{1, 64, 1, 2, 96}};
+    craft_est_t ke[1] = {{1048608, 33558528, 67117056, 2097216}};
+    craft_snapshot_sampled(&c, 5, 4096, tot, est, 1, kc, ke);
+    craft_end(&c, 6, HG_END_EXIT, 0);
+    uint8_t *gz;
+    size_t n;
+    craft_gzip(c.buf, c.len, &gz, &n);
+    int fd = craft_memfd(gz, n);
+    hg_reader_t *r;
+    ck_assert_int_eq(hg_reader_open_fd(fd, &r), 0);
+    hg_record_t rec;
+    ck_assert_int_eq(hg_reader_next(r, &rec), 1);
+    ck_assert_uint_eq(rec.u.header.sample_bytes, 524288);
+    ck_assert_uint_eq(hg_reader_version(r), 2);
+    ck_assert_int_eq(hg_reader_next(r, &rec), 1); /* STACK */
+    ck_assert_int_eq(hg_reader_next(r, &rec), 1);
+    ck_assert_int_eq(rec.tag, HG_REC_SNAPSHOT);
+    ck_assert(rec.u.snapshot.has_estimates);
+    ck_assert_uint_eq(rec.u.snapshot.dropped_count, 3);
+    ck_assert_uint_eq(rec.u.snapshot.est.alloc_count, 11);
+    ck_assert_uint_eq(rec.u.snapshot.est.alloc_bytes, 22);
+    ck_assert_uint_eq(rec.u.snapshot.est.free_count, 33);
+    ck_assert_uint_eq(rec.u.snapshot.est.free_bytes, 44);
+    ck_assert_uint_eq(rec.u.snapshot.est.live_bytes, 55);
+    ck_assert_uint_eq(rec.u.snapshot.est.live_count, 66);
+    ck_assert_uint_eq(rec.u.snapshot.est.peak_live_bytes, 77);
+    ck_assert_uint_eq(rec.u.snapshot.n, 1);
+    const hg_rec_counter_t *k = &rec.u.snapshot.counters[0];
+    ck_assert_uint_eq(k->live_bytes, 64);
+    ck_assert_uint_eq(k->alloc_bytes, 96);
+    ck_assert_uint_eq(k->est_live_bytes, 1048608);
+    ck_assert_uint_eq(k->est_live_count, 33558528);
+    ck_assert_uint_eq(k->est_alloc_count, 67117056);
+    ck_assert_uint_eq(k->est_alloc_bytes, 2097216);
+    ck_assert_int_eq(hg_reader_next(r, &rec), 1);
+    ck_assert_int_eq(rec.tag, HG_REC_END);
+    ck_assert_int_eq(hg_reader_next(r, &rec), 0);
+    hg_reader_close(r);
+    close(fd);
+    free(gz);
+    craft_free(&c);
+}
+END_TEST
+
+/* Version and rate must agree: format 1 is exact, format 2 is sampled at a
+ * rate of 1 byte to 1 TiB. An exact-layout SNAPSHOT in a format-2 trace is
+ * too short, and a REACH record has no place in one. */
+START_TEST(test_sampled_mismatch)
+{
+    craft_t c;
+    craft_init(&c);
+    craft_preamble(&c);
+    craft_header_sampled(&c, "", 4096);
+    expect_error(&c, "offset 11: HEADER: sample_bytes 4096 in a format-1 trace (sampled traces "
+                     "are format 2)");
+    craft_free(&c);
+
+    craft_init(&c);
+    craft_preamble_version(&c, HG_FORMAT_VERSION_SAMPLED);
+    craft_header(&c, "");
+    expect_error(&c, "offset 11: HEADER: sample_bytes 0 in a format-2 trace (expected 1 to "
+                     "1099511627776)");
+    craft_free(&c);
+
+    craft_init(&c);
+    craft_preamble_version(&c, HG_FORMAT_VERSION_SAMPLED);
+    craft_header_sampled(&c, "", HG_SAMPLE_MAX_BYTES + 1);
+    expect_error(&c, "offset 11: HEADER: sample_bytes 1099511627777 in a format-2 trace "
+                     "(expected 1 to 1099511627776)");
+    craft_free(&c);
+
+    craft_init(&c);
+    craft_preamble_version(&c, HG_FORMAT_VERSION_SAMPLED);
+    craft_header_sampled(&c, "", 4096);
+    size_t at = c.len;
+    craft_snapshot(&c, 5, 0, totals0, 0, NULL);
+    /* tag, length, then time 5, rss 0, 8 totals 0, n 0: the n is read as
+     * est_alloc_count and the payload ends at est_alloc_bytes. */
+    char msg[128];
+    snprintf(msg, sizeof msg, "offset %zu: SNAPSHOT record too short for its est_alloc_bytes field",
+             at + 2 + 11);
+    expect_error(&c, msg);
+    craft_free(&c);
+
+    craft_init(&c);
+    craft_preamble_version(&c, HG_FORMAT_VERSION_SAMPLED);
+    craft_header_sampled(&c, "", 4096);
+    at = c.len;
+    craft_reach(&c, 5, HG_DUMP_EXIT, 0, 0, 0, NULL);
+    snprintf(msg, sizeof msg, "offset %zu: REACH in a sampled trace (the scan needs every block)",
+             at + 2);
+    expect_error(&c, msg);
     craft_free(&c);
 }
 END_TEST
@@ -998,6 +1115,8 @@ static Suite *reader_suite(void)
     tcase_add_test(tc, test_empty_file);
     tcase_add_test(tc, test_gzip_of_other);
     tcase_add_test(tc, test_future_version);
+    tcase_add_test(tc, test_sampled_snapshot);
+    tcase_add_test(tc, test_sampled_mismatch);
     tcase_add_test(tc, test_corrupt_deflate);
     tcase_add_test(tc, test_corrupt_crc);
     tcase_add_test(tc, test_record_too_long);

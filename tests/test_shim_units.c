@@ -131,6 +131,50 @@ START_TEST(config_signals)
 }
 END_TEST
 
+/* HEAPGROW_SAMPLE_BYTES takes binary suffixes (docs/USAGE.md), up to 1 TiB;
+ * KB/MB/GB and other units are refused; HEAPGROW_SAMPLE_SEED is a number. */
+START_TEST(config_sample_sizes)
+{
+    static const struct {
+        const char *env;
+        uint64_t bytes;
+        int invalid;
+    } v[] = {
+        {"HEAPGROW_SAMPLE_BYTES=0", 0, 0},
+        {"HEAPGROW_SAMPLE_BYTES=524288", 524288, 0},
+        {"HEAPGROW_SAMPLE_BYTES=512K", 524288, 0},
+        {"HEAPGROW_SAMPLE_BYTES=512k", 524288, 0},
+        {"HEAPGROW_SAMPLE_BYTES=512KiB", 524288, 0},
+        {"HEAPGROW_SAMPLE_BYTES=1M", 1048576, 0},
+        {"HEAPGROW_SAMPLE_BYTES=2mib", 2097152, 0},
+        {"HEAPGROW_SAMPLE_BYTES=1G", 1073741824, 0},
+        {"HEAPGROW_SAMPLE_BYTES=1024G", 1099511627776ull, 0},
+        {"HEAPGROW_SAMPLE_BYTES=100B", 100, 0},
+        {"HEAPGROW_SAMPLE_BYTES=1025G", 0, 1},
+        {"HEAPGROW_SAMPLE_BYTES=1099511627777", 0, 1},
+        {"HEAPGROW_SAMPLE_BYTES=512KB", 0, 1},
+        {"HEAPGROW_SAMPLE_BYTES=1MB", 0, 1},
+        {"HEAPGROW_SAMPLE_BYTES=1T", 0, 1},
+        {"HEAPGROW_SAMPLE_BYTES=K", 0, 1},
+        {"HEAPGROW_SAMPLE_BYTES= 1K", 0, 1},
+        {"HEAPGROW_SAMPLE_BYTES=99999999999999999999999999K", 0, 1},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char *env[] = {(char *)v[i].env, NULL};
+        hg_config_t c;
+        ck_assert_msg(hg_config_parse(&c, env) == v[i].invalid, "%s", v[i].env);
+        ck_assert_msg(c.sample_bytes == v[i].bytes, "%s", v[i].env);
+    }
+    char *seed[] = {"HEAPGROW_SAMPLE_SEED=18446744073709551615", NULL};
+    hg_config_t c;
+    ck_assert_int_eq(hg_config_parse(&c, seed), 0);
+    ck_assert_uint_eq(c.sample_seed, UINT64_MAX);
+    char *bad_seed[] = {"HEAPGROW_SAMPLE_SEED=x", NULL};
+    ck_assert_int_eq(hg_config_parse(&c, bad_seed), 1);
+    ck_assert_uint_eq(c.sample_seed, 0);
+}
+END_TEST
+
 START_TEST(config_invalid_keeps_defaults)
 {
     char *env[] = {"HEAPGROW_INTERVAL_MS=0",
@@ -303,6 +347,7 @@ static Suite *shim_suite(void)
     tcase_add_test(tc, config_values);
     tcase_add_test(tc, config_signals);
     tcase_add_test(tc, config_invalid_keeps_defaults);
+    tcase_add_test(tc, config_sample_sizes);
     tcase_add_test(tc, config_output_too_long);
     suite_add_tcase(s, tc);
     tc = tcase_create("arena");

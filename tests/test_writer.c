@@ -21,9 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <heapgrow/estimate.h>
 #include <heapgrow/format.h>
 
 #include "os.h"
+#include "sample.h"
 #include "test_writer_decode.h"
 #include "test_writer_fakes.h"
 #include "writer.h"
@@ -277,7 +279,7 @@ START_TEST(roundtrip_exact_records)
     ck_assert_int_eq(trace_load(out, &t), 0);
     ck_assert(t.has_trailer);
     ck_assert(t.is_magic_ok);
-    ck_assert_uint_eq(t.version, HG_FORMAT_VERSION);
+    ck_assert_uint_eq(t.version, HG_FORMAT_VERSION_EXACT);
     ck_assert_uint_eq(t.tail_bytes, 0);
 
     header_t h = parse_header(&t.recs[0]);
@@ -434,6 +436,109 @@ START_TEST(snapshot_lists_changed_stacks_only)
     ck_assert_uint_eq(t.recs[i].tag, HG_REC_END);
     cur_u(&c);
     ck_assert_uint_eq(cur_u(&c), HG_END_UEXIT);
+    check_times_nondecreasing(&t);
+    trace_free(&t);
+}
+END_TEST
+
+/* A sampled trace (format 2): the header says the rate; every SNAPSHOT has
+ * the estimated totals after the raw ones and each listed stack its
+ * estimated counters after its raw ones; a stack whose estimates changed is
+ * listed again. The estimates are sums of hg_est_weigh() of the sampled
+ * blocks (sample.c keeps them as the shim reports allocations and frees). */
+START_TEST(sampled_snapshot_carries_estimates)
+{
+    const uint64_t rate = 4096;
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, 0);
+    hg_core.cfg.sample_bytes = hg_sample_init(rate, 1, 0, 0);
+    ck_assert_uint_eq(hg_core.cfg.sample_bytes, rate);
+    setup_stacks();
+    /* Stack 1: three sampled blocks of 100 bytes, one freed; stack 3: one
+     * of 40000. The raw counters are setup_stacks()'s. */
+    hg_live_entry_t a = {.address = 0x10000, .size = 100, .stack_id = 1};
+    hg_live_entry_t b = {.address = 0x20000, .size = 40000, .stack_id = 3};
+    for (int k = 0; k < 3; k++) {
+        ck_assert_int_eq(hg_sample_mark(a.address + 256 * (uint64_t)k, 1), 0);
+        hg_sample_count(&a, +1, true);
+    }
+    hg_sample_count(&a, -1, false);
+    ck_assert_int_eq(hg_sample_mark(b.address, 3), 0);
+    hg_sample_count(&b, +1, true);
+    uint64_t ab, ac, bb, bc;
+    hg_est_weigh(100, rate, &ab, &ac);
+    hg_est_weigh(40000, rate, &bb, &bc);
+
+    ck_assert_int_eq(hg_writer_start(), 0);
+    hg_writer_request_dump(HG_DUMP_API);
+    wait_for(hg_writer_dump_count, 1);
+    hg_sample_count(&a, -1, false); /* only an estimate changes */
+    hg_writer_request_dump(HG_DUMP_API);
+    wait_for(hg_writer_dump_count, 2);
+    hg_writer_finish(HG_END_UEXIT, 0);
+
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert_uint_eq(t.version, HG_FORMAT_VERSION_SAMPLED);
+    cur_t c = cur_of(&t.recs[0]);
+    for (int k = 0; k < 4; k++)
+        cur_u(&c);
+    char str[256];
+    cur_str(&c, str, sizeof str);
+    uint64_t argc = cur_u(&c);
+    for (uint64_t k = 0; k < argc; k++)
+        cur_str(&c, str, sizeof str);
+    cur_u(&c);
+    cur_u(&c);
+    ck_assert_uint_eq(cur_u(&c), rate);
+
+    size_t i = trace_find(&t, HG_REC_SNAPSHOT, 0);
+    c = cur_of(&t.recs[i]);
+    uint64_t v[10];
+    for (int k = 0; k < 10; k++)
+        v[k] = cur_u(&c);
+    ck_assert_uint_eq(v[2], 7);   /* raw alloc_count: 1 + 5 + 1 */
+    ck_assert_uint_eq(v[6], 348); /* raw live bytes */
+    uint64_t est[7];
+    for (int k = 0; k < 7; k++)
+        est[k] = cur_u(&c);
+    ck_assert_uint_eq(est[0], 3 * ac + bc); /* est_alloc_count */
+    ck_assert_uint_eq(est[1], 3 * ab + bb); /* est_alloc_bytes */
+    ck_assert_uint_eq(est[2], ac);          /* est_free_count  */
+    ck_assert_uint_eq(est[3], ab);          /* est_free_bytes  */
+    ck_assert_uint_eq(est[4], 2 * ab + bb); /* est_live_bytes  */
+    ck_assert_uint_eq(est[5], 2 * ac + bc); /* est_live_count  */
+    ck_assert_uint_eq(est[6], 2 * ab + bb); /* est_peak        */
+    ck_assert_uint_eq(cur_u(&c), 3);        /* stacks 0, 1, 3  */
+    uint64_t e[3][9];
+    for (int k = 0; k < 3; k++)
+        for (int f = 0; f < 9; f++)
+            e[k][f] = cur_u(&c);
+    ck_assert(!c.is_bad && c.p == c.end);
+    ck_assert_uint_eq(e[0][0], 0);
+    ck_assert_uint_eq(e[0][5] + e[0][6] + e[0][7] + e[0][8], 0);
+    ck_assert_uint_eq(e[1][0], 1);
+    ck_assert_uint_eq(e[1][1], 300); /* raw live bytes */
+    ck_assert_uint_eq(e[1][5], 2 * ab);
+    ck_assert_uint_eq(e[1][6], 2 * ac);
+    ck_assert_uint_eq(e[1][7], 3 * ac);
+    ck_assert_uint_eq(e[1][8], 3 * ab);
+    ck_assert_uint_eq(e[2][0], 3);
+    ck_assert_uint_eq(e[2][5], bb);
+    ck_assert_uint_eq(e[2][8], bb);
+
+    i = trace_find(&t, HG_REC_SNAPSHOT, i + 1);
+    c = cur_of(&t.recs[i]);
+    for (int k = 0; k < 17; k++)
+        v[k % 10] = cur_u(&c);
+    ck_assert_uint_eq(cur_u(&c), 1); /* stack 1 only: its estimate changed */
+    ck_assert_uint_eq(cur_u(&c), 1);
+    for (int f = 1; f < 5; f++)
+        cur_u(&c);
+    ck_assert_uint_eq(cur_u(&c), ab);
+    ck_assert_uint_eq(cur_u(&c), ac);
     check_times_nondecreasing(&t);
     trace_free(&t);
 }
@@ -1369,6 +1474,7 @@ static Suite *writer_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, roundtrip_exact_records);
     tcase_add_test(tc, snapshot_lists_changed_stacks_only);
+    tcase_add_test(tc, sampled_snapshot_carries_estimates);
     tcase_add_test(tc, modules_load_and_unload);
     tcase_add_test(tc, interval_widens_to_60s);
     tcase_add_test(tc, late_published_stack_is_defined);

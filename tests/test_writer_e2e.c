@@ -215,7 +215,7 @@ START_TEST(leak_run_trace)
     trace_t t;
     ck_assert_int_eq(trace_load(out, &t), 0);
     ck_assert(t.is_magic_ok);
-    ck_assert_uint_eq(t.version, HG_FORMAT_VERSION);
+    ck_assert_uint_eq(t.version, HG_FORMAT_VERSION_EXACT);
     hdr_t h = header_of(&t);
     ck_assert_uint_eq(h.pid, (uint64_t)pid);
     ck_assert_uint_eq(h.ppid, (uint64_t)getpid());

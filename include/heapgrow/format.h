@@ -21,8 +21,23 @@
 #define HG_MAGIC     "HEAPGRW\x01"
 #define HG_MAGIC_LEN 8
 
-/* Bumped on every incompatible change; a reader rejects other versions. */
-#define HG_FORMAT_VERSION 1
+/*
+ * Versions. Bumped on every incompatible change; a reader accepts
+ * HG_FORMAT_VERSION_MIN..HG_FORMAT_VERSION and rejects the others, naming
+ * both. The version also says which layout a trace's records have:
+ *   1  exact: every allocation traced (HEADER sample_bytes is 0)
+ *   2  sampled (HEADER sample_bytes > 0): SNAPSHOT carries estimated totals
+ *      and estimated per-stack counters after the raw ones (see
+ *      HG_REC_SNAPSHOT and include/heapgrow/estimate.h)
+ * The writer writes version 1 for exact traces, so they stay byte for byte
+ * what earlier tracers wrote and every earlier analyzer reads them, and
+ * version 2 only when sampling, so an earlier analyzer refuses a sampled trace
+ * rather than presenting its samples as every allocation.
+ */
+#define HG_FORMAT_VERSION         2
+#define HG_FORMAT_VERSION_MIN     1
+#define HG_FORMAT_VERSION_EXACT   1
+#define HG_FORMAT_VERSION_SAMPLED 2
 
 /* Upper bounds a reader enforces (a writer never exceeds them). */
 #define HG_MAX_RECORD_BYTES  (64u * 1024u * 1024u) /* one record's payload     */
@@ -45,7 +60,8 @@
 enum hg_record_tag {
     /* u pid, u ppid, u start_real_ns, u start_mono_ns, b exe_path,
      * u argc, b arg * argc,
-     * u interval_ms, u max_frames, u sample_bytes (0 = exact), u unwinder
+     * u interval_ms, u max_frames, u sample_bytes (0 = exact, in version 1;
+     * the mean bytes between samples, 1..HG_SAMPLE_MAX_BYTES, in version 2), u unwinder
      * (enum hg_unwinder), b wrappers (HEAPGROW_WRAPPERS, may be empty),
      * u dump_signal (0 = off), u flags (HG_HDR_*) */
     HG_REC_HEADER = 1,
@@ -65,11 +81,21 @@ enum hg_record_tag {
      *   u peak_live_bytes (the highest live_bytes of this and every earlier
      *     snapshot of the process: sampled at snapshots, not a running peak),
      *   u dropped_count (allocations forwarded untraced since start),
+     * version 2 only: estimated totals
+     *   u est_alloc_count, u est_alloc_bytes, u est_free_count,
+     *   u est_free_bytes, u est_live_bytes, u est_live_count,
+     *   u est_peak_live_bytes,
      * then u n, [u stack_id, u live_bytes, u live_count, u alloc_count,
-     *            u alloc_bytes] * n
+     *            u alloc_bytes,
+     *            version 2 only: u est_live_bytes, u est_live_count,
+     *            u est_alloc_count, u est_alloc_bytes] * n
      * for every stack whose counters changed since the previous snapshot
      * (absolute values, not deltas; a stack absent from a snapshot kept its
-     * previous values). */
+     * previous values). In version 2 the plain counters are raw: sampled
+     * allocations and their bytes; the est_ ones are sums of hg_est_weigh()
+     * over those allocations (estimate.h): bytes in bytes, counts in
+     * HG_EST_COUNT_ONE units (1/4096 of an allocation). dropped_count counts
+     * sampled allocations that could not be recorded. */
     HG_REC_SNAPSHOT = 5,
     /* u time_ns, u reason (enum hg_dump_reason), u count: starts a live-set
      * dump of `count` entries spread over the LIVE_CHUNK records that follow. */
@@ -95,7 +121,8 @@ enum hg_record_tag {
      * root), u n, then n entries [u stack_id, then bytes and count of each
      * category in enum hg_reach_category order: u definite_bytes,
      * u definite_count, u indirect_bytes, u indirect_count, u possible_bytes,
-     * u possible_count, u reachable_bytes, u reachable_count]. Follows the
+     * u possible_count, u reachable_bytes, u reachable_count]. Never in a
+     * sampled trace (the scan needs every block). Follows the
      * LIVE_END of that dump; one classification may span several REACH
      * records (n <= HG_MAX_REACH_PER_REC each): their entries add up.
      * docs/LEAKS.md defines the categories (valgrind memcheck's). */

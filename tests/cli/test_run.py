@@ -233,6 +233,53 @@ def signals_are_forwarded(d):
 
 
 @case
+def sample_sizes(d):
+    """--sample takes binary suffixes and hands the program the byte count."""
+    for arg, want in [("0", "0"), ("4096", "4096"), ("512K", "524288"), ("512k", "524288"),
+                      ("512KiB", "524288"), ("1M", "1048576"), ("2MiB", "2097152"),
+                      ("1g", "1073741824"), ("1024G", "1099511627776"), ("100B", "100")]:
+        r = run(["run", "--no-report", "--sample", arg, "--", "sh", "-c",
+                 'echo "$HEAPGROW_SAMPLE_BYTES"'], d)
+        eq((r.returncode, r.stdout), (0, want + "\n"), f"--sample {arg}: {r.stderr}")
+    r = run(["run", "--no-report", "--sample", "512KB", "--", "sh", "-c", "echo ran"], d)
+    eq((r.returncode, r.stdout), (2, ""), "--sample 512KB refused")
+    eq(r.stderr, "heapgrow: --sample: '512KB': KB/MB/GB are ambiguous (1000 or 1024?); use K, "
+       "M, G or KiB, MiB, GiB (1024)\n", "KB message")
+    for arg in ["1025G", "1099511627777", "2T", "-1", "x", "K", "1.5M", ""]:
+        r = run(["run", "--no-report", "--sample", arg, "--", "sh", "-c", "echo ran"], d)
+        eq((r.returncode, r.stdout), (2, ""), f"--sample {arg!r} refused")
+        eq(r.stderr, "heapgrow: --sample: expected a byte count from 0 to 1099511627776 (1 TiB), "
+           f"optionally with a suffix K, M, G (KiB, MiB, GiB), got '{arg}'\n", f"{arg!r} message")
+
+
+@case
+def check_refuses_sampled_leak_gate(d):
+    """A sampled run cannot be a leak gate: check refuses it before running
+    anything, unless the gate is growth only."""
+    msg = ("a sampled run can only be a growth gate: it sees a 64-byte leak with probability "
+           "0.0122% and cannot classify reachability, so it would pass most leaks. Add "
+           "--leak-kinds none --fail-on-growth to gate on estimated growth, or trace every "
+           "allocation (no --sample) for the leak gate\n")
+    r = run(["check", "--sample", "512K", "--", "sh", "-c", "echo ran"], d)
+    eq((r.returncode, r.stdout), (2, ""), "check --sample refused")
+    eq(r.stderr, "heapgrow: check: --sample 524288: " + msg, "message")
+    r = run(["check", "--sample", "512K", "--fail-on-growth", "--", "sh", "-c", "echo ran"], d)
+    eq((r.returncode, r.stdout), (2, ""), "still refused without --leak-kinds none")
+    r = run(["check", "--leak-kinds", "none", "--", "sh", "-c", "echo ran"], d,
+            env={"HEAPGROW_SAMPLE_BYTES": "512K"})
+    eq((r.returncode, r.stdout), (2, ""), "the environment's rate is refused too")
+    eq(r.stderr, "heapgrow: check: HEAPGROW_SAMPLE_BYTES 524288: " + msg, "message (env)")
+    r = run(["check", "--sample", "0", "--", "sh", "-c", "echo ran"], d,
+            env={"HEAPGROW_SAMPLE_BYTES": "512K"})
+    eq((r.returncode, r.stdout), (0, "ran\n"), "--sample 0 overrides the environment: " + r.stderr)
+    r = run(["check", "--sample", "512K", "--leak-kinds", "none", "--fail-on-growth", "--", "sh",
+             "-c", 'echo "ran $HEAPGROW_SAMPLE_BYTES"'], d)
+    eq((r.returncode, r.stdout), (0, "ran 524288\n"), "a growth-only gate may sample: " + r.stderr)
+    assert r.stderr.endswith("; 0 growing sites; 1 sampled process: growth estimated, leaks not "
+                             "checked.\n"), r.stderr
+
+
+@case
 def usage_errors(d):
     r = run(["run"], d)
     eq(r.returncode, 2, "run without program")

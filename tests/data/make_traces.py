@@ -6,11 +6,14 @@ preload/encode.c, so the golden tests cross-check the format's prose too.
 
   small.hgt      every record type, ends with END (exit)
   killed.hgt     the writer killed mid-snapshot: half a record, no gzip trailer
-  future.hgt     format version 2
+  future.hgt     format version 3
+  sampled.hgt    a sampled trace (format version 2, sample_bytes 65536): estimated
+                 counters computed here with libm, independently of estimate.h
   notgz.hgt      plain text
   badstack.hgt   a snapshot referring to an undefined stack
   unknown.hgt    an unknown record tag and extra payload bytes (both ignored)
 """
+import math
 import os
 import zlib
 
@@ -44,9 +47,9 @@ def rec(tag, payload):
     return bytes([tag]) + u(len(payload)) + payload
 
 
-def header(wrappers=""):
+def header(wrappers="", sample_bytes=0):
     return rec(1, u(1234) + u(1) + u(1700000000123456789) + u(777) + b("/usr/bin/demo")
-               + u(2) + b("demo") + b("--fast") + u(100) + u(64) + u(0) + u(0)
+               + u(2) + b("demo") + b("--fast") + u(100) + u(64) + u(sample_bytes) + u(0)
                + b(wrappers) + u(12) + u(0))
 
 
@@ -72,6 +75,57 @@ def snapshot(t, rss, totals, counters):
     for c in counters:
         p += b"".join(u(x) for x in c)
     return rec(5, p)
+
+
+SAMPLE_RATE = 65536
+EST_ONE = 4096  # HG_EST_COUNT_ONE
+
+
+def weigh(size, rate=SAMPLE_RATE):
+    """docs/FORMAT.md, "Sampled traces": what one sampled allocation stands
+    for: (bytes, count in 1/4096), each rounded to the nearest integer."""
+    p = -math.expm1(-size / rate)
+    return int(size / p + 0.5), int(EST_ONE / p + 0.5)
+
+
+def sampled_snapshot(t, rss, blocks_alloc, blocks_live, dropped=0):
+    """Version-2 SNAPSHOT listing every stack, from {stack: [sizes]} of the
+    sampled blocks allocated so far and of those still live."""
+    tot = [0] * 8
+    est = [0] * 7
+    counters = []
+    for sid in sorted(blocks_alloc):
+        a, lv = blocks_alloc[sid], blocks_live.get(sid, [])
+        wa, wl = [weigh(x) for x in a], [weigh(x) for x in lv]
+        c = (sid, sum(lv), len(lv), len(a), sum(a),
+             sum(w[0] for w in wl), sum(w[1] for w in wl), sum(w[1] for w in wa),
+             sum(w[0] for w in wa))
+        counters.append(c)
+        tot[0] += c[3]; tot[1] += c[4]; tot[4] += c[1]; tot[5] += c[2]
+        est[0] += c[7]; est[1] += c[8]; est[4] += c[5]; est[5] += c[6]
+    tot[2], tot[3], tot[6], tot[7] = tot[0] - tot[5], tot[1] - tot[4], tot[4], dropped
+    est[2], est[3], est[6] = est[0] - est[5], est[1] - est[4], est[4]
+    p = u(t) + u(rss) + b"".join(u(x) for x in tot) + b"".join(u(x) for x in est)
+    p += u(len(counters))
+    for c in counters:
+        p += b"".join(u(x) for x in c)
+    return rec(5, p)
+
+
+def sampled_records():
+    a1 = {1: [100, 100, 3000], 2: [200000]}
+    return [
+        MAGIC + u(2) + header("", SAMPLE_RATE),
+        module(1, 10, 0x555555554000, 0x555555554000, 0x555555559000, "/usr/bin/demo", b""),
+        stack(1, [0x555555555123, 0x555555555456]),
+        stack(2, [0x555555555789]),
+        sampled_snapshot(100000000, 4 << 20, a1, {1: [100, 100, 3000], 2: [200000]}),
+        sampled_snapshot(200000000, 5 << 20, a1, {1: [100], 2: [200000]}),
+        live_begin(300000000, 0, 2),
+        live_chunk([(0x5555555A0000, 100, 1, 50), (0x7FFFF0000000, 200000, 2, 60)]),
+        live_end(2),
+        end(300000002, 0, 0),
+    ]
 
 
 def live_begin(t, reason, count):
@@ -141,7 +195,8 @@ def main():
     recs = small_records()[:8]
     recs[-1] = recs[-1][: len(recs[-1]) // 2]  # killed while writing it
     files["killed.hgt"] = gz(recs, finish=False)
-    files["future.hgt"] = gz([MAGIC + u(2) + header()])
+    files["future.hgt"] = gz([MAGIC + u(3) + header()])
+    files["sampled.hgt"] = gz(sampled_records())
     files["notgz.hgt"] = b"this is not a heapgrow trace\n"
     files["badstack.hgt"] = gz([MAGIC + u(1) + header(), stack(1, [0x1000]),
                                 snapshot(1, 0, [0] * 8, [(1, 1, 1, 1, 1), (17, 1, 1, 1, 1)])])
