@@ -317,7 +317,8 @@ START_TEST(json_totals_series)
                             "      [0, 0.5, 1048576, 1048576, 1048576],\n"
                             "      [0.6, 1, 1048576, 2097152, 2097152],\n"
                             "      [1.1, 1.5, 2097152, 3145728, 3145728]\n"
-                            "    ]\n"
+                            "    ],\n"
+                            "    \"samples\": null\n"
                             "  },\n") != NULL,
                   "%s", j);
     free(j);
@@ -325,7 +326,8 @@ START_TEST(json_totals_series)
     model.live_series = (hg_series_t){NULL, 0};
     model.rss_series = (hg_series_t){NULL, 0};
     j = render(true, &in, &o);
-    ck_assert_ptr_nonnull(strstr(j, "\"live_series\": [],\n    \"rss_series\": []\n  },\n"));
+    ck_assert_ptr_nonnull(strstr(j, "\"live_series\": [],\n    \"rss_series\": [],\n"
+                                    "    \"samples\": null\n  },\n"));
     free(j);
 }
 END_TEST

@@ -634,7 +634,7 @@ def check_sampled(name, t, end, leaks, exe):
        d["header"])
     with gzip.open(t) as g:
         ok(g.read(9)[8] == 2, f"{name}: a sampled trace is format version 2")
-    mine = {a for a, (size, sid) in (d["live"] or {}).items()
+    mine = {a for a, (size, sid, *_) in (d["live"] or {}).items()
             if d["stacks"].get(sid) and module_of(d, d["stacks"][sid][0]) is not None
             and os.path.realpath(module_of(d, d["stacks"][sid][0])) == os.path.realpath(exe)}
     stale = sorted(mine - {a for a, _ in leaks})
