@@ -339,9 +339,11 @@ static char *message_text(const hg_gate_finding_t *fd)
     const hg_site_t *s = fd->site;
     if (fd->kind == HG_FINDING_GROWTH) {
         double c = s->growth.confidence;
+        /* A sampled process's figures are estimates (the gate's text says so too). */
         fprintf(f,
-                "Growth of %.0f byte(s)/s (confidence %.0f%%, %.0f byte(s) gained) allocated "
+                "%s of %.0f byte(s)/s (confidence %.0f%%, %.0f byte(s) gained) allocated "
                 "from ",
+                fd->process->sample_bytes != 0 ? "Estimated growth" : "Growth",
                 s->growth.slope_bytes_per_s, isfinite(c) ? c * 100 : 0.0, s->growth.net_gain_bytes);
         put_frame_name(f, &s->frame);
     } else {
@@ -452,8 +454,8 @@ static void write_notification(hg_json_t *w, const char *level, const char *text
     hg_json_obj_end(w);
 }
 
-/* Notifications about one process: leaks unknown (no final live set), and
- * its report's warnings. */
+/* Notifications about one process: leaks unknown (no final live set) or not
+ * checked (sampled), and its report's warnings. */
 static void write_process_notes(hg_json_t *w, const hg_model_t *m, bool is_descendant)
 {
     if (m->write_error != NULL) {
@@ -468,6 +470,22 @@ static void write_process_notes(hg_json_t *w, const hg_model_t *m, bool is_desce
                     m->write_error);
             fclose(f);
             write_notification(w, "error", text != NULL ? text : "Trace incomplete");
+            free(text);
+        }
+    } else if (m->sample_bytes != 0) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (f != NULL) {
+            hg_gate_finding_t fd = {.process = m, .is_descendant = is_descendant};
+            fputs("Leaks not checked for ", f);
+            put_process(f, &fd);
+            fprintf(f,
+                    ": it was sampled (one allocation per %" PRIu64 " bytes on average), so its "
+                    "growth is estimated and its leaks are not gated.",
+                    m->sample_bytes);
+            fclose(f);
+            write_notification(w, "note", text != NULL ? text : "Leaks not checked");
             free(text);
         }
     } else if (!m->has_final_live_set) {

@@ -255,6 +255,37 @@ START_TEST(levels_growth_descendants)
 }
 END_TEST
 
+/* A sampled process: its growth is an estimate, its leaks are not gated
+ * (launch.c refuses a sampled leak gate; a sampled child of an exact run
+ * can still get here), and a note says so. */
+START_TEST(sampled_growth_only)
+{
+    build();
+    model.sample_bytes = 524288;
+    model.has_reachability = false;
+    sites[0].growth = (hg_growth_t){
+        .is_growing = true, .slope_bytes_per_s = 1000, .confidence = 0.99, .net_gain_bytes = 8192};
+    hg_gate_t g;
+    ck_assert_int_eq(hg_gate_init(&g), 0);
+    g.is_fail_on_growth = true;
+    hg_report_input_t in = {.main = &model};
+    char *s = sarif(&g, &in, "/base", NULL, 23);
+    HAS(s, "{\"ruleId\": \"heapgrow/growth\",\"ruleIndex\": 5,\"level\": \"error\",\"message\": "
+           "{\"text\": \"Estimated growth of 1000 byte(s)/s (confidence 99%, 8192 byte(s) "
+           "gained) allocated from make_a, in process 42 /base/app.\"}");
+    HAS(s, "\"toolExecutionNotifications\": [{\"level\": \"note\",\"message\": {\"text\": "
+           "\"Leaks not checked for process 42 /base/app: it was sampled (one allocation per "
+           "524288 bytes on average), so its growth is estimated and its leaks are not "
+           "gated.\"}}]");
+    /* the only result: the sites' leaks are not findings */
+    const char *first = strstr(s, "\"ruleId\"");
+    ck_assert_ptr_nonnull(first);
+    ck_assert_ptr_null(strstr(first + 1, "\"ruleId\""));
+    free(s);
+    hg_gate_free(&g);
+}
+END_TEST
+
 START_TEST(nothing_checked)
 {
     hg_gate_t g;
@@ -278,6 +309,7 @@ static Suite *sarif_suite(void)
     TCase *w = tcase_create("write");
     tcase_add_test(w, results_and_locations);
     tcase_add_test(w, levels_growth_descendants);
+    tcase_add_test(w, sampled_growth_only);
     tcase_add_test(w, nothing_checked);
     suite_add_tcase(s, w);
     return s;
