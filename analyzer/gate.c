@@ -303,6 +303,18 @@ static bool add_finding(hg_gate_result_t *res, const hg_gate_finding_t *f)
     return true;
 }
 
+/* "heapgrow check: process PID EXE" (or "descendant process PID (child of
+ * PPID) EXE"), the name escaped, no newline. */
+static void put_process_head(FILE *out, const hg_model_t *m, bool is_child)
+{
+    if (is_child)
+        fprintf(out, "heapgrow check: descendant process %" PRIu64 " (child of %" PRIu64 ") ",
+                m->pid, m->ppid);
+    else
+        fprintf(out, "heapgrow check: process %" PRIu64 " ", m->pid);
+    hg_escape_put(out, m->exe != NULL ? m->exe : "?");
+}
+
 static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m, bool is_child,
                              hg_gate_result_t *res)
 {
@@ -317,12 +329,7 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
     bool is_leak_gated = m->sample_bytes == 0;
     if (m->write_error != NULL) {
         /* The tool's own failure, not the program's: say it, and fail. */
-        if (is_child)
-            fprintf(out, "heapgrow check: descendant process %" PRIu64 " (child of %" PRIu64 ") ",
-                    m->pid, m->ppid);
-        else
-            fprintf(out, "heapgrow check: process %" PRIu64 " ", m->pid);
-        hg_escape_put(out, m->exe != NULL ? m->exe : "?");
+        put_process_head(out, m, is_child);
         fputs(": its trace is incomplete (writing it failed: ", out);
         hg_escape_put(out, m->write_error);
         fputs("), so its leaks cannot be checked\n", out);
@@ -355,12 +362,7 @@ static void evaluate_process(FILE *out, const hg_gate_t *g, const hg_model_t *m,
     sort_model = m;
     qsort(leaks, nleaks, sizeof(*leaks), cmp_leak);
     if (nleaks + ngrows > 0) {
-        if (is_child)
-            fprintf(out, "heapgrow check: descendant process %" PRIu64 " (child of %" PRIu64 ") ",
-                    m->pid, m->ppid);
-        else
-            fprintf(out, "heapgrow check: process %" PRIu64 " ", m->pid);
-        hg_escape_put(out, m->exe != NULL ? m->exe : "?");
+        put_process_head(out, m, is_child);
         fputc('\n', out);
     }
     for (size_t i = 0; i < nleaks; i++) {

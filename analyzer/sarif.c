@@ -12,6 +12,8 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -454,56 +456,46 @@ static void write_notification(hg_json_t *w, const char *level, const char *text
     hg_json_obj_end(w);
 }
 
+/* One notification about a process: `head` + the process + the printf tail. */
+__attribute__((format(printf, 6, 7))) static void
+write_process_note(hg_json_t *w, const char *level, const hg_model_t *m, bool is_descendant,
+                   const char *head, const char *fmt, ...)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL)
+        return;
+    hg_gate_finding_t fd = {.process = m, .is_descendant = is_descendant};
+    fputs(head, f);
+    put_process(f, &fd);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fclose(f);
+    write_notification(w, level, text != NULL ? text : head);
+    free(text);
+}
+
 /* Notifications about one process: leaks unknown (no final live set) or not
  * checked (sampled), and its report's warnings. */
 static void write_process_notes(hg_json_t *w, const hg_model_t *m, bool is_descendant)
 {
-    if (m->write_error != NULL) {
-        char *text = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&text, &len);
-        if (f != NULL) {
-            hg_gate_finding_t fd = {.process = m, .is_descendant = is_descendant};
-            fputs("Leaks unknown for ", f);
-            put_process(f, &fd);
-            fprintf(f, ": its trace is incomplete (writing it failed: %s); the gate fails.",
-                    m->write_error);
-            fclose(f);
-            write_notification(w, "error", text != NULL ? text : "Trace incomplete");
-            free(text);
-        }
-    } else if (m->sample_bytes != 0) {
-        char *text = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&text, &len);
-        if (f != NULL) {
-            hg_gate_finding_t fd = {.process = m, .is_descendant = is_descendant};
-            fputs("Leaks not checked for ", f);
-            put_process(f, &fd);
-            fprintf(f,
-                    ": it was sampled (one allocation per %" PRIu64 " bytes on average), so its "
-                    "growth is estimated and its leaks are not gated.",
-                    m->sample_bytes);
-            fclose(f);
-            write_notification(w, "note", text != NULL ? text : "Leaks not checked");
-            free(text);
-        }
-    } else if (!m->has_final_live_set) {
-        char *text = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&text, &len);
-        if (f != NULL) {
-            hg_gate_finding_t fd = {.process = m, .is_descendant = is_descendant};
-            fputs("Leaks unknown for ", f);
-            put_process(f, &fd);
-            fputs(": it did not exit normally (killed by a signal, _exit or exec), so the "
-                  "tracer wrote no final live set.",
-                  f);
-            fclose(f);
-            write_notification(w, "warning", text != NULL ? text : "Leaks unknown");
-            free(text);
-        }
-    }
+    if (m->write_error != NULL)
+        write_process_note(w, "error", m, is_descendant, "Leaks unknown for ",
+                           ": its trace is incomplete (writing it failed: %s); the gate fails.",
+                           m->write_error);
+    else if (m->sample_bytes != 0)
+        write_process_note(w, "note", m, is_descendant, "Leaks not checked for ",
+                           ": it was sampled (one allocation per %" PRIu64
+                           " bytes on average), so its growth is estimated and its leaks are "
+                           "not gated.",
+                           m->sample_bytes);
+    else if (!m->has_final_live_set)
+        write_process_note(w, "warning", m, is_descendant, "Leaks unknown for ", "%s",
+                           ": it did not exit normally (killed by a signal, _exit or exec), so "
+                           "the tracer wrote no final live set.");
     for (size_t i = 0; i < m->nwarnings; i++)
         write_notification(w, "warning", m->warnings[i]);
 }
