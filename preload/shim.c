@@ -66,6 +66,25 @@ static void count_dropped(int code, const char *msg)
         hg_writer_warn(code, msg);
 }
 
+/* Puts e into the live table, and into the page map when sampling. False
+ * (and the drop counted, said once) when either has no room. */
+static bool track(const hg_live_entry_t *e)
+{
+    bool is_sampling = hg_sample_rate() != 0;
+    if (is_sampling && hg_sample_mark(e->address, e->stack_id) != 0) {
+        count_dropped(HG_WARN_ARENA, "internal memory exhausted; allocations go untraced");
+        return false;
+    }
+    if (hg_live_insert(hg_core.live, e) != 0) {
+        if (is_sampling)
+            hg_sample_unmark(e->address);
+        count_dropped(HG_WARN_LIVE_FULL, "live table cannot take an entry (it cannot grow, or "
+                                         "a block of 512 GiB or more); allocations go untraced");
+        return false;
+    }
+    return true;
+}
+
 /* Records p (non-NULL) of `size` requested bytes, allocated from the stack
  * frames[0..n). Guard held by the caller; errno saved by the caller. */
 static void record(void *p, size_t size, const uintptr_t *frames, uint32_t n)
@@ -83,19 +102,9 @@ static void record(void *p, size_t size, const uintptr_t *frames, uint32_t n)
         .stack_id = id,
         .alloc_time_ms = hg_core_clock_ms(),
     };
-    bool is_sampling = hg_sample_rate() != 0;
-    if (is_sampling && hg_sample_mark(e.address, id) != 0) {
-        count_dropped(HG_WARN_ARENA, "internal memory exhausted; allocations go untraced");
+    if (!track(&e))
         return;
-    }
-    if (hg_live_insert(hg_core.live, &e) != 0) {
-        if (is_sampling)
-            hg_sample_unmark(e.address);
-        count_dropped(HG_WARN_LIVE_FULL, "live table cannot take an entry (it cannot grow, or "
-                                         "a block of 512 GiB or more); allocations go untraced");
-        return;
-    }
-    if (is_sampling)
+    if (hg_sample_rate() != 0)
         hg_sample_count(&e, +1, true);
     hg_counts_alloc(id, size);
 }
@@ -117,19 +126,11 @@ static bool untrack(void *p, hg_live_entry_t *out)
  * untrack(). errno saved by the caller. */
 static void retrack(const hg_live_entry_t *e)
 {
-    bool is_sampling = hg_sample_rate() != 0;
-    if (is_sampling && hg_sample_mark(e->address, e->stack_id) != 0) {
-        count_dropped(HG_WARN_ARENA, "internal memory exhausted; allocations go untraced");
-    } else if (hg_live_insert(hg_core.live, e) != 0) {
-        if (is_sampling)
-            hg_sample_unmark(e->address);
-        count_dropped(HG_WARN_LIVE_FULL, "live table cannot take an entry (it cannot grow, or "
-                                         "a block of 512 GiB or more); allocations go untraced");
-    } else {
-        if (is_sampling)
-            hg_sample_count(e, +1, false);
-        hg_counts_free_undo(e->stack_id, e->size);
-    }
+    if (!track(e))
+        return;
+    if (hg_sample_rate() != 0)
+        hg_sample_count(e, +1, false);
+    hg_counts_free_undo(e->stack_id, e->size);
 }
 
 /*
@@ -190,7 +191,8 @@ __attribute__((noinline)) static void do_free(void *p)
         return; /* free(NULL) is a no-op; bootstrap blocks are never reused */
     if (__builtin_expect(!hg_real_is_ready(), 0))
         return; /* cannot happen: only the bootstrap exists before */
-    if (!should_trace() || !hg_sample_may_hold(p)) {
+    /* Reached from front_free only, which already asked the page map. */
+    if (!should_trace()) {
         hg_real.free(p);
         return;
     }
