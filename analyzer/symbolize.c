@@ -402,6 +402,12 @@ static const char *public_alias(hg_sym_t *s, sym_module_t *m, uint64_t addr, con
 /* ------------------------------------------------------------------------ */
 /* Modules                                                                    */
 
+static bool is_vdso_path(const char *path)
+{
+    return strcmp(path, "[vdso]") == 0 || strncmp(path, "linux-vdso", 10) == 0 ||
+           strncmp(path, "linux-gate", 10) == 0;
+}
+
 /* Modules with no file behind them: the vdso (named "[vdso]" by /proc maps,
  * "linux-vdso.so.1" by the loader) and other bracketed pseudo-mappings. Their
  * frames read module+0xoffset, without a warning: nothing is missing. The
@@ -409,14 +415,7 @@ static const char *public_alias(hg_sym_t *s, sym_module_t *m, uint64_t addr, con
  * (own_vdso_fd). */
 static bool is_pseudo_path(const char *path)
 {
-    return path[0] == '\0' || path[0] == '[' || strncmp(path, "linux-vdso", 10) == 0 ||
-           strncmp(path, "linux-gate", 10) == 0;
-}
-
-static bool is_vdso_path(const char *path)
-{
-    return strcmp(path, "[vdso]") == 0 || strncmp(path, "linux-vdso", 10) == 0 ||
-           strncmp(path, "linux-gate", 10) == 0;
+    return path[0] == '\0' || path[0] == '[' || is_vdso_path(path);
 }
 
 /* The vdso has no file on disk, but the kernel maps the same image into every

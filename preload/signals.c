@@ -29,7 +29,7 @@
  * Terminating signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT, and the other
  * signals whose default action ends the process without a fault: SIGPIPE,
  * SIGALRM, SIGUSR1, SIGUSR2 unless it is the dump signal, SIGVTALRM, SIGPROF,
- * SIGXCPU, SIGIO, SIGPWR, SIGSTKFLT; see term_signals). Most come from
+ * SIGXCPU, SIGIO, SIGPWR, SIGSTKFLT; see kind_of). Most come from
  * outside; SIGPIPE comes from the program's own write to a closed pipe. The
  * interrupted thread may be anywhere: in a malloc holding an arena lock, or
  * in the middle of moving a live-table entry that a walk of the table waits
@@ -112,6 +112,11 @@ static int kind_of(int sig)
     case SIGTRAP:
     case SIGSYS:
         return KIND_FAULT;
+    /* KIND_TERM: every signal whose default action ends the process and that is not a
+     * fault, except SIGXFSZ (the writer's own writes can raise it: it is blocked
+     * around them, see writer.c) and the real-time signals (glibc reserves some;
+     * programs that use the others install handlers). The dump signal is left
+     * out where installing (hg_signals_install). */
     case SIGINT:
     case SIGTERM:
     case SIGHUP:
@@ -131,16 +136,6 @@ static int kind_of(int sig)
         return KIND_NONE;
     }
 }
-
-/* Every signal whose default action ends the process and that is not a
- * fault, except SIGXFSZ (the writer's own writes can raise it: it is blocked
- * around them, see writer.c) and the real-time signals (glibc reserves some;
- * programs that use the others install handlers). The dump signal is left
- * out where installing (hg_signals_install). */
-static const int term_signals[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,   SIGPIPE,
-                                   SIGALRM, SIGUSR1, SIGUSR2, SIGVTALRM, SIGPROF,
-                                   SIGXCPU, SIGIO,   SIGPWR,  SIGSTKFLT};
-#define NTERM (sizeof term_signals / sizeof term_signals[0])
 
 /* ------------------------------------------------------------------------ */
 /* State                                                                     */
@@ -306,11 +301,11 @@ static void unblock_own_term_signals(void)
 {
     sigset_t set;
     sigemptyset(&set);
-    for (size_t i = 0; i < NTERM; i++) {
+    for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction cur;
-        if (real_sigaction(term_signals[i], NULL, &cur) == 0 &&
-            is_ours(term_signals[i], cur.sa_handler))
-            sigaddset(&set, term_signals[i]);
+        if (kind_of(sig) == KIND_TERM && real_sigaction(sig, NULL, &cur) == 0 &&
+            is_ours(sig, cur.sa_handler))
+            sigaddset(&set, sig);
     }
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
