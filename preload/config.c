@@ -146,10 +146,12 @@ static void set_defaults(hg_config_t *cfg)
     cfg->interval_ms = HG_DEFAULT_INTERVAL_MS;
     cfg->max_frames = HG_DEFAULT_MAX_FRAMES;
     cfg->sample_bytes = 0;
-#ifdef HG_DEFAULT_UNWINDER_FP
+#if defined(HG_DEFAULT_UNWINDER_FP)
     cfg->unwinder = HG_UNWIND_FP;
-#else
+#elif defined(HG_DEFAULT_UNWINDER_LIBUNWIND)
     cfg->unwinder = HG_UNWIND_LIBUNWIND;
+#else
+    cfg->unwinder = HG_UNWIND_DWARF;
 #endif
     cfg->dump_signal = SIGUSR2;
     cfg->wrappers[0] = '\0';
@@ -193,6 +195,8 @@ static bool apply(hg_config_t *cfg, const char *name, size_t name_len, const cha
             cfg->unwinder = HG_UNWIND_LIBUNWIND;
         else if (str_ieq(val, "fp"))
             cfg->unwinder = HG_UNWIND_FP;
+        else if (str_ieq(val, "dwarf"))
+            cfg->unwinder = HG_UNWIND_DWARF;
         else
             return false;
         return true;

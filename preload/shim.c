@@ -661,6 +661,8 @@ HG_EXPORT int dlclose(void *handle)
     if (!is_ready())
         return -1;
     int rc = hg_real.dlclose(handle);
+    /* Code may be gone, and other code mapped where it was. */
+    hg_unwind_dwarf_forget();
     if (atomic_load_explicit(&hg_core.state, memory_order_acquire) == HG_STATE_ACTIVE) {
         int saved = errno;
         hg_writer_modules_changed();

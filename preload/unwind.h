@@ -16,6 +16,7 @@
 #ifndef HEAPGROW_PRELOAD_UNWIND_H
 #define HEAPGROW_PRELOAD_UNWIND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "heapgrow/format.h"
@@ -79,5 +80,22 @@ void hg_unwind_fp_init(uintptr_t tracer_lo, uintptr_t tracer_hi);
 
 /* Number of times the frame-pointer walk fell back to libunwind (tests). */
 uint64_t hg_unwind_fallback_count(void);
+
+/* This thread's stack [*lo, *hi), found once per thread; false when unknown
+ * (the walks then leave the stack to libunwind). */
+bool hg_unwind_thread_stack(uintptr_t *lo, uintptr_t *hi);
+
+/* The default unwinder (unwind_dwarf.c): libunwind's fast trace with a shared
+ * cache of the plain .eh_frame rules. hg_unwind_dwarf is the walk alone (own
+ * frames included; -1 when a frame needs libunwind), hg_unwind_dwarf_capture
+ * the hg_unwind_fn (the walk, or libunwind). */
+int hg_unwind_dwarf(uintptr_t *frames, int max);
+int hg_unwind_dwarf_capture(void **frames, int max);
+
+/* Code was unmapped (dlclose): cached rules are not used again. */
+void hg_unwind_dwarf_forget(void);
+
+/* Number of stacks the walk handed to libunwind (tests). */
+uint64_t hg_unwind_dwarf_fallback_count(void);
 
 #endif /* HEAPGROW_PRELOAD_UNWIND_H */

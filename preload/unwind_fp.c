@@ -129,7 +129,7 @@ uint64_t hg_unwind_fallback_count(void)
 static __thread uintptr_t stack_lo __attribute__((tls_model("initial-exec")));
 static __thread uintptr_t stack_hi __attribute__((tls_model("initial-exec")));
 
-static bool thread_stack(uintptr_t *lo, uintptr_t *hi)
+bool hg_unwind_thread_stack(uintptr_t *lo, uintptr_t *hi)
 {
     if (stack_hi == 0) {
         if (syscall(SYS_gettid) == getpid()) {
@@ -179,7 +179,7 @@ __attribute__((noinline)) int hg_unwind_fp(uintptr_t *frames, int max)
 {
     uintptr_t bottom, top;
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-    if (!thread_stack(&bottom, &top) || fp < bottom || fp >= top)
+    if (!hg_unwind_thread_stack(&bottom, &top) || fp < bottom || fp >= top)
         return -1; /* not on this thread's stack: libunwind knows better */
     /* A link is followed only if it moves outward, stays below the top of
      * the stack (room for the two words read) and is aligned: then every

@@ -51,6 +51,8 @@ void hg_unwind_init(uint32_t unwinder)
     if (unwinder == HG_UNWIND_FP) {
         hg_unwind_fp_init(hg_unwind_conf.self_lo, hg_unwind_conf.self_hi);
         hg_unwind_conf.fn = hg_unwind_fp_capture;
+    } else if (unwinder == HG_UNWIND_DWARF) {
+        hg_unwind_conf.fn = hg_unwind_dwarf_capture;
     } else {
         hg_unwind_conf.fn = unw_backtrace;
     }

@@ -79,7 +79,7 @@ START_TEST(config_defaults)
     ck_assert_uint_eq(c.interval_ms, 100);
     ck_assert_uint_eq(c.max_frames, 64);
     ck_assert_uint_eq(c.sample_bytes, 0);
-    ck_assert_uint_eq(c.unwinder, HG_UNWIND_LIBUNWIND);
+    ck_assert_uint_eq(c.unwinder, HG_UNWIND_DWARF);
     ck_assert_int_eq(c.dump_signal, SIGUSR2);
     ck_assert_str_eq(c.wrappers, "");
     ck_assert(!c.is_quiet);
@@ -107,6 +107,13 @@ START_TEST(config_values)
     ck_assert_uint_eq(c.max_frames, 256);
     ck_assert_uint_eq(c.sample_bytes, 4096);
     ck_assert_uint_eq(c.unwinder, HG_UNWIND_FP);
+    char *names[] = {"HEAPGROW_UNWIND=libunwind", "HEAPGROW_UNWIND=DWARF", NULL};
+    hg_config_t u;
+    ck_assert_int_eq(hg_config_parse(&u, names), 0);
+    ck_assert_uint_eq(u.unwinder, HG_UNWIND_DWARF);
+    char *lib[] = {"HEAPGROW_UNWIND=libunwind", NULL};
+    ck_assert_int_eq(hg_config_parse(&u, lib), 0);
+    ck_assert_uint_eq(u.unwinder, HG_UNWIND_LIBUNWIND);
     ck_assert_int_eq(c.dump_signal, SIGUSR1);
     ck_assert_str_eq(c.wrappers, "xmalloc,*_alloc");
     ck_assert(c.is_quiet);
@@ -180,7 +187,7 @@ START_TEST(config_invalid_keeps_defaults)
     char *env[] = {"HEAPGROW_INTERVAL_MS=0",
                    "HEAPGROW_MAX_FRAMES=257",
                    "HEAPGROW_SAMPLE_BYTES=-1",
-                   "HEAPGROW_UNWIND=dwarf",
+                   "HEAPGROW_UNWIND=dwarves",
                    "HEAPGROW_SIGNAL=NOPE",
                    "HEAPGROW_QUIET=maybe",
                    "HEAPGROW_OUTPUT=",
@@ -191,7 +198,7 @@ START_TEST(config_invalid_keeps_defaults)
     ck_assert_uint_eq(c.interval_ms, 100);
     ck_assert_uint_eq(c.max_frames, 64);
     ck_assert_uint_eq(c.sample_bytes, 0);
-    ck_assert_uint_eq(c.unwinder, HG_UNWIND_LIBUNWIND);
+    ck_assert_uint_eq(c.unwinder, HG_UNWIND_DWARF);
     ck_assert_int_eq(c.dump_signal, SIGUSR2);
     ck_assert(!c.is_quiet);
     ck_assert_str_eq(c.output, "heapgrow.%e.%p.hgt");

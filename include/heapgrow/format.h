@@ -140,6 +140,7 @@ enum hg_reach_category {
 enum hg_unwinder {
     HG_UNWIND_LIBUNWIND = 0,
     HG_UNWIND_FP = 1,
+    HG_UNWIND_DWARF = 2, /* cached .eh_frame rules, libunwind for the rest */
 };
 
 enum hg_header_flags {

@@ -370,7 +370,7 @@ def sym_at(d, addr):
     return None
 
 
-for unwinder in ("libunwind", "fp"):
+for unwinder in ("dwarf", "libunwind", "fp"):
     name = f"stack {unwinder}"
     p, traces = run(name, [exe], 0, env_extra={"HEAPGROW_UNWIND": unwinder})
     t = one_trace(name, traces)
