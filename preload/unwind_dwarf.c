@@ -144,16 +144,28 @@ static void skip_encoded(cursor_t *c, uint8_t enc)
     if (enc == 0xff) /* DW_EH_PE_omit */
         return;
     switch (enc & 0x0f) {
-    case 0x00: skip(c, sizeof(uintptr_t)); break; /* absptr */
-    case 0x01:                                    /* uleb128 */
-    case 0x09: (void)get_uleb(c); break;          /* sleb128 */
-    case 0x02:                                    /* udata2 */
-    case 0x0a: skip(c, 2); break;                 /* sdata2 */
-    case 0x03:                                    /* udata4 */
-    case 0x0b: skip(c, 4); break;                 /* sdata4 */
-    case 0x04:                                    /* udata8 */
-    case 0x0c: skip(c, 8); break;                 /* sdata8 */
-    default: c->is_bad = true; break;
+    case 0x00:
+        skip(c, sizeof(uintptr_t));
+        break; /* absptr */
+    case 0x01: /* uleb128 */
+    case 0x09:
+        (void)get_uleb(c);
+        break; /* sleb128 */
+    case 0x02: /* udata2 */
+    case 0x0a:
+        skip(c, 2);
+        break; /* sdata2 */
+    case 0x03: /* udata4 */
+    case 0x0b:
+        skip(c, 4);
+        break; /* sdata4 */
+    case 0x04: /* udata8 */
+    case 0x0c:
+        skip(c, 8);
+        break; /* sdata8 */
+    default:
+        c->is_bad = true;
+        break;
     }
 }
 
@@ -244,8 +256,8 @@ static void set_reg(row_t *r, uint64_t reg, uint8_t how, int64_t off)
  * apply at target, starting at address *loc. init is the row after the CIE's
  * initial instructions (for DW_CFA_restore). Returns false on anything it
  * does not understand. */
-static bool run_program(cursor_t c, const cie_t *cie, uintptr_t *loc, uintptr_t target,
-                        row_t *row, const row_t *init)
+static bool run_program(cursor_t c, const cie_t *cie, uintptr_t *loc, uintptr_t target, row_t *row,
+                        const row_t *init)
 {
     row_t saved[8];
     unsigned depth = 0;
@@ -253,25 +265,43 @@ static bool run_program(cursor_t c, const cie_t *cie, uintptr_t *loc, uintptr_t 
         uint8_t op = *c.p++;
         uint64_t reg, delta = 0;
         switch (op >> 6) {
-        case 1: delta = op & 0x3f; goto advance;
-        case 2: set_reg(row, op & 0x3f, HOW_OFFSET, (int64_t)get_uleb(&c) * cie->data_align); continue;
+        case 1:
+            delta = op & 0x3f;
+            goto advance;
+        case 2:
+            set_reg(row, op & 0x3f, HOW_OFFSET, (int64_t)get_uleb(&c) * cie->data_align);
+            continue;
         case 3:
             reg = op & 0x3f;
             goto restore;
-        default: break;
+        default:
+            break;
         }
         switch (op) {
-        case 0x00: continue; /* nop */
-        case 0x02: delta = get_fixed(&c, 1); goto advance;
-        case 0x03: delta = get_fixed(&c, 2); goto advance;
-        case 0x04: delta = get_fixed(&c, 4); goto advance;
+        case 0x00:
+            continue; /* nop */
+        case 0x02:
+            delta = get_fixed(&c, 1);
+            goto advance;
+        case 0x03:
+            delta = get_fixed(&c, 2);
+            goto advance;
+        case 0x04:
+            delta = get_fixed(&c, 4);
+            goto advance;
         case 0x05: /* offset_extended */
             reg = get_uleb(&c);
             set_reg(row, reg, HOW_OFFSET, (int64_t)get_uleb(&c) * cie->data_align);
             continue;
-        case 0x06: reg = get_uleb(&c); goto restore;
-        case 0x07: set_reg(row, get_uleb(&c), HOW_UNDEFINED, 0); continue;
-        case 0x08: set_reg(row, get_uleb(&c), HOW_SAME, 0); continue;
+        case 0x06:
+            reg = get_uleb(&c);
+            goto restore;
+        case 0x07:
+            set_reg(row, get_uleb(&c), HOW_UNDEFINED, 0);
+            continue;
+        case 0x08:
+            set_reg(row, get_uleb(&c), HOW_SAME, 0);
+            continue;
         case 0x09: /* register: reg in another register */
             reg = get_uleb(&c);
             (void)get_uleb(&c);
@@ -293,8 +323,12 @@ static bool run_program(cursor_t c, const cie_t *cie, uintptr_t *loc, uintptr_t 
             row->cfa_off = (int64_t)get_uleb(&c);
             row->is_cfa_other = false;
             continue;
-        case 0x0d: row->cfa_reg = (uint8_t)get_uleb(&c); continue;
-        case 0x0e: row->cfa_off = (int64_t)get_uleb(&c); continue;
+        case 0x0d:
+            row->cfa_reg = (uint8_t)get_uleb(&c);
+            continue;
+        case 0x0e:
+            row->cfa_off = (int64_t)get_uleb(&c);
+            continue;
         case 0x0f: /* def_cfa_expression */
             row->is_cfa_other = true;
             skip(&c, get_uleb(&c));
@@ -314,7 +348,9 @@ static bool run_program(cursor_t c, const cie_t *cie, uintptr_t *loc, uintptr_t 
             row->cfa_off = get_sleb(&c) * cie->data_align;
             row->is_cfa_other = false;
             continue;
-        case 0x13: row->cfa_off = get_sleb(&c) * cie->data_align; continue;
+        case 0x13:
+            row->cfa_off = get_sleb(&c) * cie->data_align;
+            continue;
         case 0x14: /* val_offset */
             reg = get_uleb(&c);
             (void)get_uleb(&c);
@@ -325,12 +361,15 @@ static bool run_program(cursor_t c, const cie_t *cie, uintptr_t *loc, uintptr_t 
             (void)get_sleb(&c);
             set_reg(row, reg, HOW_OTHER, 0);
             continue;
-        case 0x2e: (void)get_uleb(&c); continue; /* GNU_args_size */
-        case 0x2f:                               /* GNU_negative_offset_extended */
+        case 0x2e:
+            (void)get_uleb(&c);
+            continue; /* GNU_args_size */
+        case 0x2f:    /* GNU_negative_offset_extended */
             reg = get_uleb(&c);
             set_reg(row, reg, HOW_OFFSET, -(int64_t)get_uleb(&c) * cie->data_align);
             continue;
-        default: return false; /* set_loc and anything newer */
+        default:
+            return false; /* set_loc and anything newer */
         }
     advance:
         *loc += delta * cie->code_align;
@@ -380,8 +419,8 @@ static uint64_t rule_of(uintptr_t ra)
     if (c.is_bad)
         return RULE_OTHER;
 
-    row_t row = {.cfa_reg = REG_RSP, .rbp_how = HOW_SAME, .ra_how = HOW_UNDEFINED,
-                 .rsp_how = HOW_SAME};
+    row_t row = {
+        .cfa_reg = REG_RSP, .rbp_how = HOW_SAME, .ra_how = HOW_UNDEFINED, .rsp_how = HOW_SAME};
     uintptr_t loc = (uintptr_t)bases.func;
     if (!run_program(cie.program, &cie, &loc, UINTPTR_MAX, &row, NULL))
         return RULE_OTHER;
@@ -397,8 +436,7 @@ static uint64_t rule_of(uintptr_t ra)
         (row.rbp_how != HOW_SAME && row.rbp_how != HOW_OFFSET) || row.cfa_off <= 0 ||
         row.cfa_off > INT32_MAX || row.rbp_off < INT16_MIN || row.rbp_off > INT16_MAX)
         return RULE_OTHER;
-    return pack_step(row.cfa_reg == REG_RBP, row.cfa_off, row.rbp_how == HOW_OFFSET,
-                     row.rbp_off);
+    return pack_step(row.cfa_reg == REG_RBP, row.cfa_off, row.rbp_how == HOW_OFFSET, row.rbp_off);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -412,9 +450,9 @@ static uint64_t rule_of(uintptr_t ra)
  * used) hold the frames of far more call sites than a program allocates
  * from; a rule that finds no slot within PROBE_MAX sends its stack to
  * libunwind. */
-#define CACHE_BITS 14
+#define CACHE_BITS  14
 #define CACHE_SLOTS (1u << CACHE_BITS)
-#define PROBE_MAX 16u
+#define PROBE_MAX   16u
 #define EPOCH_SHIFT 48
 
 typedef struct slot {
@@ -438,9 +476,8 @@ __attribute__((noinline)) static uint64_t miss(uint64_t key, uintptr_t ra)
     uint32_t i = home_of(key);
     for (uint32_t n = 0; n < PROBE_MAX; n++, i = (i + 1) & (CACHE_SLOTS - 1)) {
         uint64_t k = atomic_load_explicit(&cache[i].key, memory_order_relaxed);
-        if (k == 0 &&
-            atomic_compare_exchange_strong_explicit(&cache[i].key, &k, key,
-                                                    memory_order_relaxed, memory_order_relaxed))
+        if (k == 0 && atomic_compare_exchange_strong_explicit(
+                          &cache[i].key, &k, key, memory_order_relaxed, memory_order_relaxed))
             k = key;
         if (k == key) {
             /* release: pairs with the acquire load in lookup(); a rule is the
