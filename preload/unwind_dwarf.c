@@ -29,7 +29,12 @@
  *
  * dlclose can unmap code whose rules are cached and map other code at the same
  * address: hg_unwind_dwarf_forget() (called by the shim's dlclose) moves to a
- * new epoch, part of every key, so that old rules are never found again.
+ * new epoch, part of every key, so that old rules are not found again (the
+ * 16-bit epoch comes back after 65,536 dlcloses; the slots old rules hold are
+ * not reclaimed, so a program that keeps loading and unloading code ends up
+ * with a full table and libunwind's speed, never a wrong rule from an
+ * earlier epoch unless the same address holds other code 65,536 epochs
+ * later).
  */
 #include "unwind.h"
 
