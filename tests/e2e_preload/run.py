@@ -556,6 +556,33 @@ with open(script, "w") as fh:
              "sys.exit(3 if len(json.loads(s)) == 20000 else 1)\n")
 if os.path.exists("/usr/bin/python3"):
     real_program("python3", ["/usr/bin/python3", script], 3)
+    # The default unwinder against libunwind on a program without frame
+    # pointers: address randomisation off and a fixed hash seed make the two
+    # runs allocate alike, so every stack (as module + offset) and its
+    # counters must be equal.
+    by_unwinder = {}
+    for unwinder in ("dwarf", "libunwind"):
+        name = f"python3 stacks {unwinder}"
+        p, traces = run(name, ["setarch", "-R", "/usr/bin/python3", script], 3,
+                        env_extra={"HEAPGROW_UNWIND": unwinder, "PYTHONHASHSEED": "0"})
+        # setarch execs python3: the new image traces into t.PID.1.hgt
+        t = traces.get(p.pid)
+        t = t and t.replace(f"t.{p.pid}.hgt", f"t.{p.pid}.1.hgt")
+        ok(t and os.path.exists(t), f"{name}: python3's own trace exists", f"{t}")
+        if t and os.path.exists(t):
+            d = parse_dump(t)
+            def where(addr):
+                # module and offset: a library python3 loads itself may land
+                # elsewhere (the mmaps before it differ)
+                path = module_of(d, addr)
+                return (path, addr - d.get("bias", {}).get(path, 0))
+            by_unwinder[unwinder] = {tuple(map(where, f)): d["counters"].get(i)
+                                     for i, f in d["stacks"].items()}
+    a, b = by_unwinder.get("dwarf", {}), by_unwinder.get("libunwind", {})
+    ok(len(a) > 100, "python3: the dwarf unwinder recorded over 100 stacks", f"{len(a)}")
+    ok(set(a) == set(b), "python3: dwarf and libunwind record the same stacks",
+       f"only dwarf: {len(set(a) - set(b))}, only libunwind: {len(set(b) - set(a))}")
+    ok(a == b, "python3: and the same counters for each")
     # CPython installs its SIGINT handler (KeyboardInterrupt) only where it
     # finds SIG_DFL: the tracer's handler must not be seen.
     ki = os.path.join(work, "ki.py")
