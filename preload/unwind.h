@@ -1,17 +1,19 @@
 /*
  * Stack capture for the shim: return addresses of the calling thread,
  * innermost first, with the tracer's own frames removed so that the first is
- * the address in the function that called malloc/new. Two unwinders:
- * libunwind's unw_backtrace (default; UNW_LOCAL_ONLY) and a frame-pointer walk
- * (HEAPGROW_UNWIND=fp) that falls back to libunwind when the chain leaves the
- * thread's stack, breaks before its end, or passes through code built without
- * frame pointers (libc, libstdc++). Called with the shim guard held: whatever
- * the unwinders allocate is forwarded untraced.
+ * the address in the function that called malloc/new. Three unwinders: the
+ * default walk over cached .eh_frame rules (HEAPGROW_UNWIND=dwarf,
+ * unwind_dwarf.c), which gives libunwind's answer and hands it the stacks it
+ * cannot do; libunwind's unw_backtrace on every stack (libunwind;
+ * UNW_LOCAL_ONLY); and a frame-pointer walk (fp) that falls back to libunwind
+ * when the chain leaves the thread's stack, breaks before its end, or passes
+ * through code built without frame pointers (libc, libstdc++). Called with
+ * the shim guard held: whatever the unwinders allocate is forwarded untraced.
  *
- * Every frame costs libunwind a trip through its per-thread cache, so the
- * tracer's own frames are kept to one: hg_unwind_capture() is inlined into
- * the interposed function (malloc, operator new...), which calls the
- * unwinder directly; that function is the only frame then removed.
+ * Every frame costs the walk time, so the tracer's own frames are kept few:
+ * hg_unwind_capture() is inlined into the interposed function (malloc,
+ * operator new...), which calls the unwinder through one pointer; the frames
+ * inside libheapgrow.so are then removed by address.
  */
 #ifndef HEAPGROW_PRELOAD_UNWIND_H
 #define HEAPGROW_PRELOAD_UNWIND_H
