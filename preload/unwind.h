@@ -83,9 +83,23 @@ void hg_unwind_fp_init(uintptr_t tracer_lo, uintptr_t tracer_hi);
 /* Number of times the frame-pointer walk fell back to libunwind (tests). */
 uint64_t hg_unwind_fallback_count(void);
 
-/* This thread's stack [*lo, *hi), found once per thread; false when unknown
- * (the walks then leave the stack to libunwind). */
-bool hg_unwind_thread_stack(uintptr_t *lo, uintptr_t *hi);
+/* This thread's stack [lo, hi), hi == 0 until found (unwind_fp.c). */
+extern __thread uintptr_t hg_unwind_stack_lo __attribute__((tls_model("initial-exec")));
+extern __thread uintptr_t hg_unwind_stack_hi __attribute__((tls_model("initial-exec")));
+
+/* Finds this thread's stack; false when it cannot (called once per thread). */
+bool hg_unwind_thread_stack_find(void);
+
+/* This thread's stack [*lo, *hi); false when unknown (the walks then leave
+ * the stack to libunwind). Two thread-local loads once found. */
+static inline bool hg_unwind_thread_stack(uintptr_t *lo, uintptr_t *hi)
+{
+    if (__builtin_expect(hg_unwind_stack_hi == 0, 0) && !hg_unwind_thread_stack_find())
+        return false;
+    *lo = hg_unwind_stack_lo;
+    *hi = hg_unwind_stack_hi;
+    return true;
+}
 
 /* The default unwinder (unwind_dwarf.c): libunwind's fast trace with a shared
  * cache of the plain .eh_frame rules. hg_unwind_dwarf is the walk alone (own

@@ -177,12 +177,20 @@ static void skip_encoded(cursor_t *c, uint8_t enc)
 /* How one register is recovered in the caller. */
 enum { HOW_SAME, HOW_OFFSET, HOW_UNDEFINED, HOW_OTHER };
 
+/* The registers a row follows, by index; the others' rules are skipped. */
+enum { R_RBP, R_RSP, R_RA, R_COUNT };
+
+static int index_of(uint64_t reg)
+{
+    return reg == REG_RBP ? R_RBP : reg == REG_RSP ? R_RSP : reg == REG_RA ? R_RA : -1;
+}
+
 typedef struct row {
     uint8_t cfa_reg;
     bool is_cfa_other; /* a CFA expression */
     int64_t cfa_off;
-    uint8_t rbp_how, ra_how, rsp_how;
-    int64_t rbp_off, ra_off;
+    uint8_t how[R_COUNT];
+    int64_t off[R_COUNT]; /* from the CFA, for HOW_OFFSET */
 } row_t;
 
 typedef struct cie {
@@ -246,14 +254,10 @@ static bool parse_cie(const uint8_t *at, cie_t *cie)
 
 static void set_reg(row_t *r, uint64_t reg, uint8_t how, int64_t off)
 {
-    if (reg == REG_RBP) {
-        r->rbp_how = how;
-        r->rbp_off = off;
-    } else if (reg == REG_RA) {
-        r->ra_how = how;
-        r->ra_off = off;
-    } else if (reg == REG_RSP) {
-        r->rsp_how = how;
+    int i = index_of(reg);
+    if (i >= 0) {
+        r->how[i] = how;
+        r->off[i] = off;
     }
 }
 
@@ -384,15 +388,8 @@ static bool run_program(cursor_t c, const cie_t *cie, uintptr_t *loc, uintptr_t 
     restore:
         if (init == NULL)
             return false; /* DW_CFA_restore in a CIE */
-        if (reg == REG_RBP) {
-            row->rbp_how = init->rbp_how;
-            row->rbp_off = init->rbp_off;
-        } else if (reg == REG_RA) {
-            row->ra_how = init->ra_how;
-            row->ra_off = init->ra_off;
-        } else if (reg == REG_RSP) {
-            row->rsp_how = init->rsp_how;
-        }
+        if (index_of(reg) >= 0)
+            set_reg(row, reg, init->how[index_of(reg)], init->off[index_of(reg)]);
     }
     return !c.is_bad;
 }
@@ -424,8 +421,8 @@ static uint64_t rule_of(uintptr_t ra)
     if (c.is_bad)
         return RULE_OTHER;
 
-    row_t row = {
-        .cfa_reg = REG_RSP, .rbp_how = HOW_SAME, .ra_how = HOW_UNDEFINED, .rsp_how = HOW_SAME};
+    row_t row = {.cfa_reg = REG_RSP,
+                 .how = {[R_RBP] = HOW_SAME, [R_RSP] = HOW_SAME, [R_RA] = HOW_UNDEFINED}};
     uintptr_t loc = (uintptr_t)bases.func;
     if (!run_program(cie.program, &cie, &loc, UINTPTR_MAX, &row, NULL))
         return RULE_OTHER;
@@ -434,14 +431,16 @@ static uint64_t rule_of(uintptr_t ra)
     if (!run_program(c, &cie, &loc, target, &row, &init))
         return RULE_OTHER;
 
-    if (row.ra_how == HOW_UNDEFINED)
+    if (row.how[R_RA] == HOW_UNDEFINED)
         return RULE_LAST;
+    uint8_t rbp_how = row.how[R_RBP];
+    int64_t rbp_off = row.off[R_RBP];
     if (row.is_cfa_other || (row.cfa_reg != REG_RSP && row.cfa_reg != REG_RBP) ||
-        row.ra_how != HOW_OFFSET || row.ra_off != -8 || row.rsp_how != HOW_SAME ||
-        (row.rbp_how != HOW_SAME && row.rbp_how != HOW_OFFSET) || row.cfa_off <= 0 ||
-        row.cfa_off > INT32_MAX || row.rbp_off < INT16_MIN || row.rbp_off > INT16_MAX)
+        row.how[R_RA] != HOW_OFFSET || row.off[R_RA] != -8 || row.how[R_RSP] != HOW_SAME ||
+        (rbp_how != HOW_SAME && rbp_how != HOW_OFFSET) || row.cfa_off <= 0 ||
+        row.cfa_off > INT32_MAX || rbp_off < INT16_MIN || rbp_off > INT16_MAX)
         return RULE_OTHER;
-    return pack_step(row.cfa_reg == REG_RBP, row.cfa_off, row.rbp_how == HOW_OFFSET, row.rbp_off);
+    return pack_step(row.cfa_reg == REG_RBP, row.cfa_off, rbp_how == HOW_OFFSET, rbp_off);
 }
 
 /* ------------------------------------------------------------------------ */

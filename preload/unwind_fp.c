@@ -121,44 +121,40 @@ uint64_t hg_unwind_fallback_count(void)
     return atomic_load_explicit(&fallback_count, memory_order_relaxed);
 }
 
-/* This thread's stack [stack_lo, stack_hi), computed once per thread
- * (stack_hi == 0: not yet). Static initial-exec TLS: nothing registered,
- * nothing to free when the thread ends. A walk starts only from a frame inside
- * it (not on a signal stack, not on a fiber's stack) and never reads past
- * stack_hi; everything between the current frame and stack_hi is mapped. */
-static __thread uintptr_t stack_lo __attribute__((tls_model("initial-exec")));
-static __thread uintptr_t stack_hi __attribute__((tls_model("initial-exec")));
+/* This thread's stack (unwind.h), shared by both walks: computed once per
+ * thread. Static initial-exec TLS: nothing registered, nothing to free when
+ * the thread ends. A walk starts only from a frame inside it (not on a signal
+ * stack, not on a fiber's stack) and never reads past its top; everything
+ * between the current frame and the top is mapped. */
+__thread uintptr_t hg_unwind_stack_lo __attribute__((tls_model("initial-exec")));
+__thread uintptr_t hg_unwind_stack_hi __attribute__((tls_model("initial-exec")));
 
-bool hg_unwind_thread_stack(uintptr_t *lo, uintptr_t *hi)
+bool hg_unwind_thread_stack_find(void)
 {
-    if (stack_hi == 0) {
-        if (syscall(SYS_gettid) == getpid()) {
-            /* The main thread (pthread_getattr_np would parse /proc/self/maps):
-             * every frame lies below the stack pointer _start received. */
-            struct rlimit rl;
-            uintptr_t top = (uintptr_t)__libc_stack_end;
-            uintptr_t span = (uintptr_t)1 << 30;
-            if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-                rl.rlim_cur < span)
-                span = (uintptr_t)rl.rlim_cur;
-            stack_lo = top > span ? top - span : 0;
-            stack_hi = top;
-        } else {
-            pthread_attr_t attr;
-            void *addr;
-            size_t size;
-            if (pthread_getattr_np(pthread_self(), &attr) != 0)
-                return false;
-            if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-                stack_lo = (uintptr_t)addr;
-                stack_hi = (uintptr_t)addr + size;
-            }
-            pthread_attr_destroy(&attr);
+    if (syscall(SYS_gettid) == getpid()) {
+        /* The main thread (pthread_getattr_np would parse /proc/self/maps):
+         * every frame lies below the stack pointer _start received. */
+        struct rlimit rl;
+        uintptr_t top = (uintptr_t)__libc_stack_end;
+        uintptr_t span = (uintptr_t)1 << 30;
+        if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            rl.rlim_cur < span)
+            span = (uintptr_t)rl.rlim_cur;
+        hg_unwind_stack_lo = top > span ? top - span : 0;
+        hg_unwind_stack_hi = top;
+    } else {
+        pthread_attr_t attr;
+        void *addr;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &attr) != 0)
+            return false;
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            hg_unwind_stack_lo = (uintptr_t)addr;
+            hg_unwind_stack_hi = (uintptr_t)addr + size;
         }
+        pthread_attr_destroy(&attr);
     }
-    *lo = stack_lo;
-    *hi = stack_hi;
-    return stack_hi != 0;
+    return hg_unwind_stack_hi != 0;
 }
 
 /*
