@@ -384,6 +384,7 @@ static int cur_u(cur_t *c, uint64_t *v, const char *field)
 {
     uint64_t x = 0;
     const uint8_t *start = c->p;
+    *v = 0; /* defined on every path (fail() is opaque to the compiler) */
     for (unsigned i = 0; i < 10; i++) {
         if (c->p == c->end) {
             c->p = start;
@@ -418,6 +419,8 @@ static int cur_s(cur_t *c, int64_t *v, const char *field)
 static int cur_b(cur_t *c, const uint8_t **p, size_t *len, uint64_t max, const char *field)
 {
     uint64_t at = cur_off(c), n;
+    *p = NULL;
+    *len = 0;
     int rc = cur_u(c, &n, field);
     if (rc < 0)
         return rc;
