@@ -139,8 +139,8 @@ START_TEST(test_builtin_names)
         "__libc_malloc",
         "operator new[](unsigned long)",
         "operator new(unsigned long, std::align_val_t, std::nothrow_t const&)",
-        "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >::_M_create"
-        "(unsigned long&, unsigned long)",
+        ("std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >::_M_create"
+         "(unsigned long&, unsigned long)"),
         "g_malloc0",
         "g_strdup_printf",
         "xstrdup",
