@@ -170,6 +170,10 @@
 #define RING_COUNT       1024u
 #define CHUNK_SLOTS      64u
 #define MIN_CAP          1024u
+/* Below this many slots (512 KiB) a generation fits in a core's L2 cache next
+ * to the program's data, and hg_live_prefetch() would only add the hash and
+ * the multiply it repeats; above it, the insert's slot is usually a miss. */
+#define PREFETCH_MIN_CAP ((size_t)1 << 15)
 #define HEADROOM_SLOTS   8192u
 #define FAST_GROWTH_LIVE 65536u /* below: a new generation of 4x the live count */
 /* From 4M live entries on, memory per entry counts more than the number of
@@ -802,7 +806,10 @@ void hg_live_prefetch(hg_live_table_t *t, uintptr_t address)
 {
     /* acquire: pairs with the seq_cst CAS of cur in advance_cur() */
     gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
-    for (gen_t *n = gen_next(g); n != NULL; n = gen_next(n))
+    gen_t *n = gen_next(g);
+    if (n == NULL && g->cap < PREFETCH_MIN_CAP)
+        return; /* the whole table stays in cache: nothing to hide */
+    for (; n != NULL; n = gen_next(n))
         g = n;
     __builtin_prefetch(&g->slots[home_of(hash_addr(address), g->cap)], 1, 3);
 }
