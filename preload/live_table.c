@@ -88,7 +88,10 @@
  * (release). From then on inserts go to the newest generation, and every
  * insert and erase that sees a migration in flight migrates one chunk of 64
  * source slots (claimed by fetch_add on a cursor): O(64) extra work per call,
- * plus the copies, which are inserts into the newest generation.
+ * plus the copies, which are inserts into the newest generation. With a
+ * helper thread registered (hg_live_set_helper: the writer), the insert that
+ * starts a migration wakes it, it migrates chunks alongside, and the calls
+ * help only 1 in 8 of the time (help_if_migrating()).
  * hg_live_maintain() (writer thread) migrates whatever is left.
  * `remaining` counts source slots not yet final; each slot is counted by the
  * thread whose CAS made it final (SEALED, DEAD, BUSYREQ, MOVED), so helpers
