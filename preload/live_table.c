@@ -88,10 +88,7 @@
  * (release). From then on inserts go to the newest generation, and every
  * insert and erase that sees a migration in flight migrates one chunk of 64
  * source slots (claimed by fetch_add on a cursor): O(64) extra work per call,
- * plus the copies, which are inserts into the newest generation. With a
- * helper thread registered (hg_live_set_helper: the writer), the insert that
- * starts a migration wakes it, it migrates chunks alongside, and the calls
- * help only 1 in 8 of the time (help_if_migrating()).
+ * plus the copies, which are inserts into the newest generation.
  * hg_live_maintain() (writer thread) migrates whatever is left.
  * `remaining` counts source slots not yet final; each slot is counted by the
  * thread whose CAS made it final (SEALED, DEAD, BUSYREQ, MOVED), so helpers
@@ -172,7 +169,6 @@
 
 #define RING_COUNT       1024u
 #define CHUNK_SLOTS      64u
-#define HELPED_CALL_RATIO 8u /* see help_if_migrating() */
 #define MIN_CAP          1024u
 /* Below this many slots (512 KiB) a generation fits in a core's L2 cache next
  * to the program's data, and hg_live_prefetch() would only add the hash and
@@ -209,8 +205,6 @@
 #else
 #define cpu_relax() atomic_signal_fence(memory_order_seq_cst)
 #endif
-
-typedef void (*wake_fn_t)(void);
 
 typedef struct slot {
     _Atomic uintptr_t key;
@@ -279,8 +273,6 @@ struct hg_live_table {
     size_t min_cap;
     _Atomic size_t memory_bytes;
     _Atomic int walkers; /* foreach walks in progress (defer retirement) */
-    /* hg_live_set_helper(): called when a migration starts (NULL: none). */
-    _Atomic(wake_fn_t) wake_helper;
     gen_t ring[RING_COUNT];
 };
 
@@ -472,9 +464,6 @@ static int start_migration(hg_live_table_t *t, gen_t *g)
     /* release: publishes n's header and zeroed slots; pairs with the acquire
      * in gen_next(). */
     atomic_store_explicit(&g->next, n, memory_order_release);
-    wake_fn_t wake = atomic_load_explicit(&t->wake_helper, memory_order_relaxed);
-    if (wake != NULL)
-        wake(); /* another thread can take chunks off the inserters */
     return 0;
 }
 
@@ -780,30 +769,18 @@ static void sweep_all(hg_live_table_t *t)
         sweep(t, g);
 }
 
-/* While a migration runs, every insert and erase migrates one chunk; with a
- * helper thread registered (hg_live_set_helper), only the calls whose address
- * granule picks them (1 in HELPED_CALL_RATIO). Those alone still finish a
- * migration of cap slots within HELPED_CALL_RATIO * cap / CHUNK_SLOTS = cap / 8
- * calls, before the new generation, sized with room for at least 3/8 of cap
- * more entries when the table grows (1.6x and 2x growth; less only for a
- * rebuild that shrinks a table of tombstones), needs to grow again: the
- * helper speeds migrations up but progress never depends on it. */
-static inline void help_if_migrating(hg_live_table_t *t, uintptr_t a)
+static inline void help_if_migrating(hg_live_table_t *t)
 {
     /* acquire: pairs with the seq_cst CAS of cur in advance_cur() */
     gen_t *g = atomic_load_explicit(&t->cur, memory_order_acquire);
-    if (atomic_load_explicit(&g->next, memory_order_relaxed) == NULL)
-        return;
-    if (((a >> 4) & (HELPED_CALL_RATIO - 1)) != 0 &&
-        atomic_load_explicit(&t->wake_helper, memory_order_relaxed) != NULL)
-        return;
-    help_some(t);
+    if (atomic_load_explicit(&g->next, memory_order_relaxed) != NULL)
+        help_some(t);
 }
 
 __attribute__((noinline)) static int insert_slow(hg_live_table_t *t, uintptr_t a, uint64_t meta,
                                                  uint64_t h)
 {
-    help_if_migrating(t, a);
+    help_if_migrating(t);
     return place(t, a, meta, h, false);
 }
 
@@ -896,7 +873,7 @@ static bool lookup(hg_live_table_t *t, uintptr_t a, hg_live_entry_t *out, bool i
 
 bool hg_live_erase(hg_live_table_t *t, uintptr_t address, hg_live_entry_t *out)
 {
-    help_if_migrating(t, address);
+    help_if_migrating(t);
     return lookup(t, address, out, true);
 }
 
@@ -1046,22 +1023,6 @@ int hg_live_foreach(hg_live_table_t *t, int (*fn)(const hg_live_entry_t *e, void
     if (atomic_fetch_sub_explicit(&t->walkers, 1, memory_order_seq_cst) == 1)
         retire_deferred(t);
     return rc;
-}
-
-void hg_live_set_helper(hg_live_table_t *t, void (*wake)(void))
-{
-    atomic_store_explicit(&t->wake_helper, wake, memory_order_relaxed);
-}
-
-size_t hg_live_help(hg_live_table_t *t)
-{
-    /* Chunks only: the O(capacity) sweep is for slots whose claimer was
-     * descheduled, and right after a migration starts the claimers are the
-     * inserting threads, busy with their chunks. */
-    size_t chunks = 0;
-    while (help_some(t))
-        chunks++;
-    return chunks;
 }
 
 void hg_live_maintain(hg_live_table_t *t, uint64_t now_ms)

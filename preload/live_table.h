@@ -78,19 +78,6 @@ int hg_live_foreach(hg_live_table_t *t, int (*fn)(const hg_live_entry_t *e, void
  * the migrating generations). Thread-safe. */
 void hg_live_maintain(hg_live_table_t *t, uint64_t now_ms);
 
-/* Optional: a helper thread for migrations. `wake` is called, from the thread
- * that starts a migration (inside an insert: it must not allocate, lock or
- * block; a futex wake), each time one starts; the woken thread should call
- * hg_live_help(), which migrates chunks alongside the inserting and erasing
- * threads (they keep helping too, so progress never depends on the helper).
- * NULL removes it. Thread-safe. */
-void hg_live_set_helper(hg_live_table_t *t, void (*wake)(void));
-
-/* Migrates chunks (64 source slots each) of every migration in flight until
- * none is left to claim; returns how many it migrated. Thread-safe; for the
- * helper thread of hg_live_set_helper(). */
-size_t hg_live_help(hg_live_table_t *t);
-
 /* In a fork child, before it starts other threads (e.g. from the atfork
  * child handler): repairs what threads that do not exist in the child left
  * half done (a copy in flight, an insert whose malloc never returned, a

@@ -235,7 +235,6 @@ static struct {
     _Atomic bool is_stopping;   /* the thread must exit                   */
     _Atomic bool is_in_tick;    /* the thread is inside a tick            */
     _Atomic uint32_t wake_word; /* futex: bumped to wake the thread       */
-    _Atomic bool is_live_help_due; /* a live-table migration started      */
     _Atomic uint32_t dump_mask; /* bit per enum hg_dump_reason requested  */
     _Atomic bool is_modules_dirty;
     _Atomic int finish_signo;        /* hg_writer_request_finish: the thread ends the trace */
@@ -362,16 +361,6 @@ static void wake_thread(void)
     /* release: pairs with the acquire load of wake_word in writer_main(). */
     atomic_fetch_add_explicit(&w.wake_word, 1, memory_order_release);
     futex_wake(&w.wake_word);
-}
-
-/* The live table's helper hook (hg_live_set_helper): called inside an
- * insert that starts a migration, so only an atomic store and a futex wake.
- * The thread then migrates chunks next to the program's threads: on a
- * machine with a spare core that work leaves the program's critical path. */
-static void wake_for_migration(void)
-{
-    atomic_store_explicit(&w.is_live_help_due, true, memory_order_release);
-    wake_thread();
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1410,10 +1399,6 @@ static void *writer_main(void *arg)
         }
         if (atomic_load_explicit(&w.is_stopping, memory_order_acquire))
             break;
-        /* acquire: pairs with the release store in wake_for_migration(). The
-         * table is thread-safe: no io_lock. */
-        if (atomic_exchange_explicit(&w.is_live_help_due, false, memory_order_acquire))
-            (void)hg_live_help(hg_core.live);
         uint64_t now = mono_ns();
         uint32_t dumps = atomic_load_explicit(&w.dump_mask, memory_order_relaxed);
         bool is_due = now >= next;
@@ -1664,8 +1649,6 @@ int hg_writer_start(void)
         if (rc != 0) {
             /* No thread: the trace still gets its final records at exit. */
             rc = 0;
-        } else if (hg_core.live != NULL) {
-            hg_live_set_helper(hg_core.live, wake_for_migration);
         }
         install_dump_signal(hg_core.cfg.dump_signal);
     }

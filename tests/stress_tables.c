@@ -14,9 +14,7 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,27 +240,6 @@ static void seen_clear(seen_t *s)
     s->count = s->dup = s->bad = 0;
 }
 
-/* The writer thread's migration helper (hg_live_set_helper): woken when a
- * migration starts, it migrates chunks next to the workers. */
-static _Atomic bool live_help_due, live_help_stop;
-static hg_live_table_t *live_helped;
-
-static void live_wake_helper(void)
-{
-    atomic_store_explicit(&live_help_due, true, memory_order_release);
-}
-
-static void *live_helper(void *arg)
-{
-    _Atomic size_t *chunks = arg;
-    while (!atomic_load_explicit(&live_help_stop, memory_order_acquire))
-        if (atomic_exchange_explicit(&live_help_due, false, memory_order_acquire))
-            atomic_fetch_add_explicit(chunks, hg_live_help(live_helped), memory_order_relaxed);
-        else
-            sched_yield();
-    return NULL;
-}
-
 static void stress_live(unsigned nthreads, uint64_t ops, uint64_t seed)
 {
     hg_live_table_t *t;
@@ -275,12 +252,6 @@ static void stress_live(unsigned nthreads, uint64_t ops, uint64_t seed)
     seen_t seen = {.bits = calloc(nthreads, sizeof(uint8_t *)), .ops = ops, .nthreads = nthreads};
     for (unsigned i = 0; i < nthreads; i++)
         seen.bits[i] = calloc(ops / 8 + 1, 1);
-    live_helped = t;
-    atomic_store(&live_help_stop, false);
-    _Atomic size_t helped_chunks = 0;
-    pthread_t helper;
-    pthread_create(&helper, NULL, live_helper, &helped_chunks);
-    hg_live_set_helper(t, live_wake_helper);
     atomic_store(&running_workers, (int)nthreads);
     for (unsigned i = 0; i < nthreads; i++) {
         w[i] = (worker_t){.id = i,
@@ -307,10 +278,6 @@ static void stress_live(unsigned nthreads, uint64_t ops, uint64_t seed)
             fork_bad += fork_check(t, &seen) != 0;
         }
     }
-    atomic_store_explicit(&live_help_stop, true, memory_order_release);
-    pthread_join(helper, NULL);
-    hg_live_set_helper(t, NULL);
-    printf("# live: the helper thread migrated %zu chunks\n", atomic_load(&helped_chunks));
     uint64_t inserted = 0, erased = 0, bad = 0;
     for (unsigned i = 0; i < nthreads; i++) {
         pthread_join(w[i].th, NULL);

@@ -5,9 +5,6 @@
  * through the writable hg_os table of the HG_TESTING build).
  */
 #include <check.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -196,104 +193,6 @@ START_TEST(grow_generations)
         else
             ck_assert(!hg_live_find(t, addr_of(i), NULL));
     }
-}
-END_TEST
-
-static _Atomic unsigned helper_wakes;
-
-static void count_wake(void)
-{
-    atomic_fetch_add_explicit(&helper_wakes, 1, memory_order_relaxed);
-}
-
-START_TEST(helper_is_woken_and_migrates)
-{
-    /* 1,024 slots: grows at 768 claims. The insert that starts the migration
-     * wakes the helper and has helped no chunk yet, so the helper gets all
-     * 1024 / 64 = 16 of them. */
-    hg_live_table_t *t = make(16);
-    atomic_store(&helper_wakes, 0);
-    hg_live_set_helper(t, count_wake);
-    size_t n = 0;
-    while (atomic_load(&helper_wakes) == 0) {
-        hg_live_entry_t e = entry_for(addr_of(n++));
-        ck_assert_int_eq(hg_live_insert(t, &e), 0);
-        ck_assert_uint_lt(n, 1024);
-    }
-    ck_assert_uint_ge(n, 700);
-    ck_assert_uint_eq(hg_live_help(t), 16);
-    ck_assert_uint_eq(hg_live_help(t), 0); /* nothing left to claim */
-    ck_assert_uint_eq(atomic_load(&helper_wakes), 1);
-    for (size_t i = 0; i < n; i++)
-        check_present(t, addr_of(i));
-    ck_assert_uint_eq(hg_live_count(t), n);
-    hg_live_set_helper(t, NULL); /* removed: the next growth wakes nobody */
-    for (size_t i = n; i < 4 * n; i++) {
-        hg_live_entry_t e = entry_for(addr_of(i));
-        ck_assert_int_eq(hg_live_insert(t, &e), 0);
-    }
-    ck_assert_uint_eq(atomic_load(&helper_wakes), 1);
-    ck_assert_uint_eq(hg_live_count(t), 4 * n);
-}
-END_TEST
-
-typedef struct helper_arg {
-    hg_live_table_t *t;
-    _Atomic bool is_due, is_done;
-    _Atomic size_t chunks;
-} helper_arg_t;
-
-static helper_arg_t *the_helper;
-
-static void wake_helper_thread(void)
-{
-    atomic_store_explicit(&the_helper->is_due, true, memory_order_release);
-}
-
-static void *helper_main(void *p)
-{
-    helper_arg_t *h = p;
-    while (!atomic_load_explicit(&h->is_done, memory_order_acquire))
-        if (atomic_exchange_explicit(&h->is_due, false, memory_order_acquire))
-            atomic_fetch_add(&h->chunks, hg_live_help(h->t));
-    return NULL;
-}
-
-START_TEST(helper_thread_races_inserts_and_erases)
-{
-    /* A helper thread migrating next to a thread that inserts and erases
-     * (the writer next to the program): every entry stays findable exactly
-     * once, whoever copies it. */
-    hg_live_table_t *t = make(16);
-    helper_arg_t h = {.t = t};
-    the_helper = &h;
-    hg_live_set_helper(t, wake_helper_thread);
-    pthread_t th;
-    ck_assert_int_eq(pthread_create(&th, NULL, helper_main, &h), 0);
-    const size_t n = 200000 / SLOW;
-    for (size_t i = 0; i < n; i++) {
-        hg_live_entry_t e = entry_for(addr_of(i));
-        ck_assert_int_eq(hg_live_insert(t, &e), 0);
-        if (i % 3 == 0 && i > 0) {
-            hg_live_entry_t got;
-            ck_assert(hg_live_erase(t, addr_of(i - 1), &got));
-            ck_assert_uint_eq(got.size, entry_for(addr_of(i - 1)).size);
-        }
-    }
-    atomic_store_explicit(&h.is_done, true, memory_order_release);
-    pthread_join(th, NULL);
-    hg_live_set_helper(t, NULL);
-    size_t live = 0;
-    for (size_t i = 0; i < n; i++) {
-        bool is_erased = (i + 1) % 3 == 0 && i + 1 < n;
-        if (is_erased) {
-            ck_assert(!hg_live_find(t, addr_of(i), NULL));
-        } else {
-            check_present(t, addr_of(i));
-            live++;
-        }
-    }
-    ck_assert_uint_eq(hg_live_count(t), live);
 }
 END_TEST
 
@@ -503,8 +402,6 @@ static Suite *live_table_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, grow_generations);
     tcase_add_test(tc, tombstone_rebuild);
-    tcase_add_test(tc, helper_is_woken_and_migrates);
-    tcase_add_test(tc, helper_thread_races_inserts_and_erases);
     tcase_add_test(tc, enospc_when_growth_fails);
     tcase_add_test(tc, create_fails);
     suite_add_tcase(s, tc);

@@ -175,18 +175,6 @@ void hg_live_maintain(hg_live_table_t *t, uint64_t now_ms)
     atomic_fetch_add_explicit(&t->maintain_calls, 1, memory_order_relaxed);
 }
 
-void hg_live_set_helper(hg_live_table_t *t, void (*wake)(void))
-{
-    (void)t;
-    (void)wake;
-}
-
-size_t hg_live_help(hg_live_table_t *t)
-{
-    (void)t;
-    return 0;
-}
-
 /* --- set-up ---------------------------------------------------------------- */
 
 void fake_core_init(const char *output, uint32_t interval_ms, int dump_signal)
