@@ -5,9 +5,10 @@
  * default walk over cached .eh_frame rules (HEAPGROW_UNWIND=dwarf,
  * unwind_dwarf.c), which gives libunwind's answer and hands it the stacks it
  * cannot do; libunwind's unw_backtrace on every stack (libunwind;
- * UNW_LOCAL_ONLY); and a frame-pointer walk (fp) that falls back to libunwind
- * when the chain leaves the thread's stack, breaks before its end, or passes
- * through code built without frame pointers (libc, libstdc++). Called with
+ * UNW_LOCAL_ONLY); and a frame-pointer walk (fp) that falls back to the
+ * .eh_frame walk when the chain leaves the thread's stack, breaks before its
+ * end, or passes through code built without frame pointers (libc,
+ * libstdc++). Called with
  * the shim guard held: whatever the unwinders allocate is forwarded untraced.
  *
  * Every frame costs the walk time, so the tracer's own frames are kept few:
@@ -70,7 +71,8 @@ hg_unwind_capture(uintptr_t *frames, uint32_t max, uint32_t *first)
 /* Each unwinder alone, raw (own frames included), for tests.
  * hg_unwind_libunwind is unw_backtrace; hg_unwind_fp returns -1 when the chain
  * was unusable (the caller falls back); hg_unwind_fp_capture is the fp mode's
- * hg_unwind_fn: the walk, or libunwind when the walk cannot be trusted. */
+ * hg_unwind_fn: the walk, or hg_unwind_dwarf_capture when the walk cannot be
+ * trusted. */
 int hg_unwind_libunwind(void **frames, int max);
 int hg_unwind_fp(uintptr_t *frames, int max);
 int hg_unwind_fp_capture(void **frames, int max);
@@ -80,7 +82,8 @@ int hg_unwind_fp_capture(void **frames, int max);
  * (called by hg_unwind_init). */
 void hg_unwind_fp_init(uintptr_t tracer_lo, uintptr_t tracer_hi);
 
-/* Number of times the frame-pointer walk fell back to libunwind (tests). */
+/* Number of times the frame-pointer walk fell back to the .eh_frame walk
+ * (tests). */
 uint64_t hg_unwind_fallback_count(void);
 
 /* This thread's stack [lo, hi), hi == 0 until found (unwind_fp.c). */
