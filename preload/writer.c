@@ -1107,6 +1107,8 @@ static void emit_snapshot(uint64_t now)
         changed_t *ch = (changed_t *)w.tmp.p + n_changed++;
         ch->id = id;
         ch->c = v;
+        /* buf_reserve keeps only len bytes when it grows the buffer. */
+        w.tmp.len = n_changed * sizeof(changed_t);
     }
     uint64_t live_b = clamp_u(live_bytes), live_n = clamp_u(live_count);
     if (live_b > w.peak_live_bytes)

@@ -441,6 +441,45 @@ START_TEST(snapshot_lists_changed_stacks_only)
 }
 END_TEST
 
+/* One snapshot listing a thousand changed stacks (more than the writer's
+ * first 64 KiB scratch buffer holds, so it grows mid-snapshot): every entry
+ * keeps its id and counters. Before the fix the buffer's growth dropped the
+ * entries already listed, which went out as id 0 with zero counters. */
+START_TEST(snapshot_with_a_thousand_changed_stacks)
+{
+    char out[256];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    fake_core_init(out, 60000, 0);
+    const uint64_t n = 1000;
+    uintptr_t fr[4];
+    for (uint64_t st = 1; st <= n; st++) {
+        for (uintptr_t k = 0; k < 4; k++)
+            fr[k] = 0x400000 + st * 0x40 + k * 0x10000;
+        ck_assert_uint_eq(fake_stack_add(fr, 4), st);
+        fake_stack_set((uint32_t)st, (int64_t)st * 16, (int64_t)st, st + 5, (st + 5) * 32);
+    }
+    ck_assert_int_eq(hg_writer_start(), 0);
+    hg_writer_finish(HG_END_EXIT, 0);
+
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_STACK), n);
+    snap_t s = parse_snapshot(&t.recs[trace_find(&t, HG_REC_SNAPSHOT, 0)]);
+    ck_assert_uint_eq(s.n, n);
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t id = i + 1;
+        ck_assert_uint_eq(s.e[i].id, id);
+        ck_assert_uint_eq(s.e[i].live_bytes, id * 16);
+        ck_assert_uint_eq(s.e[i].live_count, id);
+        ck_assert_uint_eq(s.e[i].alloc_count, id + 5);
+        ck_assert_uint_eq(s.e[i].alloc_bytes, (id + 5) * 32);
+    }
+    ck_assert_uint_eq(s.live_count, n * (n + 1) / 2);
+    trace_free(&t);
+}
+END_TEST
+
 /* A sampled trace (format 2): the header says the rate; every SNAPSHOT has
  * the estimated totals after the raw ones and each listed stack its
  * estimated counters after its raw ones; a stack whose estimates changed is
@@ -1474,6 +1513,7 @@ static Suite *writer_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, roundtrip_exact_records);
     tcase_add_test(tc, snapshot_lists_changed_stacks_only);
+    tcase_add_test(tc, snapshot_with_a_thousand_changed_stacks);
     tcase_add_test(tc, sampled_snapshot_carries_estimates);
     tcase_add_test(tc, modules_load_and_unload);
     tcase_add_test(tc, interval_widens_to_60s);
