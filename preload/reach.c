@@ -70,7 +70,8 @@
 #define WORD_BYTES     sizeof(uintptr_t)
 #define TCB_BYTES      2304u /* glibc 2.36 x86-64 sizeof(struct pthread), rounded */
 #define MAX_ROOTS      8192u
-#define MAPS_MAX_BYTES (16u << 20)
+#define MAPS_BYTES     ((size_t)4 << 20)
+#define MAPS_MAX_BYTES ((size_t)1 << 30)
 
 enum { ST_UNREACHED = 0, ST_POSSIBLE = 1, ST_REACHABLE = 2, ST_INDIRECT = 3 };
 
@@ -145,7 +146,9 @@ static const char *parse_hex(const char *p, const char *end, uintptr_t *out)
     return p;
 }
 
-/* Reads a whole /proc file into an mmap'd buffer (*len bytes). Returns it or NULL. */
+/* Reads a /proc file into an mmap'd buffer of `cap` bytes (*len bytes read,
+ * NUL-terminated; at most cap - 1, so *len == cap - 1 may mean truncated).
+ * Returns it or NULL. */
 static char *slurp(const char *path, size_t cap, size_t *len)
 {
     int fd = hg_os.open(path, O_RDONLY | O_CLOEXEC, 0);
@@ -165,6 +168,27 @@ static char *slurp(const char *path, size_t cap, size_t *len)
     hg_os.close(fd);
     *len = n;
     return buf;
+}
+
+/* /proc/self/smaps whole (about 1.2 KB per mapping): a buffer of MAPS_BYTES,
+ * read again in one 4 times larger while it comes back full, up to
+ * MAPS_MAX_BYTES. A mapping cut off would be a root missed, and blocks only
+ * it points to would be called lost; past the limit the scan is not made
+ * (NULL, *cap 0). *cap: the buffer's size, for hg_os_unmap. */
+static char *slurp_smaps(size_t *len, size_t *cap)
+{
+    for (size_t c = MAPS_BYTES; c <= MAPS_MAX_BYTES; c *= 4) {
+        char *buf = slurp("/proc/self/smaps", c, len);
+        if (buf == NULL)
+            break;
+        if (*len < c - 1) {
+            *cap = c;
+            return buf;
+        }
+        hg_os_unmap(buf, c);
+    }
+    *cap = 0;
+    return NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -727,8 +751,8 @@ int hg_reach_scan(hg_live_table_t *t, int exclude_tid, uintptr_t self_stack_lo, 
     scan_t s;
     memset(&s, 0, sizeof s);
     int rc = -ENOMEM;
-    size_t maps_len = 0, blocks_len = 0, stack_len = 0;
-    char *maps = slurp("/proc/self/smaps", MAPS_MAX_BYTES, &maps_len);
+    size_t maps_len = 0, maps_cap = 0, blocks_len = 0, stack_len = 0;
+    char *maps = slurp_smaps(&maps_len, &maps_cap);
     size_t roots_len = MAX_ROOTS * sizeof(range_t);
     s.roots = hg_os_map(roots_len);
     if (maps == NULL || s.roots == NULL || read_maps(&s, maps, maps_len) != 0)
@@ -822,7 +846,7 @@ int hg_reach_scan(hg_live_table_t *t, int exclude_tid, uintptr_t self_stack_lo, 
     }
 done:
     if (maps != NULL)
-        hg_os_unmap(maps, MAPS_MAX_BYTES);
+        hg_os_unmap(maps, maps_cap);
     if (s.maps != NULL)
         hg_os_unmap(s.maps, s.maps_len);
     if (s.anon != NULL)

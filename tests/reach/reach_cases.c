@@ -29,6 +29,10 @@
  *              possibly lost block points to is possibly lost too)
  *   mmap       a block's only pointer is in a page the program mmap'ed:
  *              reachable 66/1
+ *   manymaps   an 88-byte block's only pointer is in the first of 30,000
+ *              small mappings (/proc/self/smaps then passes 20 MB, and that
+ *              mapping, the highest of them, comes after the others in it):
+ *              reachable 88/1
  *   exitthread a thread calls exit() while main, blocked in pthread_join,
  *              keeps 111 bytes in a local; the thread dropped 99 bytes:
  *              reachable 111/1, definite 99/1
@@ -152,6 +156,19 @@ __attribute__((noinline)) static void site_mmap(void)
     if (keep_page == MAP_FAILED)
         abort();
     keep_page[7] = calloc(1, 66);
+}
+
+__attribute__((noinline)) static void site_manymaps(void)
+{
+    void **first = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (first == MAP_FAILED)
+        abort();
+    first[3] = calloc(1, 88);
+    /* Alternating protections: neighbours never merge into one mapping. */
+    for (int i = 0; i < 30000; i++)
+        if (mmap(NULL, 4096, i % 2 ? PROT_READ : PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
+            abort();
 }
 
 __attribute__((noinline)) static void site_data(void)
@@ -318,6 +335,8 @@ __attribute__((noinline)) static int run_case(const char *c, const char *self)
         site_chain();
     else if (strcmp(c, "mmap") == 0)
         site_mmap();
+    else if (strcmp(c, "manymaps") == 0)
+        site_manymaps();
     else if (strcmp(c, "exitthread") == 0)
         run_exit_thread();
     else

@@ -45,10 +45,16 @@ EXPECTED = {
     "tls": {"site_main_tls": {"reachable": (222, 1)}},
     "tree": {"site_tree": {"definite": (24, 1), "indirect": (144, 6)}},
     "mmap": {"site_mmap": {"reachable": (66, 1)}},
+    "manymaps": {"site_manymaps": {"reachable": (88, 1)}},
     "exitthread": {"site_exit_main_local": {"reachable": (111, 1)},
                    "site_exit_lost": {"definite": (99, 1)}},
     "chain": {"site_chain": {"possible": (96, 1)}, "site_chain_inner": {"possible": (33, 1)}},
 }
+
+# Cases valgrind cannot run: its address-space manager has a fixed number of
+# segments (valgrind 3.19: "FATAL: VG_N_SEGMENTS is too low" at 30,000
+# mappings).
+NO_VALGRIND = {"manymaps"}
 
 n = 0
 failed = 0
@@ -152,8 +158,9 @@ def main():
             want_full = {fn: full(v) for fn, v in want.items()}
             ok(got == want_full, "%s: heapgrow per site = expected" % case,
                "got  %s\nwant %s" % (got, want_full))
-            if not has_vg:
-                skip("%s: = valgrind" % case, "valgrind not installed")
+            if not has_vg or case in NO_VALGRIND:
+                skip("%s: = valgrind" % case,
+                     "valgrind not installed" if not has_vg else "too many mappings for valgrind")
                 continue
             vg, vg_totals = valgrind_sites(case, tmp)
             ok(vg == want_full, "%s: valgrind per site = expected (the test's premise)" % case,
