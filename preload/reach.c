@@ -69,7 +69,10 @@
 #define PAGE_BYTES     4096u
 #define WORD_BYTES     sizeof(uintptr_t)
 #define TCB_BYTES      2304u /* glibc 2.36 x86-64 sizeof(struct pthread), rounded */
-#define MAX_ROOTS      8192u
+/* Root ranges: writable module segments, two per thread (stack and TLS),
+ * link maps. 65,536 covers 30,000 threads; the array is touched page by page
+ * as it fills. */
+#define MAX_ROOTS      65536u
 #define MAPS_BYTES     ((size_t)4 << 20)
 #define MAPS_MAX_BYTES ((size_t)1 << 30)
 
