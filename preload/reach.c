@@ -173,7 +173,7 @@ static char *slurp(const char *path, size_t cap, size_t *len)
     return buf;
 }
 
-/* /proc/self/smaps whole (about 1.2 KB per mapping): a buffer of MAPS_BYTES,
+/* /proc/self/smaps whole (about 700 bytes per mapping): a buffer of MAPS_BYTES,
  * read again in one 4 times larger while it comes back full, up to
  * MAPS_MAX_BYTES. A mapping cut off would be a root missed, and blocks only
  * it points to would be called lost; past the limit the scan is not made

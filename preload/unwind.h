@@ -8,8 +8,8 @@
  * UNW_LOCAL_ONLY); and a frame-pointer walk (fp) that falls back to the
  * .eh_frame walk when the chain leaves the thread's stack, breaks before its
  * end, or passes through code built without frame pointers (libc,
- * libstdc++). Called with
- * the shim guard held: whatever the unwinders allocate is forwarded untraced.
+ * libstdc++). Called with the shim guard held: whatever the unwinders
+ * allocate is forwarded untraced.
  *
  * Every frame costs the walk time, so the tracer's own frames are kept few:
  * hg_unwind_capture() is inlined into the interposed function (malloc,

@@ -14,8 +14,8 @@
  * std::string, iostreams), so a return address into one of them is trusted
  * only as the last frame of a chain that ends right there (libc's start code
  * calling main or a thread function); anywhere else the stack goes to the
- * .eh_frame walk. Other libraries without frame pointers can still bend the chain
- * unnoticed (documented in the README).
+ * .eh_frame walk. Other libraries without frame pointers can still bend the
+ * chain unnoticed (documented in the README).
  */
 #include "unwind.h"
 
