@@ -208,9 +208,12 @@ static inline uint32_t find_in_level0(hg_stack_table_t *t, const uintptr_t *fram
 }
 
 /*
- * Per-thread memo of the stacks this thread interned last, indexed by its two
- * innermost frames: a hit is confirmed by comparing the frames with the
- * record's, so it needs neither the hash of the whole stack nor the index.
+ * Per-thread memo of the stacks this thread interned last, indexed by its
+ * four innermost frames and its depth (C++ allocations share their first two
+ * frames, the allocator's, across many callers: keyed by those alone, such
+ * stacks evicted each other from one slot on every call): a hit is confirmed
+ * by comparing the frames with the record's, so it needs neither the hash of
+ * the whole stack nor the index.
  * Initial-exec TLS (2 KiB per thread), no synchronisation: records are never
  * freed or changed once published, and entries name their table.
  */
@@ -226,9 +229,11 @@ static __thread memo_t memo[MEMO_SLOTS] __attribute__((tls_model("initial-exec")
 
 static inline memo_t *memo_of(const uintptr_t *frames, uint32_t n)
 {
-    uint64_t k = (uint64_t)frames[0] * 0x9e3779b97f4a7c15ull;
+    uint64_t k = (uint64_t)frames[0] * 0x9e3779b97f4a7c15ull ^ n;
     if (n > 1)
         k ^= (uint64_t)frames[1] * 0xc2b2ae3d27d4eb4full;
+    if (n > 3)
+        k ^= ((uint64_t)frames[2] ^ (uint64_t)frames[3] << 17) * 0x165667b19e3779f9ull;
     return &memo[(k >> 40) % MEMO_SLOTS];
 }
 
