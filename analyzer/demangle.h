@@ -11,9 +11,11 @@
 extern "C" {
 #endif
 
-/* Demangles an Itanium C++ ABI name ("_Z..."). Returns the demangled text,
- * malloc'd (the caller frees it), or NULL when `mangled` is NULL, is not a
- * mangled name, or memory ran out. Thread-safe. */
+/* Demangles an Itanium C++ ABI name ("_Z..."), including Rust's legacy
+ * symbols, which come out as Rust paths ("alloc::vec::Vec<T>::push", hash
+ * dropped). Returns the demangled text, malloc'd (the caller frees it), or
+ * NULL when `mangled` is NULL, is not a mangled name, or memory ran out.
+ * Thread-safe. */
 char *hg_demangle(const char *mangled);
 
 #ifdef __cplusplus

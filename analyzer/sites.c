@@ -111,6 +111,29 @@ static const char *const builtin_functions[] = {
     /* jemalloc, tcmalloc entry points */
     "je_*",
     "tc_*",
+    /* Rust's standard library (std::* is above) and its allocator shims */
+    "alloc::*",
+    "core::*",
+    "<alloc::*",
+    "<core::*",
+    "<std::*",
+    "__rust_alloc*",
+    "__rust_realloc",
+    "__rdl_*",
+    "__rg_*",
+};
+
+/* Source files (fnmatch on the whole path) whose frames are on the path:
+ * Rust's standard library, as the Rust project's toolchains (/rustc/<commit>),
+ * the rust-src component and distributions' rustc packages record it, and
+ * the crates it vendors (hashbrown behind HashMap). Its inlined frames carry
+ * bare names (alloc_impl, allocate, reserve) that no name pattern could
+ * claim without also claiming a program's own functions. */
+static const char *const builtin_files[] = {
+    "/rustc/*/library/*",
+    "*/rustlib/src/rust/library/*",
+    "/usr/src/rustc-*/library/*",
+    "/rust/deps/*",
 };
 
 /* Modules (fnmatch on the file name) whose every frame is on the path. */
@@ -350,6 +373,8 @@ bool hg_sites_is_allocator(const hg_sites_t *t, const hg_frame_info_t *f)
         if (!f->function && match_any(builtin_unnamed_modules, NELEM(builtin_unnamed_modules), m))
             return true;
     }
+    if (f->file && match_any(builtin_files, NELEM(builtin_files), f->file))
+        return true;
     if (!f->function)
         return false;
     char base[512];

@@ -154,6 +154,12 @@ START_TEST(test_builtin_names)
         "je_malloc",
         "__strdup",
         "asprintf",
+        "alloc::raw_vec::RawVecInner<A>::try_allocate_in",
+        "<alloc::vec::Vec<T,A> as core::clone::Clone>::clone",
+        "core::ptr::drop_in_place<alloc::string::String>",
+        "<std::collections::hash::map::HashMap<K,V,S>>::insert",
+        "__rust_alloc",
+        "__rdl_alloc",
     };
     static const char *const no[] = {
         "main",
@@ -164,6 +170,9 @@ START_TEST(test_builtin_names)
         "PyObject_GetAttr",
         "operator delete(void*)",
         "newfangled",
+        "r::main",
+        "<myapp::Session as core::clone::Clone>::clone",
+        "myapp::alloc::pool",
     };
     hg_sites_t *t = mk(HG_GROUP_SITE, NULL);
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
@@ -172,6 +181,32 @@ START_TEST(test_builtin_names)
     }
     for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
         hg_frame_info_t f = fr(no[i], NULL, 0, PROG, 0);
+        ck_assert_msg(!hg_sites_is_allocator(t, &f), "%s", no[i]);
+    }
+    hg_sites_destroy(t);
+}
+END_TEST
+
+/* Rust's standard library by source path: its inlined frames have bare names
+ * (alloc_impl, allocate) that only the file tells apart from a program's. */
+START_TEST(test_rust_library_files)
+{
+    hg_sites_t *t = mk(HG_GROUP_SITE, NULL);
+    static const char *const yes[] = {
+        "/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/alloc/src/alloc.rs",
+        "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/lib/rustlib/src/rust/"
+        "library/core/src/ptr/mod.rs",
+        "/usr/src/rustc-1.63.0/library/alloc/src/raw_vec.rs",
+        "/rust/deps/hashbrown-0.15.2/src/raw/mod.rs",
+    };
+    static const char *const no[] = {"/tmp/r.rs", "/home/me/src/library/alloc.rs",
+                                     "/work/rustc/src/main.rs"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        hg_frame_info_t f = fr("allocate", yes[i], 10, PROG, 0);
+        ck_assert_msg(hg_sites_is_allocator(t, &f), "%s", yes[i]);
+    }
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        hg_frame_info_t f = fr("allocate", no[i], 10, PROG, 0);
         ck_assert_msg(!hg_sites_is_allocator(t, &f), "%s", no[i]);
     }
     hg_sites_destroy(t);
@@ -252,6 +287,7 @@ static Suite *sites_suite(void)
     tcase_add_test(tc, test_all_allocator);
     tcase_add_test(tc, test_modules);
     tcase_add_test(tc, test_builtin_names);
+    tcase_add_test(tc, test_rust_library_files);
     tcase_add_test(tc, test_base_name);
     suite_add_tcase(s, tc);
     tc = tcase_create("group");

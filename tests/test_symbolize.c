@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "demangle.h"
 #include "symbolize.h"
 
 #ifndef HG_SYMFIX_DIR
@@ -400,6 +401,37 @@ START_TEST(test_cxx_names)
                 FIX_LIB, false);
     hg_sym_destroy(s);
     fixture_unload(&fx);
+}
+END_TEST
+
+/* Rust's legacy symbols (Itanium names with a hash and $-escapes) come out
+ * as Rust paths; C++ names and non-mangled names are not touched by it. */
+START_TEST(test_rust_names)
+{
+    static const struct {
+        const char *mangled, *want;
+    } cases[] = {
+        {"_ZN1r4main17h086b0cfd890a8ea9E", "r::main"},
+        {"_ZN3std2rt10lang_start28_$u7b$$u7b$closure$u7d$$u7d$17ha86af84d9cc65291E",
+         "std::rt::lang_start::{{closure}}"},
+        {"_ZN4core3ptr65drop_in_place$LT$alloc..vec..Vec$LT$alloc..string..String$GT$$GT$"
+         "17h1aff18789bca12a8E",
+         "core::ptr::drop_in_place<alloc::vec::Vec<alloc::string::String>>"},
+        {"_ZN79_$LT$hashbrown..raw..RawTable$LT$T$C$A$GT$$u20$as$u20$core..ops..drop..Drop"
+         "$GT$4drop17h526741ff713c54adE",
+         "<hashbrown::raw::RawTable<T,A> as core::ops::drop::Drop>::drop"},
+        /* not Rust: a C++ name keeps its form; a hash is 16 hex digits */
+        {"_ZN2ns5Cache6insertEi", "ns::Cache::insert(int)"},
+        {"_ZN1a16h086b0cfd890a8eaE", "a::h086b0cfd890a8ea"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = hg_demangle(cases[i].mangled);
+        ck_assert_ptr_nonnull(got);
+        ck_assert_str_eq(got, cases[i].want);
+        free(got);
+    }
+    ck_assert_ptr_null(hg_demangle("main"));
+    ck_assert_ptr_null(hg_demangle("_RNvCs1234_1r4main")); /* v0: left to the caller */
 }
 END_TEST
 
@@ -1140,6 +1172,8 @@ static Suite *symbolize_suite(void)
     tcase_add_test(tc, test_inlined_function);
     tcase_add_test(tc, test_clone_function);
     tcase_add_test(tc, test_cxx_names);
+    tcase_add_test(tc, test_rust_names);
+    tcase_add_test(tc, test_rust_names);
     tcase_add_test(tc, test_pie_executable);
     suite_add_tcase(suite, tc);
 
