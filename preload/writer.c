@@ -549,6 +549,9 @@ static void fail_io(int err)
     atomic_store_explicit(&hg_core.state, HG_STATE_PASSIVE, memory_order_release);
 }
 
+/* reopen_trace(): the lowest descriptor number it takes. */
+#define REOPEN_MIN_FD 100
+
 /* Whether fd still refers to the file we created. A daemon may close every
  * descriptor (or dup2 over ours) and then open files of its own: the number
  * would then name one of the program's files, which we must never write. */
@@ -603,11 +606,42 @@ static int write_fully(const uint8_t *p, size_t len)
     return err;
 }
 
+/*
+ * Our descriptor is gone (a daemon closed every descriptor, or dup2'd over
+ * ours): opens the trace again by its path, so that a service which
+ * daemonises keeps its trace. Only the very file we created and wrote (same
+ * device and inode, exactly the bytes we wrote: nobody else touched it) is
+ * taken back, never created or truncated; the new descriptor goes to
+ * REOPEN_MIN_FD or above, away from the low numbers a daemon expects its next
+ * open() to return. Returns whether w.fd is ours again.
+ */
+static bool reopen_trace(void)
+{
+    int fd = hg_os.open(w.path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_dev != w.fd_dev || st.st_ino != w.fd_ino ||
+        (uint64_t)st.st_size != w.file_len ||
+        lseek(fd, (off_t)w.file_len, SEEK_SET) != (off_t)w.file_len) {
+        hg_os.close(fd);
+        return false;
+    }
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, REOPEN_MIN_FD);
+    if (high >= 0) {
+        hg_os.close(fd);
+        fd = high;
+    }
+    w.fd = fd;
+    return true;
+}
+
 static void write_out(void)
 {
     if (!w.is_broken && w.out.len > 0 && !is_fd_ours()) {
         w.fd = -1; /* not ours any more: do not close it either */
-        fail_io(EBADF);
+        if (!reopen_trace())
+            fail_io(EBADF);
     }
     if (!w.is_broken && w.out.len > 0) {
         int err = write_fully(w.out.p, w.out.len);
@@ -1904,8 +1938,9 @@ void hg_writer_atfork_child(void)
         return;
     if (!was_locked) {
         /* The writer's state may be mid-change: trust none of it. The
-         * inherited descriptor is closed (ours only; the parent keeps its). */
-        if (w.fd >= 0)
+         * inherited descriptor is closed (ours only; the parent keeps its),
+         * unless the program has put a file of its own under that number. */
+        if (w.fd >= 0 && is_fd_ours())
             hg_os.close(w.fd);
         w.fd = -1;
         atomic_store_explicit(&w.is_active, false, memory_order_relaxed);
@@ -1919,7 +1954,7 @@ void hg_writer_atfork_child(void)
     if (w.is_zs_ready)
         deflateEnd(&w.zs);
     w.is_zs_ready = false;
-    if (w.fd >= 0)
+    if (w.fd >= 0 && is_fd_ours())
         hg_os.close(w.fd);
     w.fd = -1;
     w.is_thread_running = false;

@@ -939,27 +939,83 @@ END_TEST
 
 /* A daemon closes every descriptor and opens a file of its own that gets our
  * trace's number: the writer notices and never writes into that file. */
-START_TEST(replaced_descriptor_is_never_written)
+/* The descriptor number of the trace file `out` in this process, or -1. */
+static int trace_fd_of(const char *out)
 {
-    char out[256], other[256], err[512], expect[512];
-    make_dir();
-    path_in_dir(out, sizeof out, "t.hgt");
-    path_in_dir(other, sizeof other, "program.dat");
-    fake_core_init(out, 60000, 0);
-    setup_stacks();
-    ck_assert_int_eq(hg_writer_start(), 0);
-    int trace_fd = -1;
-    for (int fd = 3; fd < 1024 && trace_fd < 0; fd++) {
+    for (int fd = 3; fd < 1024; fd++) {
         char link[64], target[PATH_MAX];
         snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
         ssize_t n = readlink(link, target, sizeof target - 1);
         if (n > 0) {
             target[n] = '\0';
             if (strcmp(target, out) == 0)
-                trace_fd = fd;
+                return fd;
         }
     }
+    return -1;
+}
+
+/* A daemon closes every descriptor (or dup2s over ours) and opens its own
+ * files: the writer never writes the program's file under our old number,
+ * never closes it, and opens its own trace again by path (the same inode,
+ * exactly the bytes it wrote), at a high number, and goes on. */
+START_TEST(replaced_descriptor_is_never_written)
+{
+    char out[256], other[256], err[512];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    path_in_dir(other, sizeof other, "program.dat");
+    fake_core_init(out, 60000, 0);
+    setup_stacks();
+    ck_assert_int_eq(hg_writer_start(), 0);
+    int trace_fd = trace_fd_of(out);
     ck_assert_int_ge(trace_fd, 3);
+    int ofd = open(other, O_WRONLY | O_CREAT, 0600);
+    ck_assert_int_ge(ofd, 0);
+    capture_stderr();
+    ck_assert_int_eq(dup2(ofd, trace_fd), trace_fd);
+    close(ofd);
+    hg_writer_request_dump(HG_DUMP_API);
+    wait_for(hg_writer_dump_count, 1);
+    int again = trace_fd_of(out);
+    ck_assert_int_ge(again, 100); /* out of the low numbers */
+    ck_assert_int_eq(atomic_load(&hg_core.state), HG_STATE_ACTIVE);
+    hg_writer_finish(HG_END_EXIT, 0);
+    release_stderr(err, sizeof err);
+    ck_assert_str_eq(err, "");
+    struct stat st;
+    ck_assert_int_eq(stat(other, &st), 0);
+    ck_assert_int_eq(st.st_size, 0);
+    /* Still open: the writer did not close the program's descriptor. */
+    ck_assert_int_ne(fcntl(trace_fd, F_GETFD), -1);
+    ck_assert_int_eq(trace_fd_of(out), -1); /* ours closed at the end */
+    trace_t t;
+    ck_assert_int_eq(trace_load(out, &t), 0);
+    ck_assert(t.has_trailer);
+    ck_assert_uint_eq(trace_count(&t, HG_REC_LIVE_BEGIN), 2); /* the dump, the exit */
+    ck_assert_uint_eq(trace_count(&t, HG_REC_END), 1);
+    trace_free(&t);
+}
+END_TEST
+
+/* The same, with the trace's path now naming another file: nothing is written
+ * to either file, one message says why, and the tracer turns passive. */
+START_TEST(replaced_descriptor_and_path_are_never_written)
+{
+    char out[256], other[256], moved[256], err[512], expect[512];
+    make_dir();
+    path_in_dir(out, sizeof out, "t.hgt");
+    path_in_dir(other, sizeof other, "program.dat");
+    path_in_dir(moved, sizeof moved, "t.moved");
+    fake_core_init(out, 60000, 0);
+    setup_stacks();
+    ck_assert_int_eq(hg_writer_start(), 0);
+    int trace_fd = trace_fd_of(out);
+    ck_assert_int_ge(trace_fd, 3);
+    ck_assert_int_eq(rename(out, moved), 0);
+    int pfd = open(out, O_WRONLY | O_CREAT | O_EXCL, 0600); /* the program's now */
+    ck_assert_int_ge(pfd, 0);
+    close(pfd);
     int ofd = open(other, O_WRONLY | O_CREAT, 0600);
     ck_assert_int_ge(ofd, 0);
     capture_stderr();
@@ -974,7 +1030,8 @@ START_TEST(replaced_descriptor_is_never_written)
     struct stat st;
     ck_assert_int_eq(stat(other, &st), 0);
     ck_assert_int_eq(st.st_size, 0);
-    /* Still open: the writer did not close the program's descriptor. */
+    ck_assert_int_eq(stat(out, &st), 0);
+    ck_assert_int_eq(st.st_size, 0);
     ck_assert_int_ne(fcntl(trace_fd, F_GETFD), -1);
     ck_assert_int_eq(atomic_load(&hg_core.state), HG_STATE_PASSIVE);
 }
@@ -1547,6 +1604,7 @@ static Suite *writer_suite(void)
     tcase_add_test(tc, full_disk_goes_passive_with_one_message);
     tcase_add_test(tc, file_size_limit_at_exit_marks_the_trace);
     tcase_add_test(tc, replaced_descriptor_is_never_written);
+    tcase_add_test(tc, replaced_descriptor_and_path_are_never_written);
     suite_add_tcase(s, tc);
     tc = tcase_create("process");
     tcase_set_timeout(tc, 60);
