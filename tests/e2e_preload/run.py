@@ -329,6 +329,22 @@ if m and len(traces) == 3:
     ok("flags=1" in (d["header"] or ""), "fork child: header has the fork flag", d["header"])
     check_trace("fork child _exit", traces[c2], ("_exit", 6), pl + leaks_of(p.stdout, c2), exe)
 
+# --- a daemon child closes every descriptor: its trace goes on -----------------
+p, traces = run("fork daemon", [exe, "daemon"], 0)
+m = re.search(r"DAEMON (\d+)", p.stdout)
+ok(m is not None and int(m.group(1)) in traces and len(traces) == 2,
+   "fork daemon: one trace per process", f"{sorted(traces)} / {p.stdout}")
+if m and int(m.group(1)) in traces and len(traces) == 2:
+    c = int(m.group(1))
+    parent = [pid for pid in traces if pid != c][0]
+    pl = leaks_of(p.stdout, parent)
+    check_trace("fork daemon parent", traces[parent], ("exit", 0), pl, exe)
+    d = check_trace("fork daemon child", traces[c], ("exit", 7), pl + leaks_of(p.stdout, c), exe)
+    sizes = sorted(s for s, *_ in (d["live"] or {}).values() if s in (1111, 4444, 5555))
+    ok(sizes == [1111, 4444, 5555],
+       "fork daemon child: the block allocated after closing every descriptor is traced",
+       f"{sizes}")
+
 # --- dlopen / dlclose / RTLD_DEEPBIND ----------------------------------------
 exe = CFG["dlopen"]
 lib = CFG["alloclib"]
